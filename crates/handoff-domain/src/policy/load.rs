@@ -1,0 +1,495 @@
+//! Turns policy text into a `Policy`, or into every error found, each with its line and
+//! column. Syntax and unknown-field errors come from the TOML parser one at a time; the
+//! checks after it (levels, durations, teams, CEL, tests) are all collected.
+
+use super::file::{RawExpect, RawPolicy, RawTask, RawTest};
+use super::{
+    Defaults, Expect, Learning, NotifyTarget, Policy, PolicyTest, RiskTable, Rule, TaskPolicy,
+    Team,
+};
+use crate::duration::Span;
+use crate::level::{Dimension, Level, Risk, Rubric};
+use crate::packet::Packet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// One problem in a policy file, at a 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Every problem found, in the order of the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PolicyErrors(pub Vec<PolicyError>);
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The variables a rule condition may use.
+const CEL_VARIABLES: [&str; 3] = ["handoff", "context", "now"];
+
+pub(super) fn load(text: &str) -> Result<Policy, PolicyErrors> {
+    let mut cx = Checker {
+        text,
+        errors: Vec::new(),
+    };
+    let raw: RawPolicy = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let at = e.span().map_or(0, |s| s.start);
+            cx.err_at(at, e.message().trim_end().to_owned());
+            return Err(cx.finish());
+        }
+    };
+    let policy = cx.build(raw);
+    match policy {
+        Some(p) if cx.errors.is_empty() => Ok(p),
+        _ => Err(cx.finish()),
+    }
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    errors: Vec<PolicyError>,
+}
+
+impl Checker<'_> {
+    fn finish(mut self) -> PolicyErrors {
+        if self.errors.is_empty() {
+            self.err_at(0, "the policy is invalid".into());
+        }
+        self.errors.sort_by_key(|e| (e.line, e.column));
+        PolicyErrors(self.errors)
+    }
+
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = self.text.get(..offset).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn err_at(&mut self, offset: usize, message: String) {
+        let (line, column) = self.position(offset);
+        self.errors.push(PolicyError {
+            line,
+            column,
+            message,
+        });
+    }
+
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.err_at(span.start, message.into());
+    }
+
+    fn level(&mut self, v: &Spanned<i64>) -> Option<Level> {
+        Level::new(*v.get_ref())
+            .map_err(|e| self.err(v.span(), e))
+            .ok()
+    }
+
+    fn span(&mut self, v: &Spanned<String>) -> Option<Span> {
+        Span::parse(v.get_ref()).map_err(|e| self.err(v.span(), e)).ok()
+    }
+
+    fn approvals(&mut self, v: &Spanned<i64>) -> Option<u32> {
+        match *v.get_ref() {
+            n @ 1..=20 => Some(n as u32),
+            n => {
+                self.err(v.span(), format!("approvals must be between 1 and 20, not {n}"));
+                None
+            }
+        }
+    }
+
+    fn rate(&mut self, v: &Spanned<f64>, what: &str) -> Option<f64> {
+        let x = *v.get_ref();
+        if (0.0..=1.0).contains(&x) {
+            Some(x)
+        } else {
+            self.err(v.span(), format!("{what} must be between 0 and 1, not {x}"));
+            None
+        }
+    }
+
+    fn team_ref(&mut self, v: &Spanned<String>, teams: &BTreeSet<&str>, what: &str) -> String {
+        let name = v.get_ref();
+        if !teams.contains(name.as_str()) {
+            let known: Vec<&str> = teams.iter().copied().collect();
+            self.err(
+                v.span(),
+                format!(
+                    "{what} names team `{name}`, which is not defined (teams: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            );
+        }
+        name.clone()
+    }
+
+    fn build(&mut self, raw: RawPolicy) -> Option<Policy> {
+        let team_names: BTreeSet<&str> = raw.teams.keys().map(|k| k.get_ref().as_str()).collect();
+
+        // [defaults]
+        let d = raw.defaults.as_ref().map(|d| d.get_ref());
+        let defaults_at = raw.defaults.as_ref().map_or(0..0, |d| d.span());
+        let level = d.and_then(|d| d.level.as_ref()).map(|v| self.level(v));
+        let threshold = d
+            .and_then(|d| d.confidence_threshold.as_ref())
+            .map(|v| self.rate(v, "confidence_threshold"));
+        let sla = d.and_then(|d| d.sla.as_ref()).map(|v| self.span(v));
+        let expire_after = d.and_then(|d| d.expire_after.as_ref()).map(|v| self.span(v));
+        let approvals = d.and_then(|d| d.approvals.as_ref()).map(|v| self.approvals(v));
+        let route = match d.and_then(|d| d.route.as_ref()) {
+            Some(r) => self.team_ref(r, &team_names, "defaults.route"),
+            None => {
+                if !team_names.contains("ops") {
+                    self.err(
+                        defaults_at,
+                        "no team `ops`: define [teams.ops] or set defaults.route to a team",
+                    );
+                }
+                "ops".to_string()
+            }
+        };
+        let defaults = Defaults {
+            level: level.unwrap_or(Some(Level::REVIEW))?,
+            confidence_threshold: threshold.unwrap_or(Some(0.85))?,
+            sla: sla.unwrap_or(Span::parse("4h").ok())?,
+            expire_after: expire_after.unwrap_or(Span::parse("72h").ok())?,
+            approvals: approvals.unwrap_or(Some(1))?,
+            route,
+        };
+
+        // [risk]
+        let r = &raw.risk;
+        let risk_levels = RiskTable {
+            low: r.low.as_ref().map_or(Some(Level::AUTONOMOUS), |v| self.level(v))?,
+            medium: r.medium.as_ref().map_or(Some(Level::REVIEW), |v| self.level(v))?,
+            high: r.high.as_ref().map_or(Some(Level::STOP), |v| self.level(v))?,
+        };
+
+        let teams = self.teams(&raw, &team_names);
+        let tasks = self.tasks(&raw.tasks, &defaults, &team_names);
+        let cel_env = Arc::new(cel::Env::stdlib());
+        let rules = self.rules(&raw, &cel_env, &team_names);
+        let learning = self.learning(&raw);
+        let tests = self.tests(&raw.tests, &team_names);
+
+        Some(Policy {
+            text: self.text.to_owned(),
+            version: super::policy_version(self.text),
+            defaults,
+            risk_levels,
+            teams,
+            tasks,
+            rules,
+            learning: learning?,
+            tests,
+            cel_env,
+        })
+    }
+
+    fn teams(&mut self, raw: &RawPolicy, names: &BTreeSet<&str>) -> BTreeMap<String, Team> {
+        let mut teams = BTreeMap::new();
+        for (name, t) in &raw.teams {
+            let escalate_to = t
+                .escalate_to
+                .as_ref()
+                .map(|e| self.team_ref(e, names, "escalate_to"));
+            let mut notify = Vec::new();
+            for n in &t.notify {
+                match parse_notify(n.get_ref()) {
+                    Ok(target) => notify.push(target),
+                    Err(e) => self.err(n.span(), e),
+                }
+            }
+            let mut members = Vec::new();
+            for m in &t.members {
+                if m.get_ref().trim().is_empty() {
+                    self.err(m.span(), "a member name must not be empty");
+                }
+                members.push(m.get_ref().clone());
+            }
+            teams.insert(
+                name.get_ref().clone(),
+                Team {
+                    members,
+                    escalate_to,
+                    notify,
+                },
+            );
+        }
+        // Escalation must climb somewhere: a chain that returns to itself would bounce a
+        // stalled handoff between teams forever.
+        for (name, t) in &raw.teams {
+            let mut seen = BTreeSet::from([name.get_ref().as_str()]);
+            let mut next = t.escalate_to.as_ref().map(|e| e.get_ref().as_str());
+            while let Some(n) = next {
+                if !seen.insert(n) {
+                    let chain: Vec<&str> = seen.iter().copied().collect();
+                    if let Some(e) = &t.escalate_to {
+                        self.err(
+                            e.span(),
+                            format!(
+                                "escalation from `{}` loops back to `{n}` (through {})",
+                                name.get_ref(),
+                                chain.join(", ")
+                            ),
+                        );
+                    }
+                    break;
+                }
+                next = raw
+                    .teams
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == n)
+                    .and_then(|(_, t)| t.escalate_to.as_ref().map(|e| e.get_ref().as_str()));
+            }
+        }
+        teams
+    }
+
+    fn tasks(
+        &mut self,
+        raw: &BTreeMap<Spanned<String>, RawTask>,
+        defaults: &Defaults,
+        teams: &BTreeSet<&str>,
+    ) -> BTreeMap<String, TaskPolicy> {
+        let mut tasks = BTreeMap::new();
+        for (name, t) in raw {
+            if let Err(e) = crate::packet::TaskName::parse(name.get_ref()) {
+                self.err(name.span(), format!("task name `{}` {e}", name.get_ref()));
+            }
+            let level = t.level.as_ref().map_or(Some(defaults.level), |v| self.level(v));
+            let route = t.route.as_ref().map(|r| self.team_ref(r, teams, "route"));
+            let sla = t.sla.as_ref().and_then(|v| self.span(v));
+            let expire_after = t.expire_after.as_ref().and_then(|v| self.span(v));
+            let approvals = t.approvals.as_ref().and_then(|v| self.approvals(v));
+            let confidence_threshold = t
+                .confidence_threshold
+                .as_ref()
+                .and_then(|v| self.rate(v, "confidence_threshold"));
+            let mut rubric = Rubric::default();
+            for (dim, grade) in t.rubric.as_ref().map(|r| r.get_ref().iter()).into_iter().flatten() {
+                let Some(d) = Dimension::parse(dim.get_ref()) else {
+                    self.err(dim.span(), format!("unknown rubric dimension `{}`; use impact, reversibility, uncertainty or policy_sensitivity", dim.get_ref()));
+                    continue;
+                };
+                match Risk::parse(grade.get_ref()) {
+                    Some(r) => rubric.set(d, r),
+                    None => self.err(grade.span(), "a rubric grade is \"low\", \"medium\" or \"high\""),
+                }
+            }
+            if let Some(level) = level {
+                tasks.insert(
+                    name.get_ref().clone(),
+                    TaskPolicy {
+                        description: t.description.clone(),
+                        level,
+                        route,
+                        sla,
+                        expire_after,
+                        approvals,
+                        confidence_threshold,
+                        rubric,
+                    },
+                );
+            }
+        }
+        tasks
+    }
+
+    fn rules(
+        &mut self,
+        raw: &RawPolicy,
+        env: &cel::Env,
+        teams: &BTreeSet<&str>,
+    ) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        let mut names = BTreeSet::new();
+        for rule in &raw.rules {
+            let r = rule.get_ref();
+            if !names.insert(r.name.get_ref().as_str()) {
+                self.err(r.name.span(), format!("a rule named `{}` is already defined", r.name.get_ref()));
+            }
+            let program = match env.compile(r.when.get_ref()) {
+                Ok(p) => {
+                    let unknown: Vec<String> = p
+                        .references()
+                        .variables()
+                        .into_iter()
+                        .filter(|v| !CEL_VARIABLES.contains(v))
+                        .map(|v| format!("`{v}`"))
+                        .collect();
+                    if unknown.is_empty() {
+                        Some(p)
+                    } else {
+                        self.err(
+                            r.when.span(),
+                            format!(
+                                "condition uses unknown variable {}; conditions see handoff, context and now",
+                                unknown.join(", ")
+                            ),
+                        );
+                        None
+                    }
+                }
+                Err(errs) => {
+                    for e in errs.errors {
+                        // CEL positions are within the expression; point into the string.
+                        let at = r.when.span().start + 1 + usize::try_from(e.pos.1).unwrap_or(0);
+                        self.err_at(at, format!("bad CEL in `when`: {}", e.msg));
+                    }
+                    None
+                }
+            };
+            let level = r.level.as_ref().and_then(|v| self.level(v));
+            let approvals = r.approvals.as_ref().and_then(|v| self.approvals(v));
+            let route = r.route.as_ref().map(|v| self.team_ref(v, teams, "route"));
+            let add_flags = r
+                .add_flags
+                .iter()
+                .map(|f| {
+                    if f.get_ref().is_empty() || f.get_ref().chars().count() > 100 {
+                        self.err(f.span(), "a flag is 1 to 100 characters");
+                    }
+                    f.get_ref().clone()
+                })
+                .collect();
+            if let Some(program) = program {
+                rules.push(Rule {
+                    name: r.name.get_ref().clone(),
+                    when: r.when.get_ref().clone(),
+                    level,
+                    approvals,
+                    route,
+                    add_flags,
+                    program,
+                });
+            }
+        }
+        rules
+    }
+
+    fn learning(&mut self, raw: &RawPolicy) -> Option<Learning> {
+        let l = &raw.learning;
+        let span = |c: &mut Self, v: &Option<Spanned<String>>, d: &str| match v {
+            Some(v) => c.span(v),
+            None => Span::parse(d).ok(),
+        };
+        let rate = |c: &mut Self, v: &Option<Spanned<f64>>, d: f64, what: &str| match v {
+            Some(v) => c.rate(v, what),
+            None => Some(d),
+        };
+        let min_decisions = match &l.min_decisions {
+            Some(v) if *v.get_ref() < 1 => {
+                self.err(v.span(), "min_decisions must be at least 1");
+                None
+            }
+            Some(v) => Some(u32::try_from(*v.get_ref()).unwrap_or(u32::MAX)),
+            None => Some(30),
+        };
+        Some(Learning {
+            window: span(self, &l.window, "30d")?,
+            min_decisions: min_decisions?,
+            min_unchanged_rate: rate(self, &l.min_unchanged_rate, 0.95, "min_unchanged_rate")?,
+            min_lower_bound: rate(self, &l.min_lower_bound, 0.90, "min_lower_bound")?,
+            monitor_window: span(self, &l.monitor_window, "14d")?,
+            spot_check_rate: rate(self, &l.spot_check_rate, 0.10, "spot_check_rate")?,
+            max_error_rate: rate(self, &l.max_error_rate, 0.05, "max_error_rate")?,
+        })
+    }
+
+    fn tests(&mut self, raw: &[Spanned<RawTest>], teams: &BTreeSet<&str>) -> Vec<PolicyTest> {
+        let mut tests = Vec::new();
+        for t in raw {
+            let line = self.position(t.span().start).0;
+            let t = t.get_ref();
+            let json = serde_json::to_value(t.packet.get_ref()).unwrap_or_default();
+            let packet = match Packet::parse(json) {
+                Ok(p) => Some(p),
+                Err(errs) => {
+                    for e in errs {
+                        self.err(t.packet.span(), format!("test `{}`: packet {e}", t.name.get_ref()));
+                    }
+                    None
+                }
+            };
+            let expect = self.expect(t.expect.get_ref(), teams);
+            if let (Some(packet), Some(expect)) = (packet, expect) {
+                tests.push(PolicyTest {
+                    name: t.name.get_ref().clone(),
+                    line,
+                    packet,
+                    expect,
+                });
+            }
+        }
+        tests
+    }
+
+    fn expect(&mut self, e: &RawExpect, teams: &BTreeSet<&str>) -> Option<Expect> {
+        let before = self.errors.len();
+        let out = Expect {
+            level: e.level.as_ref().and_then(|v| self.level(v)),
+            risk: e.risk.as_ref().and_then(|v| {
+                Risk::parse(v.get_ref())
+                    .or_else(|| {
+                        self.err(v.span(), "risk is \"low\", \"medium\" or \"high\"");
+                        None
+                    })
+            }),
+            route: e.route.as_ref().map(|v| self.team_ref(v, teams, "expect.route")),
+            approvals_required: e.approvals_required.as_ref().and_then(|v| self.approvals(v)),
+            flags: e.flags.clone(),
+            sla: e.sla.as_ref().and_then(|v| self.span(v)),
+            expire_after: e.expire_after.as_ref().and_then(|v| self.span(v)),
+        };
+        (self.errors.len() == before).then_some(out)
+    }
+}
+
+fn parse_notify(s: &str) -> Result<NotifyTarget, String> {
+    let url_ok = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .is_some()
+    };
+    match s.split_once(':') {
+        Some(("webhook", u)) if url_ok(u) => Ok(NotifyTarget::Webhook(u.to_owned())),
+        Some(("slack", u)) if url_ok(u) => Ok(NotifyTarget::Slack(u.to_owned())),
+        Some(("email", a)) if a.contains('@') && !a.contains(char::is_whitespace) => {
+            Ok(NotifyTarget::Email(a.to_owned()))
+        }
+        Some(("webhook" | "slack", _)) => Err(format!("`{s}`: expected an http(s) URL after the colon")),
+        Some(("email", _)) => Err(format!("`{s}`: expected an email address after `email:`")),
+        _ => Err(format!(
+            "`{s}`: a notify target is `webhook:URL`, `slack:URL` or `email:ADDRESS`"
+        )),
+    }
+}
