@@ -46,9 +46,6 @@ impl fmt::Display for PolicyErrors {
     }
 }
 
-/// The variables a rule condition may use.
-const CEL_VARIABLES: [&str; 3] = ["handoff", "context", "now"];
-
 pub(super) fn load(text: &str) -> Result<Policy, PolicyErrors> {
     let mut cx = Checker {
         text,
@@ -63,9 +60,10 @@ pub(super) fn load(text: &str) -> Result<Policy, PolicyErrors> {
         }
     };
     let policy = cx.build(raw);
-    match policy {
-        Some(p) if cx.errors.is_empty() => Ok(p),
-        _ => Err(cx.finish()),
+    if cx.errors.is_empty() {
+        Ok(policy)
+    } else {
+        Err(cx.finish())
     }
 }
 
@@ -150,7 +148,7 @@ impl Checker<'_> {
         name.clone()
     }
 
-    fn build(&mut self, raw: RawPolicy) -> Option<Policy> {
+    fn build(&mut self, raw: RawPolicy) -> Policy {
         let team_names: BTreeSet<&str> = raw.teams.keys().map(|k| k.get_ref().as_str()).collect();
 
         // [defaults]
@@ -176,20 +174,23 @@ impl Checker<'_> {
             }
         };
         let defaults = Defaults {
-            level: level.unwrap_or(Some(Level::REVIEW))?,
-            confidence_threshold: threshold.unwrap_or(Some(0.85))?,
-            sla: sla.unwrap_or(Span::parse("4h").ok())?,
-            expire_after: expire_after.unwrap_or(Span::parse("72h").ok())?,
-            approvals: approvals.unwrap_or(Some(1))?,
+            level: level.flatten().unwrap_or(Level::REVIEW),
+            confidence_threshold: threshold.flatten().unwrap_or(0.85),
+            sla: sla.flatten().unwrap_or(Span::from_secs(4 * 3600)),
+            expire_after: expire_after.flatten().unwrap_or(Span::from_secs(72 * 3600)),
+            approvals: approvals.flatten().unwrap_or(1),
             route,
         };
 
-        // [risk]
+        // [risk]; an invalid value has been reported, its default keeps the checks going.
         let r = &raw.risk;
+        let mut risk_level = |v: &Option<Spanned<i64>>, default: Level| {
+            v.as_ref().and_then(|v| self.level(v)).unwrap_or(default)
+        };
         let risk_levels = RiskTable {
-            low: r.low.as_ref().map_or(Some(Level::AUTONOMOUS), |v| self.level(v))?,
-            medium: r.medium.as_ref().map_or(Some(Level::REVIEW), |v| self.level(v))?,
-            high: r.high.as_ref().map_or(Some(Level::STOP), |v| self.level(v))?,
+            low: risk_level(&r.low, Level::AUTONOMOUS),
+            medium: risk_level(&r.medium, Level::REVIEW),
+            high: risk_level(&r.high, Level::STOP),
         };
 
         let teams = self.teams(&raw, &team_names);
@@ -199,7 +200,7 @@ impl Checker<'_> {
         let learning = self.learning(&raw);
         let tests = self.tests(&raw.tests, &team_names);
 
-        Some(Policy {
+        Policy {
             text: self.text.to_owned(),
             version: super::policy_version(self.text),
             defaults,
@@ -207,10 +208,10 @@ impl Checker<'_> {
             teams,
             tasks,
             rules,
-            learning: learning?,
+            learning,
             tests,
             cel_env,
-        })
+        }
     }
 
     fn teams(&mut self, raw: &RawPolicy, names: &BTreeSet<&str>) -> BTreeMap<String, Team> {
@@ -338,11 +339,8 @@ impl Checker<'_> {
             }
             let program = match env.compile(r.when.get_ref()) {
                 Ok(p) => {
-                    let unknown: Vec<String> = p
-                        .references()
-                        .variables()
+                    let unknown: Vec<String> = super::cel_check::unknown_variables(&p)
                         .into_iter()
-                        .filter(|v| !CEL_VARIABLES.contains(v))
                         .map(|v| format!("`{v}`"))
                         .collect();
                     if unknown.is_empty() {
@@ -395,33 +393,32 @@ impl Checker<'_> {
         rules
     }
 
-    fn learning(&mut self, raw: &RawPolicy) -> Option<Learning> {
+    fn learning(&mut self, raw: &RawPolicy) -> Learning {
         let l = &raw.learning;
-        let span = |c: &mut Self, v: &Option<Spanned<String>>, d: &str| match v {
-            Some(v) => c.span(v),
-            None => Span::parse(d).ok(),
+        let days = |n: u64| Span::from_secs(n * 86_400);
+        let span = |c: &mut Self, v: &Option<Spanned<String>>, d: Span| {
+            v.as_ref().and_then(|v| c.span(v)).unwrap_or(d)
         };
-        let rate = |c: &mut Self, v: &Option<Spanned<f64>>, d: f64, what: &str| match v {
-            Some(v) => c.rate(v, what),
-            None => Some(d),
+        let rate = |c: &mut Self, v: &Option<Spanned<f64>>, d: f64, what: &str| {
+            v.as_ref().and_then(|v| c.rate(v, what)).unwrap_or(d)
         };
         let min_decisions = match &l.min_decisions {
             Some(v) if *v.get_ref() < 1 => {
                 self.err(v.span(), "min_decisions must be at least 1");
-                None
+                30
             }
-            Some(v) => Some(u32::try_from(*v.get_ref()).unwrap_or(u32::MAX)),
-            None => Some(30),
+            Some(v) => u32::try_from(*v.get_ref()).unwrap_or(u32::MAX),
+            None => 30,
         };
-        Some(Learning {
-            window: span(self, &l.window, "30d")?,
-            min_decisions: min_decisions?,
-            min_unchanged_rate: rate(self, &l.min_unchanged_rate, 0.95, "min_unchanged_rate")?,
-            min_lower_bound: rate(self, &l.min_lower_bound, 0.90, "min_lower_bound")?,
-            monitor_window: span(self, &l.monitor_window, "14d")?,
-            spot_check_rate: rate(self, &l.spot_check_rate, 0.10, "spot_check_rate")?,
-            max_error_rate: rate(self, &l.max_error_rate, 0.05, "max_error_rate")?,
-        })
+        Learning {
+            window: span(self, &l.window, days(30)),
+            min_decisions,
+            min_unchanged_rate: rate(self, &l.min_unchanged_rate, 0.95, "min_unchanged_rate"),
+            min_lower_bound: rate(self, &l.min_lower_bound, 0.90, "min_lower_bound"),
+            monitor_window: span(self, &l.monitor_window, days(14)),
+            spot_check_rate: rate(self, &l.spot_check_rate, 0.10, "spot_check_rate"),
+            max_error_rate: rate(self, &l.max_error_rate, 0.05, "max_error_rate"),
+        }
     }
 
     fn tests(&mut self, raw: &[Spanned<RawTest>], teams: &BTreeSet<&str>) -> Vec<PolicyTest> {

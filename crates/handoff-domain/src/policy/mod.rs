@@ -1,6 +1,7 @@
 //! The policy (SPEC §5): what the admin wrote, compiled once into the form evaluation
 //! needs. A `Policy` exists only if the whole file is valid: loading never half-loads.
 
+mod cel_check;
 mod cel_input;
 mod evaluate;
 mod file;
