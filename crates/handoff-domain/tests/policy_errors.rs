@@ -25,22 +25,31 @@ fn unknown_fields_are_refused() {
     assert!(e[0].starts_with("4:1: unknown field `levle`"), "{e:?}");
     let e = errors(&format!("{TEAMS}[tasks.x]\nlevel = 2\ncolour = \"red\"\n"));
     assert!(e[0].contains("unknown field `colour`"), "{e:?}");
-    let e = errors(&format!("{TEAMS}[[rules]]\nname = \"r\"\nwhen = \"true\"\nlvl = 2\n"));
+    let e = errors(&format!(
+        "{TEAMS}[[rules]]\nname = \"r\"\nwhen = \"true\"\nlvl = 2\n"
+    ));
     assert!(e[0].contains("unknown field `lvl`"), "{e:?}");
 }
 
 #[test]
 fn levels_outside_one_to_four_are_refused() {
-    let e = errors(&format!("{TEAMS}[tasks.x]\nlevel = 5\n[[rules]]\nname = \"r\"\nwhen = \"true\"\nlevel = 0\n"));
-    assert_eq!(e, [
-        "4:9: level must be 1, 2, 3 or 4, not 5",
-        "8:9: level must be 1, 2, 3 or 4, not 0",
-    ]);
+    let e = errors(&format!(
+        "{TEAMS}[tasks.x]\nlevel = 5\n[[rules]]\nname = \"r\"\nwhen = \"true\"\nlevel = 0\n"
+    ));
+    assert_eq!(
+        e,
+        [
+            "4:9: level must be 1, 2, 3 or 4, not 5",
+            "8:9: level must be 1, 2, 3 or 4, not 0",
+        ]
+    );
 }
 
 #[test]
 fn bad_durations_are_refused() {
-    let e = errors(&format!("{TEAMS}[defaults]\nsla = \"soon\"\nexpire_after = \"3 days\"\n"));
+    let e = errors(&format!(
+        "{TEAMS}[defaults]\nsla = \"soon\"\nexpire_after = \"3 days\"\n"
+    ));
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(e[0].starts_with("4:7: `soon` is not a duration"));
     assert!(e[1].starts_with("5:16: `3 days` is not a duration"));
@@ -48,14 +57,24 @@ fn bad_durations_are_refused() {
 
 #[test]
 fn bad_cel_is_refused() {
-    let e = errors(&format!("{TEAMS}[[rules]]\nname = \"r\"\nwhen = \"handoff.flags ==\"\n"));
-    assert!(e.len() == 1 && e[0].starts_with("5:") && e[0].contains("bad CEL"), "{e:?}");
+    let e = errors(&format!(
+        "{TEAMS}[[rules]]\nname = \"r\"\nwhen = \"handoff.flags ==\"\n"
+    ));
+    assert!(
+        e.len() == 1 && e[0].starts_with("5:") && e[0].contains("bad CEL"),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn conditions_naming_unknown_variables_are_refused() {
-    let e = errors(&format!("{TEAMS}[[rules]]\nname = \"r\"\nwhen = \"handof.flags.size() > 0\"\n"));
-    assert_eq!(e, ["5:8: condition uses unknown variable `handof`; conditions see handoff, context and now"]);
+    let e = errors(&format!(
+        "{TEAMS}[[rules]]\nname = \"r\"\nwhen = \"handof.flags.size() > 0\"\n"
+    ));
+    assert_eq!(
+        e,
+        ["5:8: condition uses unknown variable `handof`; conditions see handoff, context and now"]
+    );
 }
 
 #[test]
@@ -64,10 +83,22 @@ fn routes_and_escalations_must_name_existing_teams() {
         "{TEAMS}[teams.a]\nescalate_to = \"ghost\"\n[tasks.x]\nroute = \"nowhere\"\n[[rules]]\nname = \"r\"\nwhen = \"true\"\nroute = \"void\"\n[defaults]\nroute = \"nobody\"\n"
     ));
     assert_eq!(e.len(), 4, "{e:?}");
-    assert!(e.iter().any(|m| m.starts_with("4:15: escalate_to names team `ghost`")));
-    assert!(e.iter().any(|m| m.starts_with("6:9: route names team `nowhere`")));
-    assert!(e.iter().any(|m| m.starts_with("10:9: route names team `void`")));
-    assert!(e.iter().any(|m| m.starts_with("12:9: defaults.route names team `nobody`")));
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("4:15: escalate_to names team `ghost`"))
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("6:9: route names team `nowhere`"))
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("10:9: route names team `void`"))
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("12:9: defaults.route names team `nobody`"))
+    );
 }
 
 #[test]
@@ -78,13 +109,17 @@ fn the_default_route_must_exist() {
 
 #[test]
 fn escalation_cycles_are_refused() {
-    let e = errors(&format!("{TEAMS}escalate_to = \"b\"\n[teams.b]\nescalate_to = \"ops\"\n"));
+    let e = errors(&format!(
+        "{TEAMS}escalate_to = \"b\"\n[teams.b]\nescalate_to = \"ops\"\n"
+    ));
     assert!(e.iter().any(|m| m.contains("loops back")), "{e:?}");
 }
 
 #[test]
 fn notify_targets_must_be_well_formed() {
-    let e = errors("[teams.ops]\nnotify = [\"webhook:https://x.example/h\", \"slack:nope\", \"email:ops@example.com\", \"pager:1\"]\n");
+    let e = errors(
+        "[teams.ops]\nnotify = [\"webhook:https://x.example/h\", \"slack:nope\", \"email:ops@example.com\", \"pager:1\"]\n",
+    );
     assert_eq!(e.len(), 2, "{e:?}");
 }
 
@@ -93,9 +128,20 @@ fn test_packets_are_checked_when_the_policy_loads() {
     let e = errors(&format!(
         "{TEAMS}[[tests]]\nname = \"t\"\npacket = {{ task = \"x\", confidence = 2.0 }}\nexpect = {{ level = 9 }}\n"
     ));
-    assert!(e.iter().any(|m| m.contains("packet summary: is required")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("packet confidence: must be between 0 and 1")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("level must be 1, 2, 3 or 4, not 9")), "{e:?}");
+    assert!(
+        e.iter().any(|m| m.contains("packet summary: is required")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("packet confidence: must be between 0 and 1")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("level must be 1, 2, 3 or 4, not 9")),
+        "{e:?}"
+    );
 }
 
 #[test]

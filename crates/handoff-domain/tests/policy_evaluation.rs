@@ -46,17 +46,25 @@ fn packet(v: Value) -> Packet {
 }
 
 fn eval(p: &Policy, v: Value) -> Evaluation {
-    let now = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().unwrap_or_default();
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
+        .single()
+        .unwrap_or_default();
     p.evaluate(&packet(v), now)
 }
 
 fn has_reason(e: &Evaluation, rule: &str, effect: &str) -> bool {
-    e.reasons.iter().any(|r| r.rule == rule && r.effect == effect)
+    e.reasons
+        .iter()
+        .any(|r| r.rule == rule && r.effect == effect)
 }
 
 #[test]
 fn a_confident_routine_task_is_autonomous_and_low_risk() {
-    let e = eval(&policy(""), json!({"task": "routine", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &policy(""),
+        json!({"task": "routine", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!((e.level, e.risk), (Level::AUTONOMOUS, Risk::Low));
     assert_eq!(e.route, "ops");
     assert!(has_reason(&e, "task routine", "level >= 1"));
@@ -65,7 +73,10 @@ fn a_confident_routine_task_is_autonomous_and_low_risk() {
 
 #[test]
 fn an_unknown_task_takes_the_default_level_and_is_flagged() {
-    let e = eval(&policy(""), json!({"task": "nope", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &policy(""),
+        json!({"task": "nope", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!(e.level, Level::REVIEW);
     assert_eq!(e.flags, ["unknown task"]);
     assert!(has_reason(&e, "unknown task", "level >= 2"));
@@ -76,30 +87,50 @@ fn an_unknown_task_is_never_autonomous_even_when_the_default_level_is_one() {
     let p = Policy::load(&BASE.replace("level = 2\nconfidence", "level = 1\nconfidence"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.defaults.level, Level::AUTONOMOUS);
-    let e = eval(&p, json!({"task": "nope", "summary": "s", "confidence": 1.0}));
+    let e = eval(
+        &p,
+        json!({"task": "nope", "summary": "s", "confidence": 1.0}),
+    );
     assert_eq!(e.level, Level::REVIEW);
 }
 
 #[test]
 fn confidence_below_the_threshold_needs_a_human_and_says_so() {
-    let e = eval(&policy(""), json!({"task": "routine", "summary": "s", "confidence": 0.84}));
+    let e = eval(
+        &policy(""),
+        json!({"task": "routine", "summary": "s", "confidence": 0.84}),
+    );
     assert_eq!(e.level, Level::REVIEW);
     assert!(has_reason(&e, "confidence below threshold", "level >= 2"));
-    assert!(has_reason(&e, "confidence below threshold", "uncertainty >= medium"));
+    assert!(has_reason(
+        &e,
+        "confidence below threshold",
+        "uncertainty >= medium"
+    ));
     assert_eq!(e.risk, Risk::Medium);
 }
 
 #[test]
 fn confidence_at_the_threshold_is_not_below_it() {
-    let e = eval(&policy(""), json!({"task": "routine", "summary": "s", "confidence": 0.85}));
+    let e = eval(
+        &policy(""),
+        json!({"task": "routine", "summary": "s", "confidence": 0.85}),
+    );
     assert_eq!(e.level, Level::AUTONOMOUS);
 }
 
 #[test]
 fn confidence_below_six_tenths_makes_uncertainty_high() {
-    let e = eval(&policy(""), json!({"task": "routine", "summary": "s", "confidence": 0.59}));
+    let e = eval(
+        &policy(""),
+        json!({"task": "routine", "summary": "s", "confidence": 0.59}),
+    );
     assert_eq!((e.risk, e.level), (Risk::High, Level::STOP));
-    assert!(has_reason(&e, "confidence below 0.6", "uncertainty >= high"));
+    assert!(has_reason(
+        &e,
+        "confidence below 0.6",
+        "uncertainty >= high"
+    ));
     assert!(has_reason(&e, "risk high", "level >= 3"));
 }
 
@@ -111,7 +142,11 @@ fn the_task_rubric_is_a_floor_the_agent_cannot_lower() {
                "rubric": {"impact": "low", "reversibility": "low"}}),
     );
     assert_eq!(e.risk, Risk::Medium);
-    assert!(has_reason(&e, "task rubric floor: impact medium", "risk >= medium"));
+    assert!(has_reason(
+        &e,
+        "task rubric floor: impact medium",
+        "risk >= medium"
+    ));
     assert!(has_reason(&e, "agent rubric: impact low", "risk >= low"));
 }
 
@@ -129,11 +164,17 @@ fn the_agent_rubric_can_raise_the_risk() {
 fn the_risk_table_sets_the_minimum_level_for_each_risk() {
     let p = Policy::load(&format!("{BASE}\n[risk]\nlow = 1\nmedium = 3\nhigh = 4\n"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let e = eval(&p, json!({"task": "reply", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &p,
+        json!({"task": "reply", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!((e.risk, e.level), (Risk::Medium, Level::STOP));
     assert!(has_reason(&e, "risk medium", "level >= 3"));
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99,
-                            "rubric": {"policy_sensitivity": "high"}}));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99,
+                            "rubric": {"policy_sensitivity": "high"}}),
+    );
     assert_eq!(e.level, Level::ALERT);
 }
 
@@ -150,22 +191,38 @@ route = "sales-leads"
 add_flags = ["four-eyes"]
 "#,
     );
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99,
-                            "flags": ["high-value account"]}));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99,
+                            "flags": ["high-value account"]}),
+    );
     assert_eq!(e.level, Level::REVIEW);
     assert_eq!(e.approvals_required, 2);
     assert_eq!(e.route, "sales-leads");
     assert_eq!(e.flags, ["four-eyes"]);
-    assert!(has_reason(&e, "high-value account", "level >= 2, approvals >= 2, route = sales-leads, flag four-eyes"));
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99}));
-    assert_eq!((e.level, e.approvals_required, e.route.as_str()), (Level::AUTONOMOUS, 1, "ops"));
+    assert!(has_reason(
+        &e,
+        "high-value account",
+        "level >= 2, approvals >= 2, route = sales-leads, flag four-eyes"
+    ));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99}),
+    );
+    assert_eq!(
+        (e.level, e.approvals_required, e.route.as_str()),
+        (Level::AUTONOMOUS, 1, "ops")
+    );
     assert!(e.flags.is_empty());
 }
 
 #[test]
 fn a_rule_never_lowers_the_level_but_still_leaves_a_reason() {
     let p = policy("[[rules]]\nname = \"mild\"\nwhen = \"true\"\nlevel = 1\n");
-    let e = eval(&p, json!({"task": "reply", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &p,
+        json!({"task": "reply", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!(e.level, Level::REVIEW);
     assert!(has_reason(&e, "mild", "level >= 1"));
 }
@@ -185,7 +242,11 @@ route = "sales"
 "#,
     );
     let route = |flags: Value, task: &str| {
-        eval(&p, json!({"task": task, "summary": "s", "confidence": 0.99, "flags": flags})).route
+        eval(
+            &p,
+            json!({"task": task, "summary": "s", "confidence": 0.99, "flags": flags}),
+        )
+        .route
     };
     assert_eq!(route(json!(["a", "b"]), "routine"), "sales-leads");
     assert_eq!(route(json!(["b"]), "routine"), "sales");
@@ -195,20 +256,34 @@ route = "sales"
 
 #[test]
 fn a_rule_that_fails_to_evaluate_counts_as_matching() {
-    let p = policy("[[rules]]\nname = \"big amount\"\nwhen = \"context.amount > 100\"\nlevel = 3\n");
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99}));
+    let p =
+        policy("[[rules]]\nname = \"big amount\"\nwhen = \"context.amount > 100\"\nlevel = 3\n");
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!(e.level, Level::STOP);
-    let r = e.reasons.iter().find(|r| r.rule == "big amount").map(|r| r.effect.clone());
+    let r = e
+        .reasons
+        .iter()
+        .find(|r| r.rule == "big amount")
+        .map(|r| r.effect.clone());
     assert!(r.is_some_and(|r| r.starts_with("failed to evaluate") && r.ends_with("level >= 3")));
     // With the key present it evaluates normally.
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99, "context": {"amount": 5}}));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99, "context": {"amount": 5}}),
+    );
     assert_eq!(e.level, Level::AUTONOMOUS);
 }
 
 #[test]
 fn a_condition_that_is_not_a_bool_counts_as_matching() {
     let p = policy("[[rules]]\nname = \"odd\"\nwhen = \"handoff.summary\"\nlevel = 4\n");
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!(e.level, Level::ALERT);
 }
 
@@ -222,7 +297,10 @@ when = "handoff.flags == [] && handoff.subject == '' && handoff.draft == null &&
 level = 3
 "#,
     );
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!(e.level, Level::STOP, "{:?}", e.reasons);
 }
 
@@ -236,36 +314,57 @@ when = "handoff.subject == 'Acme' && context.tier == 'gold' && handoff.draft == 
 level = 3
 "#,
     );
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99,
-        "client": "Acme", "draft_response": "hi", "context": {"tier": "gold"}}));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99,
+        "client": "Acme", "draft_response": "hi", "context": {"tier": "gold"}}),
+    );
     assert_eq!(e.level, Level::STOP, "{:?}", e.reasons);
 }
 
 #[test]
 fn unknown_fields_in_extra_affect_nothing() {
     let p = policy("");
-    let a = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99}));
-    let b = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99, "level": 1, "route": "ops", "approvals": 0}));
+    let a = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99}),
+    );
+    let b = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99, "level": 1, "route": "ops", "approvals": 0}),
+    );
     assert_eq!(a, b);
 }
 
 #[test]
 fn sla_and_expiry_come_from_the_task_or_the_defaults() {
     let p = policy("");
-    let e = eval(&p, json!({"task": "reply", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &p,
+        json!({"task": "reply", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!(e.sla.to_string(), "2h");
     assert_eq!(e.sla_due_at.to_rfc3339(), "2026-11-21T12:00:00+00:00");
     assert_eq!(e.expires_at.to_rfc3339(), "2026-11-24T10:00:00+00:00");
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!(e.sla.to_string(), "4h");
 }
 
 #[test]
 fn the_policy_version_is_the_sha256_of_its_text() {
     let p = policy("");
-    let e = eval(&p, json!({"task": "routine", "summary": "s", "confidence": 0.99}));
+    let e = eval(
+        &p,
+        json!({"task": "routine", "summary": "s", "confidence": 0.99}),
+    );
     assert_eq!(e.policy_version, p.version());
-    assert_eq!(p.version(), handoff_domain::policy::policy_version(p.text()));
+    assert_eq!(
+        p.version(),
+        handoff_domain::policy::policy_version(p.text())
+    );
     assert_ne!(p.version(), policy("\n").version());
 }
 
@@ -290,5 +389,8 @@ expect = { level = 3, route = "sales" }
 "#,
     );
     let outcomes = p.run_tests(Utc::now());
-    assert_eq!(outcomes[0].failures, ["level: expected 3, got 1", "route: expected sales, got ops"]);
+    assert_eq!(
+        outcomes[0].failures,
+        ["level: expected 3, got 1", "route: expected sales, got ops"]
+    );
 }

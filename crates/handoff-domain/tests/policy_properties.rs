@@ -28,7 +28,12 @@ const FLAGS: [&str; 7] = [
     "<script>",
 ];
 const GRADES: [&str; 3] = ["low", "medium", "high"];
-const DIMS: [&str; 4] = ["impact", "reversibility", "uncertainty", "policy_sensitivity"];
+const DIMS: [&str; 4] = [
+    "impact",
+    "reversibility",
+    "uncertainty",
+    "policy_sensitivity",
+];
 
 #[derive(Debug, Clone)]
 struct Input {
@@ -49,14 +54,16 @@ fn input() -> impl Strategy<Value = Input> {
         proptest::option::of(0..100_000i64),
         proptest::option::of(0.0..=1.0f64),
     )
-        .prop_map(|(task, confidence, flags, rubric, amount, fraud_score)| Input {
-            task,
-            confidence,
-            flags,
-            rubric,
-            amount,
-            fraud_score,
-        })
+        .prop_map(
+            |(task, confidence, flags, rubric, amount, fraud_score)| Input {
+                task,
+                confidence,
+                flags,
+                rubric,
+                amount,
+                fraud_score,
+            },
+        )
 }
 
 fn to_json(i: &Input) -> Value {
@@ -79,7 +86,10 @@ fn to_json(i: &Input) -> Value {
 }
 
 fn level(policy: &Policy, v: Value) -> Level {
-    let now = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().unwrap_or_default();
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 21, 10, 0, 0)
+        .single()
+        .unwrap_or_default();
     match Packet::parse(v) {
         Ok(p) => policy.evaluate(&p, now).level,
         Err(e) => panic!("generated packet should parse: {e:?}"),

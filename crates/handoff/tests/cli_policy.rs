@@ -18,7 +18,9 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run handoff: {e}"));
     if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
-        input.write_all(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        input
+            .write_all(text.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -92,9 +94,18 @@ fn check_prints_file_line_column_for_each_error_and_exits_1() {
     let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
-    assert!(lines[0].starts_with(&format!("{file}:4:9: level must be")), "{err}");
-    assert!(lines[1].starts_with(&format!("{file}:5:7: `soon` is not a duration")), "{err}");
-    assert!(lines[2].starts_with(&format!("{file}:8:")) && lines[2].contains("bad CEL"), "{err}");
+    assert!(
+        lines[0].starts_with(&format!("{file}:4:9: level must be")),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{file}:5:7: `soon` is not a duration")),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{file}:8:")) && lines[2].contains("bad CEL"),
+        "{err}"
+    );
     assert!(stdout(&out).is_empty());
 }
 
@@ -110,7 +121,15 @@ fn explain_prints_the_evaluation_of_the_seed_packet_as_json() {
     let dir = Dir::new("explain");
     let policy = example(&dir);
     let packet = dir.file("packet.json", SEED_PACKET);
-    let out = handoff(&["policy", "explain", "--policy", &policy, &packet, "--now", "2026-11-21T10:00:00Z"]);
+    let out = handoff(&[
+        "policy",
+        "explain",
+        "--policy",
+        &policy,
+        &packet,
+        "--now",
+        "2026-11-21T10:00:00Z",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
     assert_eq!(v["level"], 2);
@@ -119,9 +138,15 @@ fn explain_prints_the_evaluation_of_the_seed_packet_as_json() {
     assert_eq!(v["approvals_required"], 2);
     assert_eq!(v["flags"], serde_json::json!(["four-eyes"]));
     assert_eq!(v["sla_due_at"], "2026-11-21T12:00:00Z");
-    assert!(v["policy_version"].as_str().is_some_and(|s| s.starts_with("sha256:")));
+    assert!(
+        v["policy_version"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sha256:"))
+    );
     let reasons = v["reasons"].as_array().cloned().unwrap_or_default();
-    assert!(reasons.contains(&serde_json::json!({"rule": "confidence below threshold", "effect": "level >= 2"})));
+    assert!(reasons.contains(
+        &serde_json::json!({"rule": "confidence below threshold", "effect": "level >= 2"})
+    ));
 }
 
 #[test]
@@ -133,7 +158,10 @@ fn explain_reads_the_packet_from_stdin() {
 
 #[test]
 fn explain_names_every_bad_field_of_a_bad_packet() {
-    let out = run(&["policy", "explain", "-"], Some(r#"{"task": "X", "confidence": 7}"#));
+    let out = run(
+        &["policy", "explain", "-"],
+        Some(r#"{"task": "X", "confidence": 7}"#),
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     for f in ["task:", "summary:", "confidence:"] {
@@ -155,7 +183,10 @@ fn test_runs_the_policy_tests_and_counts_them() {
     let out = handoff(&["policy", "test", &file]);
     assert!(out.status.success(), "{}", stdout(&out));
     let text = stdout(&out);
-    assert!(text.lines().any(|l| l.starts_with("ok   big accounts need two approvers")));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ok   big accounts need two approvers"))
+    );
     assert!(text.trim_end().ends_with("13 passed, 0 failed"), "{text}");
 }
 

@@ -23,41 +23,91 @@ pub(super) fn unknown_variables(program: &cel::Program) -> Vec<String> {
     unknown
 }
 
-/// Names introduced by macros (`exists(f, …)`, `map(x, …)`): the comprehension variables.
-fn bound_names<'a>(e: &'a IdedExpr, out: &mut BTreeSet<&'a str>) {
+/// What the rule conditions read, so that evaluation converts only that into CEL values:
+/// converting the whole packet costs more than evaluating a hundred rules.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Needs {
+    /// `handoff` used whole (`handoff == x`, passed to a function): every field is built.
+    pub all: bool,
+    /// The `handoff.FIELD` names read.
+    pub fields: BTreeSet<String>,
+    pub context: bool,
+    pub now: bool,
+}
+
+impl Needs {
+    pub fn field(&self, name: &str) -> bool {
+        self.all || self.fields.contains(name)
+    }
+
+    pub fn add(&mut self, program: &cel::Program) {
+        self.walk(program.expression());
+    }
+
+    fn walk(&mut self, e: &IdedExpr) {
+        match &e.expr {
+            Expr::Select(s) if matches!(&s.operand.expr, Expr::Ident(n) if n == "handoff") => {
+                self.fields.insert(s.field.clone());
+            }
+            Expr::Ident(n) => match n.as_str() {
+                "handoff" => self.all = true,
+                "context" => self.context = true,
+                "now" => self.now = true,
+                _ => {}
+            },
+            _ => children(e, &mut |c| self.walk(c)),
+        }
+    }
+}
+
+/// Calls `f` on each direct sub-expression.
+fn children<'a>(e: &'a IdedExpr, f: &mut impl FnMut(&'a IdedExpr)) {
     match &e.expr {
         Expr::Comprehension(c) => {
-            out.insert(&c.iter_var);
-            out.insert(&c.accu_var);
-            if let Some(v) = &c.iter_var2 {
-                out.insert(v);
-            }
-            for sub in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
-                bound_names(sub, out);
+            for sub in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                f(sub);
             }
         }
         Expr::Call(c) => {
             if let Some(t) = &c.target {
-                bound_names(t, out);
+                f(t);
             }
-            c.args.iter().for_each(|a| bound_names(a, out));
+            c.args.iter().for_each(&mut *f);
         }
-        Expr::List(l) => l.elements.iter().for_each(|x| bound_names(x, out)),
-        Expr::Select(s) => bound_names(&s.operand, out),
-        Expr::Map(m) => m.entries.iter().for_each(|x| entry(&x.expr, out)),
-        Expr::Struct(s) => s.entries.iter().for_each(|x| entry(&x.expr, out)),
+        Expr::List(l) => l.elements.iter().for_each(&mut *f),
+        Expr::Select(s) => f(&s.operand),
+        Expr::Map(m) => m.entries.iter().for_each(|x| entry(&x.expr, f)),
+        Expr::Struct(s) => s.entries.iter().for_each(|x| entry(&x.expr, f)),
         Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => {}
     }
 }
 
-fn entry<'a>(e: &'a EntryExpr, out: &mut BTreeSet<&'a str>) {
+fn entry<'a>(e: &'a EntryExpr, f: &mut impl FnMut(&'a IdedExpr)) {
     match e {
-        EntryExpr::StructField(f) => bound_names(&f.value, out),
+        EntryExpr::StructField(x) => f(&x.value),
         EntryExpr::MapEntry(m) => {
-            bound_names(&m.key, out);
-            bound_names(&m.value, out);
+            f(&m.key);
+            f(&m.value);
         }
     }
+}
+
+/// Names introduced by macros (`exists(f, …)`, `map(x, …)`): the comprehension variables.
+fn bound_names<'a>(e: &'a IdedExpr, out: &mut BTreeSet<&'a str>) {
+    if let Expr::Comprehension(c) = &e.expr {
+        out.insert(&c.iter_var);
+        out.insert(&c.accu_var);
+        if let Some(v) = &c.iter_var2 {
+            out.insert(v);
+        }
+    }
+    children(e, &mut |c| bound_names(c, out));
 }
 
 #[cfg(test)]
@@ -80,8 +130,30 @@ mod tests {
     }
 
     #[test]
+    fn needs_name_the_fields_read() {
+        let mut n = Needs::default();
+        for src in [
+            "'x' in handoff.flags && context.a > 1",
+            "has(handoff.rubric.impact)",
+        ] {
+            if let Ok(p) = cel::Env::stdlib().compile(src) {
+                n.add(&p);
+            }
+        }
+        assert!(!n.all && n.context && !n.now);
+        assert_eq!(n.fields.iter().collect::<Vec<_>>(), ["flags", "rubric"]);
+        if let Ok(p) = cel::Env::stdlib().compile("size(handoff) > 0 && now > now") {
+            n.add(&p);
+        }
+        assert!(n.all && n.now && n.field("summary"));
+    }
+
+    #[test]
     fn typos_are_unknown() {
         assert_eq!(unknown("handof.flags.size() > 0"), ["handof"]);
-        assert_eq!(unknown("amount > 3 && handoff.flags.exists(f, f == x)"), ["amount", "x"]);
+        assert_eq!(
+            unknown("amount > 3 && handoff.flags.exists(f, f == x)"),
+            ["amount", "x"]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! as `[]`, objects as `{}`, strings as `""`, `draft` as `null`), so a condition never
 //! trips over a field the agent left out. Built directly, without a serde round trip.
 
+use super::cel_check::Needs;
 use crate::packet::{Packet, PathOption};
 use cel::Value;
 use cel::objects::Key;
@@ -55,42 +56,55 @@ pub(super) fn json_map(o: &serde_json::Map<String, serde_json::Value>) -> Value 
     Value::from(m)
 }
 
-/// `(handoff, context)`: the two variables a rule condition sees besides `now`.
-pub(super) fn packet(p: &Packet) -> (Value, Value) {
-    let context = json_map(&p.context);
-    let rubric: HashMap<Key, Value> = p
+/// `(handoff, context)`: the two variables a rule condition sees besides `now`, holding
+/// only what `needs` says the conditions read.
+pub(super) fn packet(p: &Packet, needs: &Needs) -> (Value, Value) {
+    let context = if needs.context || needs.field("context") {
+        json_map(&p.context)
+    } else {
+        Value::Null
+    };
+    let fields: [(&str, &dyn Fn() -> Value); 16] = [
+        ("task", &|| s(p.task.as_str())),
+        ("summary", &|| s(&p.summary)),
+        ("confidence", &|| Value::Float(p.confidence)),
+        ("subject", &|| opt(&p.subject)),
+        ("draft", &|| p.draft.as_ref().map_or(Value::Null, json)),
+        ("flags", &|| list(&p.flags, |f| s(f))),
+        ("recommended_action", &|| opt(&p.recommended_action)),
+        ("options", &|| list(&p.options, option)),
+        ("decision_needed", &|| opt(&p.decision_needed)),
+        ("evidence", &|| list(&p.evidence, evidence)),
+        ("assumptions", &|| list(&p.assumptions, |a| s(a))),
+        ("open_questions", &|| list(&p.open_questions, |q| s(q))),
+        ("rubric", &|| rubric(p)),
+        ("context", &|| context.clone()),
+        ("callback_url", &|| opt(&p.callback_url)),
+        ("extra", &|| json_map(&p.extra)),
+    ];
+    let handoff: HashMap<Key, Value> = fields
+        .iter()
+        .filter(|(name, _)| needs.field(name))
+        .map(|(name, build)| (Key::String(Arc::new((*name).to_owned())), build()))
+        .collect();
+    (Value::from(handoff), context)
+}
+
+fn rubric(p: &Packet) -> Value {
+    let m: HashMap<Key, Value> = p
         .rubric
         .iter()
         .map(|(d, r)| (Key::String(Arc::new(d.as_str().to_owned())), s(r.as_str())))
         .collect();
-    let handoff = map([
-        ("task", s(p.task.as_str())),
-        ("summary", s(&p.summary)),
-        ("confidence", Value::Float(p.confidence)),
-        ("subject", opt(&p.subject)),
-        ("draft", p.draft.as_ref().map_or(Value::Null, json)),
-        ("flags", list(&p.flags, |f| s(f))),
-        ("recommended_action", opt(&p.recommended_action)),
-        ("options", list(&p.options, option)),
-        ("decision_needed", opt(&p.decision_needed)),
-        (
-            "evidence",
-            list(&p.evidence, |e| {
-                map([
-                    ("label", s(&e.label)),
-                    ("detail", opt(&e.detail)),
-                    ("url", opt(&e.url)),
-                ])
-            }),
-        ),
-        ("assumptions", list(&p.assumptions, |a| s(a))),
-        ("open_questions", list(&p.open_questions, |q| s(q))),
-        ("rubric", Value::from(rubric)),
-        ("context", context.clone()),
-        ("callback_url", opt(&p.callback_url)),
-        ("extra", json_map(&p.extra)),
-    ]);
-    (handoff, context)
+    Value::from(m)
+}
+
+fn evidence(e: &crate::packet::Evidence) -> Value {
+    map([
+        ("label", s(&e.label)),
+        ("detail", opt(&e.detail)),
+        ("url", opt(&e.url)),
+    ])
 }
 
 fn option(o: &PathOption) -> Value {

@@ -107,7 +107,10 @@ impl Policy {
             risk = risk.max(grade);
         }
         let risk_floor = self.risk_levels.floor(risk);
-        reasons.push(reason(format!("risk {risk}"), format!("level >= {risk_floor}")));
+        reasons.push(reason(
+            format!("risk {risk}"),
+            format!("level >= {risk_floor}"),
+        ));
         level = level.max(risk_floor);
 
         // 3. Confidence below the threshold always needs a human.
@@ -121,11 +124,15 @@ impl Policy {
         let mut approvals = task.and_then(|t| t.approvals).unwrap_or(d.approvals);
         let mut rule_route: Option<&str> = None;
         if !self.rules.is_empty() {
-            let (handoff, context) = cel_input::packet(packet);
+            let (handoff, context) = cel_input::packet(packet, &self.cel_needs);
             let mut cx = cel::Context::with_env(self.cel_env.clone());
             cx.add_variable_from_value("handoff", handoff);
-            cx.add_variable_from_value("context", context);
-            cx.add_variable_from_value("now", cel::Value::Timestamp(now.fixed_offset()));
+            if self.cel_needs.context {
+                cx.add_variable_from_value("context", context);
+            }
+            if self.cel_needs.now {
+                cx.add_variable_from_value("now", cel::Value::Timestamp(now.fixed_offset()));
+            }
             for rule in &self.rules {
                 let failure = match rule.program.execute(&cx) {
                     Ok(cel::Value::Bool(false)) => continue,

@@ -4,8 +4,7 @@
 
 use super::file::{RawExpect, RawPolicy, RawTask, RawTest};
 use super::{
-    Defaults, Expect, Learning, NotifyTarget, Policy, PolicyTest, RiskTable, Rule, TaskPolicy,
-    Team,
+    Defaults, Expect, Learning, NotifyTarget, Policy, PolicyTest, RiskTable, Rule, TaskPolicy, Team,
 };
 use crate::duration::Span;
 use crate::level::{Dimension, Level, Risk, Rubric};
@@ -110,14 +109,19 @@ impl Checker<'_> {
     }
 
     fn span(&mut self, v: &Spanned<String>) -> Option<Span> {
-        Span::parse(v.get_ref()).map_err(|e| self.err(v.span(), e)).ok()
+        Span::parse(v.get_ref())
+            .map_err(|e| self.err(v.span(), e))
+            .ok()
     }
 
     fn approvals(&mut self, v: &Spanned<i64>) -> Option<u32> {
         match *v.get_ref() {
             n @ 1..=20 => Some(n as u32),
             n => {
-                self.err(v.span(), format!("approvals must be between 1 and 20, not {n}"));
+                self.err(
+                    v.span(),
+                    format!("approvals must be between 1 and 20, not {n}"),
+                );
                 None
             }
         }
@@ -141,7 +145,11 @@ impl Checker<'_> {
                 v.span(),
                 format!(
                     "{what} names team `{name}`, which is not defined (teams: {})",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             );
         }
@@ -159,8 +167,12 @@ impl Checker<'_> {
             .and_then(|d| d.confidence_threshold.as_ref())
             .map(|v| self.rate(v, "confidence_threshold"));
         let sla = d.and_then(|d| d.sla.as_ref()).map(|v| self.span(v));
-        let expire_after = d.and_then(|d| d.expire_after.as_ref()).map(|v| self.span(v));
-        let approvals = d.and_then(|d| d.approvals.as_ref()).map(|v| self.approvals(v));
+        let expire_after = d
+            .and_then(|d| d.expire_after.as_ref())
+            .map(|v| self.span(v));
+        let approvals = d
+            .and_then(|d| d.approvals.as_ref())
+            .map(|v| self.approvals(v));
         let route = match d.and_then(|d| d.route.as_ref()) {
             Some(r) => self.team_ref(r, &team_names, "defaults.route"),
             None => {
@@ -200,7 +212,10 @@ impl Checker<'_> {
         let learning = self.learning(&raw);
         let tests = self.tests(&raw.tests, &team_names);
 
+        let mut cel_needs = super::cel_check::Needs::default();
+        rules.iter().for_each(|r| cel_needs.add(&r.program));
         Policy {
+            cel_needs,
             text: self.text.to_owned(),
             version: super::policy_version(self.text),
             defaults,
@@ -285,7 +300,10 @@ impl Checker<'_> {
             if let Err(e) = crate::packet::TaskName::parse(name.get_ref()) {
                 self.err(name.span(), format!("task name `{}` {e}", name.get_ref()));
             }
-            let level = t.level.as_ref().map_or(Some(defaults.level), |v| self.level(v));
+            let level = t
+                .level
+                .as_ref()
+                .map_or(Some(defaults.level), |v| self.level(v));
             let route = t.route.as_ref().map(|r| self.team_ref(r, teams, "route"));
             let sla = t.sla.as_ref().and_then(|v| self.span(v));
             let expire_after = t.expire_after.as_ref().and_then(|v| self.span(v));
@@ -295,14 +313,23 @@ impl Checker<'_> {
                 .as_ref()
                 .and_then(|v| self.rate(v, "confidence_threshold"));
             let mut rubric = Rubric::default();
-            for (dim, grade) in t.rubric.as_ref().map(|r| r.get_ref().iter()).into_iter().flatten() {
+            for (dim, grade) in t
+                .rubric
+                .as_ref()
+                .map(|r| r.get_ref().iter())
+                .into_iter()
+                .flatten()
+            {
                 let Some(d) = Dimension::parse(dim.get_ref()) else {
                     self.err(dim.span(), format!("unknown rubric dimension `{}`; use impact, reversibility, uncertainty or policy_sensitivity", dim.get_ref()));
                     continue;
                 };
                 match Risk::parse(grade.get_ref()) {
                     Some(r) => rubric.set(d, r),
-                    None => self.err(grade.span(), "a rubric grade is \"low\", \"medium\" or \"high\""),
+                    None => self.err(
+                        grade.span(),
+                        "a rubric grade is \"low\", \"medium\" or \"high\"",
+                    ),
                 }
             }
             if let Some(level) = level {
@@ -324,18 +351,16 @@ impl Checker<'_> {
         tasks
     }
 
-    fn rules(
-        &mut self,
-        raw: &RawPolicy,
-        env: &cel::Env,
-        teams: &BTreeSet<&str>,
-    ) -> Vec<Rule> {
+    fn rules(&mut self, raw: &RawPolicy, env: &cel::Env, teams: &BTreeSet<&str>) -> Vec<Rule> {
         let mut rules = Vec::new();
         let mut names = BTreeSet::new();
         for rule in &raw.rules {
             let r = rule.get_ref();
             if !names.insert(r.name.get_ref().as_str()) {
-                self.err(r.name.span(), format!("a rule named `{}` is already defined", r.name.get_ref()));
+                self.err(
+                    r.name.span(),
+                    format!("a rule named `{}` is already defined", r.name.get_ref()),
+                );
             }
             let program = match env.compile(r.when.get_ref()) {
                 Ok(p) => {
@@ -431,7 +456,10 @@ impl Checker<'_> {
                 Ok(p) => Some(p),
                 Err(errs) => {
                     for e in errs {
-                        self.err(t.packet.span(), format!("test `{}`: packet {e}", t.name.get_ref()));
+                        self.err(
+                            t.packet.span(),
+                            format!("test `{}`: packet {e}", t.name.get_ref()),
+                        );
                     }
                     None
                 }
@@ -454,14 +482,19 @@ impl Checker<'_> {
         let out = Expect {
             level: e.level.as_ref().and_then(|v| self.level(v)),
             risk: e.risk.as_ref().and_then(|v| {
-                Risk::parse(v.get_ref())
-                    .or_else(|| {
-                        self.err(v.span(), "risk is \"low\", \"medium\" or \"high\"");
-                        None
-                    })
+                Risk::parse(v.get_ref()).or_else(|| {
+                    self.err(v.span(), "risk is \"low\", \"medium\" or \"high\"");
+                    None
+                })
             }),
-            route: e.route.as_ref().map(|v| self.team_ref(v, teams, "expect.route")),
-            approvals_required: e.approvals_required.as_ref().and_then(|v| self.approvals(v)),
+            route: e
+                .route
+                .as_ref()
+                .map(|v| self.team_ref(v, teams, "expect.route")),
+            approvals_required: e
+                .approvals_required
+                .as_ref()
+                .and_then(|v| self.approvals(v)),
             flags: e.flags.clone(),
             sla: e.sla.as_ref().and_then(|v| self.span(v)),
             expire_after: e.expire_after.as_ref().and_then(|v| self.span(v)),
@@ -483,7 +516,9 @@ fn parse_notify(s: &str) -> Result<NotifyTarget, String> {
         Some(("email", a)) if a.contains('@') && !a.contains(char::is_whitespace) => {
             Ok(NotifyTarget::Email(a.to_owned()))
         }
-        Some(("webhook" | "slack", _)) => Err(format!("`{s}`: expected an http(s) URL after the colon")),
+        Some(("webhook" | "slack", _)) => {
+            Err(format!("`{s}`: expected an http(s) URL after the colon"))
+        }
         Some(("email", _)) => Err(format!("`{s}`: expected an email address after `email:`")),
         _ => Err(format!(
             "`{s}`: a notify target is `webhook:URL`, `slack:URL` or `email:ADDRESS`"

@@ -33,6 +33,8 @@ pub struct Policy {
     pub tests: Vec<PolicyTest>,
     /// Shared by every evaluation: building the CEL standard library costs ~25 µs.
     cel_env: Arc<cel::Env>,
+    /// What the conditions read of the packet: only that is converted for CEL.
+    cel_needs: cel_check::Needs,
 }
 
 impl std::fmt::Debug for Policy {

@@ -36,14 +36,20 @@ impl Policy {
 fn compare(want: &Expect, got: &super::Evaluation) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |field: &str, want: Option<String>, got: String| {
-        if let Some(w) = want {
-            if w != got {
-                out.push(format!("{field}: expected {w}, got {got}"));
-            }
+        if let Some(w) = want.filter(|w| *w != got) {
+            out.push(format!("{field}: expected {w}, got {got}"));
         }
     };
-    check("level", want.level.map(|l| l.to_string()), got.level.to_string());
-    check("risk", want.risk.map(|r| r.to_string()), got.risk.to_string());
+    check(
+        "level",
+        want.level.map(|l| l.to_string()),
+        got.level.to_string(),
+    );
+    check(
+        "risk",
+        want.risk.map(|r| r.to_string()),
+        got.risk.to_string(),
+    );
     check("route", want.route.clone(), got.route.clone());
     check(
         "approvals_required",

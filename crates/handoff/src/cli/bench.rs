@@ -44,8 +44,16 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     .map_err(|e| anyhow::anyhow!("bench packet: {e:?}"))?;
 
     println!("policy evaluation, {iterations} evaluations each, one thread");
-    println!("{:<28} {:>10} {:>10} {:>10}", "policy", "median", "p99", "evals/s");
-    measure("example (built-in)", &Policy::example(), &packet, iterations);
+    println!(
+        "{:<28} {:>10} {:>10} {:>10}",
+        "policy", "median", "p99", "evals/s"
+    );
+    measure(
+        "example (built-in)",
+        &Policy::example(),
+        &packet,
+        iterations,
+    );
     if let Some(file) = policy {
         let Some(p) = super::policy::load(&file)? else {
             return Ok(ExitCode::FAILURE);
@@ -54,7 +62,12 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     }
     let synthetic = Policy::load(&synthetic_policy(rules))
         .map_err(|e| anyhow::anyhow!("synthetic policy: {e}"))?;
-    measure(&format!("synthetic, {rules} rules"), &synthetic, &packet, iterations);
+    measure(
+        &format!("synthetic, {rules} rules"),
+        &synthetic,
+        &packet,
+        iterations,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,7 +105,10 @@ pub fn synthetic_policy(n: usize) -> String {
     for i in 0..n {
         let when = match i % 4 {
             0 => format!("'flag-{i}' in handoff.flags"),
-            1 => format!("has(context.amount) && context.amount > {}", 50_000 + i * 1000),
+            1 => format!(
+                "has(context.amount) && context.amount > {}",
+                50_000 + i * 1000
+            ),
             2 => format!("handoff.task == 'task-{i}' && handoff.confidence < 0.5"),
             _ => format!("handoff.summary.contains('keyword-{i}') || context.tier == 'tier-{i}'"),
         };

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "handoff", version, about = "Risk-based handoffs between AI agents and the people who own the risk")]
+#[command(
+    name = "handoff",
+    version,
+    about = "Risk-based handoffs between AI agents and the people who own the risk"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

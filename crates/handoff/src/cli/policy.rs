@@ -46,7 +46,11 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCommand::Explain { policy, packet, now } => {
+        PolicyCommand::Explain {
+            policy,
+            packet,
+            now,
+        } => {
             let policy = match policy {
                 Some(file) => match load(&file)? {
                     Some(p) => p,
