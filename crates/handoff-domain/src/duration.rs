@@ -7,7 +7,13 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span(u64);
 
-const UNITS: [(char, u64); 5] = [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
+const UNITS: [(char, u64); 5] = [
+    ('w', 604_800),
+    ('d', 86_400),
+    ('h', 3_600),
+    ('m', 60),
+    ('s', 1),
+];
 
 impl Span {
     pub fn from_secs(secs: u64) -> Span {
@@ -25,7 +31,9 @@ impl Span {
     /// Parses `<number><unit>` groups (units `w d h m s`, largest first), e.g. `1h30m`.
     pub fn parse(text: &str) -> Result<Span, String> {
         let bad = || {
-            format!("`{text}` is not a duration: write a number and a unit (s, m, h, d or w), e.g. \"4h\" or \"1h30m\"")
+            format!(
+                "`{text}` is not a duration: write a number and a unit (s, m, h, d or w), e.g. \"4h\" or \"1h30m\""
+            )
         };
         let mut total: u64 = 0;
         let mut rest = text.trim();
@@ -103,7 +111,9 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_duration() {
-        for bad in ["", "4", "h", "4x", "-4h", "4h4h", "30m1h", "0h", "4 h", "1.5h"] {
+        for bad in [
+            "", "4", "h", "4x", "-4h", "4h4h", "30m1h", "0h", "4 h", "1.5h",
+        ] {
             assert!(Span::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

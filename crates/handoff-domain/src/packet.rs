@@ -146,7 +146,9 @@ impl Packet {
         });
         let subject = p.take_aliased(&mut obj, "subject", "client", |v| text(v, MAX_SUBJECT));
         let draft = p.take_aliased(&mut obj, "draft", "draft_response", |v| {
-            let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX);
+            let size = serde_json::to_vec(&v)
+                .map(|b| b.len())
+                .unwrap_or(usize::MAX);
             if size > MAX_DRAFT_BYTES {
                 return Err(format!("must be at most 256 KiB of JSON, not {size} bytes"));
             }
@@ -164,7 +166,9 @@ impl Packet {
         let rubric = p.take_rubric(&mut obj);
         let context = p.take_optional(&mut obj, "context", |v| match v {
             Value::Object(m) => {
-                let size = serde_json::to_vec(&m).map(|b| b.len()).unwrap_or(usize::MAX);
+                let size = serde_json::to_vec(&m)
+                    .map(|b| b.len())
+                    .unwrap_or(usize::MAX);
                 if size > MAX_CONTEXT_BYTES {
                     return Err(format!("must be at most 64 KiB of JSON, not {size} bytes"));
                 }
@@ -250,7 +254,9 @@ fn parse_option(v: Value) -> Result<PathOption, String> {
                 note,
             })
         }
-        _ => Err("must be a string or an object {id, label, risk?, effort?, impact?, note?}".into()),
+        _ => {
+            Err("must be a string or an object {id, label, risk?, effort?, impact?, note?}".into())
+        }
     }
 }
 
@@ -333,7 +339,10 @@ impl Parser {
     ) -> Option<T> {
         if obj.contains_key(name) && obj.contains_key(alias) {
             obj.remove(alias);
-            self.fail(alias, format!("give `{name}` or its alias `{alias}`, not both"));
+            self.fail(
+                alias,
+                format!("give `{name}` or its alias `{alias}`, not both"),
+            );
             return None;
         }
         let key = if obj.contains_key(name) { name } else { alias };
@@ -437,8 +446,16 @@ mod tests {
             "context": [1], "evidence": [{"detail": "no label"}]
         }));
         for f in [
-            "task", "summary", "confidence", "flags[1]", "rubric.impact", "rubric.mood",
-            "options[0]", "callback_url", "context", "evidence[0]",
+            "task",
+            "summary",
+            "confidence",
+            "flags[1]",
+            "rubric.impact",
+            "rubric.mood",
+            "options[0]",
+            "callback_url",
+            "context",
+            "evidence[0]",
         ] {
             assert!(got.contains(&f.to_string()), "{f} missing from {got:?}");
         }
@@ -466,7 +483,10 @@ mod tests {
         assert_eq!(with("flags", json!(["a".repeat(101)])), ["flags[0]"]);
         assert_eq!(with("options", json!(vec!["o"; 9])), ["options"]);
         assert_eq!(with("draft", json!("a".repeat(256 * 1024))), ["draft"]);
-        assert_eq!(with("context", json!({"k": "a".repeat(64 * 1024)})), ["context"]);
+        assert_eq!(
+            with("context", json!({"k": "a".repeat(64 * 1024)})),
+            ["context"]
+        );
     }
 
     #[test]
