@@ -1,7 +1,7 @@
 //! `handoff policy check | explain | test`: the policy engine on files, no server needed.
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use clap::Subcommand;
 use handoff_domain::{Packet, Policy};
 use std::io::Read;
@@ -70,7 +70,9 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             };
-            let evaluation = policy.evaluate(&packet_parsed, now.unwrap_or_else(Utc::now));
+            // Millisecond precision, as the service stores times.
+            let now = now.unwrap_or_else(Utc::now).trunc_subsecs(3);
+            let evaluation = policy.evaluate(&packet_parsed, now);
             println!("{}", serde_json::to_string_pretty(&evaluation)?);
             Ok(ExitCode::SUCCESS)
         }
