@@ -6,18 +6,27 @@
 //!   packet into an [`Evaluation`]: level, risk, route, approvals, SLA and the reasons.
 //! - [`level`]: levels 1–4, risks and the four-dimension rubric.
 //! - [`duration`]: the policy's `4h` / `1h30m` / `30d` notation.
+//! - [`lifecycle`]: the handoff state machine (SPEC §3): a state and a command give the
+//!   next state or a [`TransitionError`].
+//! - [`canonical`]: RFC 8785 canonical JSON and its SHA-256, the digest of drafts.
+//! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
 //!
 //! The HTTP server, the store and the CLI build on these; nothing here knows about them.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod canonical;
 pub mod duration;
 pub mod field_error;
 pub mod level;
+pub mod lifecycle;
 pub mod packet;
 pub mod policy;
 
+pub use audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
 pub use duration::Span;
 pub use field_error::FieldError;
 pub use level::{Dimension, Level, Risk, Rubric};
+pub use lifecycle::{Command, DecisionAction, Lifecycle, Status, TransitionError};
 pub use packet::{Packet, TaskName};
 pub use policy::{Evaluation, Policy, PolicyError, PolicyErrors, Reason};

@@ -1,0 +1,395 @@
+//! The audit chain (SPEC §9): every change is an entry whose hash covers its content and
+//! the hash before it, so editing, deleting or reordering any entry breaks the chain.
+//!
+//! `hash = hex(sha256(prev_hash ‖ canonical JSON of {seq, at, actor, action, handoff_id,
+//! data}))`, where `prev_hash` is the previous entry's 64-character lowercase hex hash taken
+//! as ASCII bytes ([`GENESIS`] for the first entry), `at` is RFC 3339 UTC with milliseconds
+//! (`2026-11-21T12:00:00.000Z`) and a missing `handoff_id` is `null`. Anyone can re-check a
+//! chain with a JCS library and `sha256sum`.
+//!
+//! What a chain alone cannot show: that entries were removed from its *end*. The last
+//! entry's hash has to be kept somewhere else (a published checkpoint, a backup, the
+//! entry count) to detect that.
+
+use crate::canonical::{canonical_json, hex};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One sealed entry, as stored: one row per entry, one column per field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// A dotted name such as `handoff.decision`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff_id: Option<String>,
+    pub data: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// What a change records before it is sealed into the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub handoff_id: Option<String>,
+    pub data: Value,
+}
+
+impl AuditEntry {
+    /// The hash this entry should carry, given its own `prev_hash` and content.
+    pub fn expected_hash(&self) -> String {
+        content_hash(
+            &self.prev_hash,
+            self.seq,
+            self.at,
+            &self.actor,
+            &self.action,
+            self.handoff_id.as_deref(),
+            &self.data,
+        )
+    }
+}
+
+/// The hash of an entry numbered `seq` holding `entry`, chained after `prev_hash`.
+pub fn entry_hash(prev_hash: &str, seq: i64, entry: &NewEntry) -> String {
+    content_hash(
+        prev_hash,
+        seq,
+        entry.at,
+        &entry.actor,
+        &entry.action,
+        entry.handoff_id.as_deref(),
+        &entry.data,
+    )
+}
+
+fn content_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    handoff_id: Option<&str>,
+    data: &Value,
+) -> String {
+    let body = json!({
+        "seq": seq,
+        "at": at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "actor": actor,
+        "action": action,
+        "handoff_id": handoff_id,
+        "data": data,
+    });
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical_json(&body).as_bytes());
+    hex(&hasher.finalize())
+}
+
+/// Seals `new` as the entry after `prev` (or as the first entry).
+///
+/// `at` is truncated to milliseconds, the precision the hash covers, so that the stored
+/// entry is exactly what was hashed and survives any store that keeps at least that much.
+pub fn seal(prev: Option<&AuditEntry>, new: NewEntry) -> AuditEntry {
+    let (seq, prev_hash) = match prev {
+        Some(p) => (p.seq + 1, p.hash.clone()),
+        None => (1, GENESIS.to_owned()),
+    };
+    let new = NewEntry {
+        at: new.at.trunc_subsecs(3),
+        ..new
+    };
+    let hash = entry_hash(&prev_hash, seq, &new);
+    AuditEntry {
+        seq,
+        at: new.at,
+        actor: new.actor,
+        action: new.action,
+        handoff_id: new.handoff_id,
+        data: new.data,
+        prev_hash,
+        hash,
+    }
+}
+
+/// The result of checking a chain, as the audit endpoint reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub ok: bool,
+    /// How many entries were read, including any after the break.
+    pub entries: u64,
+    /// Where the chain breaks: every entry before this seq is proven intact and in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<i64>,
+}
+
+/// Checks a whole chain, from its first entry, in order.
+pub fn verify<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> Verification {
+    let mut v = ChainVerifier::new();
+    for e in entries {
+        v.push(e);
+    }
+    v.finish()
+}
+
+/// Checks a chain one entry at a time, so a store can stream it without holding it.
+///
+/// The break is reported as the seq the chain expected where it broke: for an edited
+/// entry, its own seq; for a deleted one, the seq that is missing; for entries out of
+/// order, the first position holding the wrong one.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    next_seq: i64,
+    prev_hash: String,
+    entries: u64,
+    first_bad_seq: Option<i64>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier::new()
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier for a chain that starts at seq 1 with [`GENESIS`].
+    pub fn new() -> ChainVerifier {
+        ChainVerifier::after(0, GENESIS)
+    }
+
+    /// A verifier that continues after an entry already verified (`seq`, `hash`), e.g. a
+    /// checkpoint, so that only the newer part of the chain has to be read.
+    pub fn after(seq: i64, hash: &str) -> ChainVerifier {
+        ChainVerifier {
+            next_seq: seq + 1,
+            prev_hash: hash.to_owned(),
+            entries: 0,
+            first_bad_seq: None,
+        }
+    }
+
+    /// Checks the next entry; `false` once the chain is broken (here or earlier).
+    pub fn push(&mut self, e: &AuditEntry) -> bool {
+        self.entries += 1;
+        if self.first_bad_seq.is_some() {
+            return false;
+        }
+        // The seq and link checks come first: they are cheap and they are what catches a
+        // deletion or a reordering; the hash check catches an edit.
+        let intact =
+            e.seq == self.next_seq && e.prev_hash == self.prev_hash && e.hash == e.expected_hash();
+        if intact {
+            self.next_seq += 1;
+            self.prev_hash.clone_from(&e.hash);
+        } else {
+            self.first_bad_seq = Some(self.next_seq);
+        }
+        intact
+    }
+
+    /// The verdict on everything pushed so far.
+    pub fn finish(&self) -> Verification {
+        Verification {
+            ok: self.first_bad_seq.is_none(),
+            entries: self.entries,
+            first_bad_seq: self.first_bad_seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_795_000_000_000 + ms)
+            .single()
+            .unwrap_or_else(|| panic!("bad test time {ms}"))
+    }
+
+    fn new_entry(n: i64) -> NewEntry {
+        NewEntry {
+            at: at(n * 1000),
+            actor: format!("actor-{n}"),
+            action: "handoff.decision".to_owned(),
+            handoff_id: (n % 2 == 0).then(|| format!("hnd_{n}")),
+            data: json!({"n": n, "to_status": "approved"}),
+        }
+    }
+
+    fn chain(len: i64) -> Vec<AuditEntry> {
+        let mut out: Vec<AuditEntry> = Vec::new();
+        for n in 1..=len {
+            let e = seal(out.last(), new_entry(n));
+            out.push(e);
+        }
+        out
+    }
+
+    #[test]
+    fn the_first_entry_is_seq_one_after_genesis() {
+        let c = chain(2);
+        assert_eq!((c[0].seq, c[0].prev_hash.as_str()), (1, GENESIS));
+        assert_eq!((c[1].seq, c[1].prev_hash.as_str()), (2, c[0].hash.as_str()));
+        assert_eq!(c[0].hash.len(), 64);
+        assert!(
+            c[0].hash
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn the_hash_is_sha256_of_prev_hash_then_canonical_json_of_the_rest() {
+        let e = seal(
+            None,
+            NewEntry {
+                at: Utc
+                    .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+                    .single()
+                    .unwrap_or_else(|| panic!("bad date")),
+                actor: "ana".to_owned(),
+                action: "key.created".to_owned(),
+                handoff_id: None,
+                data: json!({"b": 1, "a": "x"}),
+            },
+        );
+        let text = format!(
+            "{GENESIS}{}",
+            r#"{"action":"key.created","actor":"ana","at":"2026-11-21T12:00:00.000Z","data":{"a":"x","b":1},"handoff_id":null,"seq":1}"#
+        );
+        assert_eq!(e.hash, hex(&Sha256::digest(text.as_bytes())));
+    }
+
+    #[test]
+    fn sealing_truncates_time_to_the_milliseconds_the_hash_covers() {
+        let e = seal(
+            None,
+            NewEntry {
+                at: at(5) + Duration::nanoseconds(999_999),
+                ..new_entry(1)
+            },
+        );
+        assert_eq!(e.at, at(5));
+        assert!(verify([&e]).ok);
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_counts_its_entries() {
+        let c = chain(5);
+        let v = verify(&c);
+        assert_eq!(
+            v,
+            Verification {
+                ok: true,
+                entries: 5,
+                first_bad_seq: None
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(&v).ok(),
+            Some(json!({"ok": true, "entries": 5}))
+        );
+        assert!(verify([]).ok, "an empty chain has nothing wrong with it");
+    }
+
+    #[test]
+    fn an_edited_entry_breaks_the_chain_at_its_seq() {
+        let mut c = chain(5);
+        c[2].data = json!({"n": 3, "to_status": "rejected"});
+        let v = verify(&c);
+        assert_eq!((v.ok, v.entries, v.first_bad_seq), (false, 5, Some(3)));
+        assert_eq!(
+            serde_json::to_value(&v).ok(),
+            Some(json!({"ok": false, "entries": 5, "first_bad_seq": 3}))
+        );
+    }
+
+    #[test]
+    fn an_entry_rehashed_after_editing_still_breaks_the_next_link() {
+        let mut c = chain(5);
+        c[2].actor = "mallory".to_owned();
+        c[2].hash = c[2].expected_hash();
+        assert_eq!(verify(&c).first_bad_seq, Some(4));
+    }
+
+    #[test]
+    fn a_deleted_entry_is_reported_as_the_missing_seq() {
+        let mut c = chain(5);
+        c.remove(1);
+        assert_eq!(verify(&c).first_bad_seq, Some(2));
+        let mut c = chain(5);
+        c.remove(0);
+        assert_eq!(verify(&c).first_bad_seq, Some(1));
+    }
+
+    #[test]
+    fn deleting_the_last_entry_is_not_visible_in_the_chain_alone() {
+        let mut c = chain(5);
+        c.pop();
+        assert!(verify(&c).ok);
+    }
+
+    #[test]
+    fn swapped_entries_break_the_chain_at_the_first_of_them() {
+        let mut c = chain(5);
+        c.swap(1, 3);
+        assert_eq!(verify(&c).first_bad_seq, Some(2));
+    }
+
+    #[test]
+    fn a_chain_that_does_not_start_at_genesis_fails_at_seq_one() {
+        let mut c = chain(3);
+        c[0].prev_hash = "1".repeat(64);
+        c[0].hash = c[0].expected_hash();
+        assert_eq!(verify(&c).first_bad_seq, Some(1));
+    }
+
+    #[test]
+    fn a_verifier_can_resume_after_a_checkpoint() {
+        let c = chain(6);
+        let mut v = ChainVerifier::after(c[2].seq, &c[2].hash);
+        assert!(c[3..].iter().all(|e| v.push(e)));
+        assert_eq!(
+            v.finish(),
+            Verification {
+                ok: true,
+                entries: 3,
+                first_bad_seq: None
+            }
+        );
+    }
+
+    #[test]
+    fn after_a_break_the_verifier_keeps_counting_but_reports_the_first_break() {
+        let mut c = chain(6);
+        c[1].action = "handoff.cancelled".to_owned();
+        c[4].action = "handoff.cancelled".to_owned();
+        let mut v = ChainVerifier::new();
+        let accepted: Vec<bool> = c.iter().map(|e| v.push(e)).collect();
+        assert_eq!(accepted, [true, false, false, false, false, false]);
+        assert_eq!(v.finish().first_bad_seq, Some(2));
+        assert_eq!(v.finish().entries, 6);
+    }
+
+    #[test]
+    fn entries_round_trip_through_json_and_still_verify() {
+        let c = chain(3);
+        let text = serde_json::to_string(&c).unwrap_or_else(|e| panic!("serialize: {e}"));
+        let back: Vec<AuditEntry> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("deserialize: {e}"));
+        assert_eq!(back, c);
+        assert!(verify(&back).ok);
+    }
+}
