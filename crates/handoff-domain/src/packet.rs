@@ -418,17 +418,9 @@ mod tests {
 
     #[test]
     fn the_seed_article_packet_is_accepted_verbatim() {
-        let p = Packet::parse(json!({
-          "task": "respond_to_client_inquiry",
-          "client": "Acme Corp",
-          "summary": "Client asked about custom pricing for 50+ seats",
-          "draft_response": "...",
-          "confidence": 0.72,
-          "flags": ["non-standard request", "high-value account"],
-          "recommended_action": "send_with_modifications",
-          "options": ["approve", "edit", "reject", "escalate_to_sales"]
-        }))
-        .expect("the seed packet parses");
+        let seed = include_str!("../fixtures/seed_packet.json");
+        let p = Packet::parse(serde_json::from_str(seed).unwrap_or_default())
+            .expect("the seed packet parses");
         assert_eq!(p.subject.as_deref(), Some("Acme Corp"));
         assert_eq!(p.draft, Some(json!("...")));
         assert_eq!(p.options.len(), 4);

@@ -116,6 +116,20 @@ fn escalation_cycles_are_refused() {
 }
 
 #[test]
+fn each_team_on_an_escalation_loop_is_named_in_order_and_lead_ins_are_not() {
+    let e = errors(&format!(
+        "{TEAMS}escalate_to = \"b\"\n[teams.b]\nescalate_to = \"c\"\n[teams.c]\nescalate_to = \"b\"\n"
+    ));
+    assert_eq!(
+        e,
+        [
+            "5:15: escalation loops back to `b`: b -> c -> b",
+            "7:15: escalation loops back to `c`: c -> b -> c",
+        ]
+    );
+}
+
+#[test]
 fn notify_targets_must_be_well_formed() {
     let e = errors(
         "[teams.ops]\nnotify = [\"webhook:https://x.example/h\", \"slack:nope\", \"email:ops@example.com\", \"pager:1\"]\n",

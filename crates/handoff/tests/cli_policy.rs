@@ -62,16 +62,8 @@ fn example(dir: &Dir) -> String {
     dir.file("policy.toml", &stdout(&out))
 }
 
-const SEED_PACKET: &str = r#"{
-  "task": "respond_to_client_inquiry",
-  "client": "Acme Corp",
-  "summary": "Client asked about custom pricing for 50+ seats",
-  "draft_response": "...",
-  "confidence": 0.72,
-  "flags": ["non-standard request", "high-value account"],
-  "recommended_action": "send_with_modifications",
-  "options": ["approve", "edit", "reject", "escalate_to_sales"]
-}"#;
+/// The packet printed in the seed article, verbatim.
+const SEED_PACKET: &str = include_str!("../../handoff-domain/fixtures/seed_packet.json");
 
 #[test]
 fn check_accepts_the_example_policy() {

@@ -260,30 +260,24 @@ impl Checker<'_> {
             );
         }
         // Escalation must climb somewhere: a chain that returns to itself would bounce a
-        // stalled handoff between teams forever.
+        // stalled handoff between teams forever. Each team on a loop is reported at its own
+        // `escalate_to`; a team that merely leads into a loop is not at fault.
         for (name, t) in &raw.teams {
-            let mut seen = BTreeSet::from([name.get_ref().as_str()]);
-            let mut next = t.escalate_to.as_ref().map(|e| e.get_ref().as_str());
-            while let Some(n) = next {
-                if !seen.insert(n) {
-                    let chain: Vec<&str> = seen.iter().copied().collect();
-                    if let Some(e) = &t.escalate_to {
-                        self.err(
-                            e.span(),
-                            format!(
-                                "escalation from `{}` loops back to `{n}` (through {})",
-                                name.get_ref(),
-                                chain.join(", ")
-                            ),
-                        );
-                    }
-                    break;
-                }
-                next = raw
-                    .teams
-                    .iter()
-                    .find(|(k, _)| k.get_ref() == n)
-                    .and_then(|(_, t)| t.escalate_to.as_ref().map(|e| e.get_ref().as_str()));
+            let (Some(first), start) = (&t.escalate_to, name.get_ref()) else {
+                continue;
+            };
+            let mut chain = vec![start.as_str()];
+            let mut next = Some(first.get_ref().as_str());
+            while let Some(n) = next.filter(|n| !chain.contains(n)) {
+                chain.push(n);
+                next = teams.get(n).and_then(|t| t.escalate_to.as_deref());
+            }
+            if next == Some(start.as_str()) {
+                chain.push(start);
+                self.err(
+                    first.span(),
+                    format!("escalation loops back to `{start}`: {}", chain.join(" -> ")),
+                );
             }
         }
         teams

@@ -180,13 +180,10 @@ impl Policy {
 /// The version string of a policy text.
 pub fn policy_version(text: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(text.as_bytes());
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!(
+        "sha256:{}",
+        crate::canonical::hex(&Sha256::digest(text.as_bytes()))
+    )
 }
 
 #[cfg(test)]
