@@ -1,7 +1,12 @@
 //! Command-line parsing and dispatch; each command lives in its own module.
 
+mod audit;
 mod bench;
+mod client;
+mod keys;
 mod policy;
+mod receipt;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,9 +24,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service.
+    Serve(serve::ServeArgs),
     /// Check, explain and test policy files, without a server.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    #[command(flatten)]
+    Client(client::ClientCommand),
+    /// Create API keys (beside a running server, too).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Verify or export the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Check approval receipts offline.
+    #[command(subcommand)]
+    Receipt(receipt::ReceiptCommand),
     /// Measure this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -29,7 +47,21 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Client(cmd) => client::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
+        Command::Receipt(cmd) => receipt::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     }
+}
+
+/// A runtime for the commands that talk to a server or a database.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
