@@ -101,8 +101,13 @@ fn content_hash(
 /// `at` is truncated to milliseconds, the precision the hash covers, so that the stored
 /// entry is exactly what was hashed and survives any store that keeps at least that much.
 pub fn seal(prev: Option<&AuditEntry>, new: NewEntry) -> AuditEntry {
-    let (seq, prev_hash) = match prev {
-        Some(p) => (p.seq + 1, p.hash.clone()),
+    seal_after(prev.map(|p| (p.seq, p.hash.as_str())), new)
+}
+
+/// Seals `new` after the chain's tail given as its `(seq, hash)`, as a store keeps it.
+pub fn seal_after(tail: Option<(i64, &str)>, new: NewEntry) -> AuditEntry {
+    let (seq, prev_hash) = match tail {
+        Some((seq, hash)) => (seq + 1, hash.to_owned()),
         None => (1, GENESIS.to_owned()),
     };
     let new = NewEntry {

@@ -23,7 +23,7 @@ pub fn sha256_hex(v: &Value) -> String {
 }
 
 /// Lowercase hex of some bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         // Writing to a String cannot fail.

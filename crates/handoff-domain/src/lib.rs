@@ -8,6 +8,7 @@
 //! - [`duration`]: the policy's `4h` / `1h30m` / `30d` notation.
 //! - [`lifecycle`]: the handoff state machine (SPEC §3): a state and a command give the
 //!   next state or a [`TransitionError`].
+//! - [`handoff`]: the stored handoff: packet, evaluation, lifecycle state, receipt.
 //! - [`canonical`]: RFC 8785 canonical JSON and its SHA-256, the digest of drafts.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
 //!
@@ -18,6 +19,7 @@ pub mod audit;
 pub mod canonical;
 pub mod duration;
 pub mod field_error;
+pub mod handoff;
 pub mod level;
 pub mod lifecycle;
 pub mod packet;
@@ -26,6 +28,7 @@ pub mod policy;
 pub use audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
 pub use duration::Span;
 pub use field_error::FieldError;
+pub use handoff::Handoff;
 pub use level::{Dimension, Level, Risk, Rubric};
 pub use lifecycle::{Command, DecisionAction, Lifecycle, Status, TransitionError};
 pub use packet::{Packet, TaskName};

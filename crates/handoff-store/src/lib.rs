@@ -1,1 +1,213 @@
-//! placeholder
+//! Durable storage for handoff, behind one [`Store`] trait.
+//!
+//! - [`Store`]: what the service needs of a database: submit a handoff, change one by a
+//!   function of its current state, read and list, the audit log, keys, the active policy.
+//!   Every change is committed together with its audit entry; a caller hears of a change
+//!   only after its commit.
+//! - [`hub`]: who is told of a commit: long-polls waiting on one handoff, and event streams.
+//! - [`sqlite`]: the embedded implementation: one writer task that groups whatever is
+//!   queued into one transaction (group commit), a pool of read connections, WAL with
+//!   `synchronous=FULL`.
+//!
+//! A PostgreSQL implementation follows the same trait; nothing above this crate changes.
+#![forbid(unsafe_code)]
+
+pub mod hub;
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+use handoff_domain::{AuditEntry, Handoff, NewEntry, TransitionError, Verification};
+use std::future::Future;
+use std::pin::Pin;
+
+pub use hub::{Event, Hub};
+pub use sqlite::SqliteStore;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something went wrong in the database itself: the caller answers 500 (or 503).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// A new handoff and the audit entry that records it.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub handoff: Handoff,
+    pub audit: NewEntry,
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An agent's `Idempotency-Key` and the digest of the body it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    pub body_sha256: String,
+}
+
+/// How long an idempotency key keeps answering with the same handoff.
+pub const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
+
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    Created(Box<Handoff>),
+    /// The same key and body came before: the handoff it made.
+    Replayed(Box<Handoff>),
+    /// The same key came before with another body.
+    KeyReused,
+}
+
+/// A change computed from the current state: the new record and its audit entry.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub handoff: Handoff,
+    pub audit: NewEntry,
+}
+
+/// Computes a change from the handoff as it is inside the transaction, so that two
+/// concurrent decisions see each other: exactly one wins.
+pub type UpdateFn = Box<dyn FnOnce(&Handoff) -> Result<Change, Refused> + Send>;
+
+/// Why a change was not made; nothing was written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refused {
+    NotFound,
+    /// `If-Match` named another version.
+    VersionMismatch {
+        current: u64,
+    },
+    Transition(TransitionError),
+}
+
+impl From<TransitionError> for Refused {
+    fn from(e: TransitionError) -> Refused {
+        Refused::Transition(e)
+    }
+}
+
+/// Whose handoffs a listing shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything, newest first (admins).
+    All,
+    /// One agent's own, newest first.
+    Agent(String),
+    /// Routed to these teams, by SLA due time (reviewers).
+    Teams(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub scope: Scope,
+    pub status: Option<String>,
+    pub task: Option<String>,
+    pub team: Option<String>,
+    pub level: Option<u8>,
+    pub limit: u32,
+    pub after: Option<Cursor>,
+}
+
+/// Where a page ended: the sort key of its last item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// Newest-first listings: items with a smaller id come next.
+    Before { id: String },
+    /// By-SLA listings: items after this due time and id come next.
+    After { sla_due_ms: i64, id: String },
+}
+
+/// An API key as stored: its name, role, and the SHA-256 of the key (never the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub name: String,
+    pub role: String,
+    pub key_sha256: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The active policy's text, and the text the `--policy` file had at the last start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredPolicy {
+    pub active: Option<String>,
+    pub file_text: Option<String>,
+}
+
+/// One handoff event for streams: the audit seq and the handoff as it is now.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub handoff: Handoff,
+}
+
+pub trait Store: Send + Sync {
+    /// Stores a new handoff (or answers an idempotent replay), after its commit.
+    fn submit(&self, sub: Submission) -> BoxFuture<'_, Result<Submitted, StoreError>>;
+
+    /// Changes one handoff by `f`, applied to its state inside the transaction.
+    fn update(
+        &self,
+        id: String,
+        if_match: Option<u64>,
+        f: UpdateFn,
+    ) -> BoxFuture<'_, Result<Result<Handoff, Refused>, StoreError>>;
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Handoff>, StoreError>>;
+
+    fn list(&self, q: ListQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>>;
+
+    /// The audit entries of one handoff, oldest first.
+    fn timeline<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<AuditEntry>, StoreError>>;
+
+    /// Audit entries after `after`, oldest first, at most `limit`.
+    fn audit(&self, after: i64, limit: u32) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>>;
+
+    /// Handoff events after audit seq `after`, with each handoff as it is now.
+    fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>>;
+
+    /// Checks the whole hash chain, streaming it.
+    fn verify_audit(&self) -> BoxFuture<'_, Result<Verification, StoreError>>;
+
+    /// Adds a key; `Ok(false)` when the name is taken.
+    fn create_key(
+        &self,
+        key: KeyRecord,
+        audit: NewEntry,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Removes a key; `Ok(false)` when there is none by that name.
+    fn revoke_key(&self, name: String, audit: NewEntry) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    fn find_key<'a>(
+        &'a self,
+        key_sha256: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>>;
+
+    fn policy(&self) -> BoxFuture<'_, Result<StoredPolicy, StoreError>>;
+
+    /// Makes `active` the active policy (audited when `audit` is given) and, when given,
+    /// records the `--policy` file's text.
+    fn set_policy(
+        &self,
+        active: String,
+        file_text: Option<String>,
+        audit: Option<NewEntry>,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Who hears of commits.
+    fn hub(&self) -> &Hub;
+
+    /// Finishes what is queued and stops the writer.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}

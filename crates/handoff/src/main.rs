@@ -1,10 +1,21 @@
 //! `handoff`: one binary for the server and its command-line client.
 //!
-//! - `cli::policy`: `policy check | explain | test`, offline, on a policy file.
-//! - `cli::bench`: measurements of this machine (`bench policy`).
+//! - `cli`: argument parsing; one module per command (`serve`, `policy`, the API client
+//!   commands in `cli/client/`, `keys`, `audit`, `receipt`, `bench`).
+//! - `server`: startup (store, policy, admin key, receipt key), listening, graceful drain.
+//! - `api`: the HTTP API, one file per resource and action, RFC 9457 errors, OpenAPI.
+//! - `app`: the service's state and operations between the handlers and the store.
+//! - `receipt`: approval receipts, Ed25519-signed JWS (sign, verify, the key file).
+//! - `ids`: handoff ids (ULIDs) and API keys; `metrics`: Prometheus counters.
 #![forbid(unsafe_code)]
 
+mod api;
+mod app;
 mod cli;
+mod ids;
+mod metrics;
+mod receipt;
+mod server;
 
 use clap::Parser;
 use std::process::ExitCode;

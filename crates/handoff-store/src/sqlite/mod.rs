@@ -1,0 +1,359 @@
+//! The embedded store: SQLite in WAL mode with `synchronous=FULL`, one writer task doing
+//! group commit ([`writer`]), a small pool of connections for reads.
+//!
+//! Other processes may open the same file at the same time (`handoff keys create`,
+//! `handoff audit verify` beside a running server): every write transaction takes the
+//! write lock first and reads the audit chain's tail inside it.
+
+mod rows;
+mod writer;
+
+use crate::hub::Hub;
+use crate::{
+    BoxFuture, Cursor, KeyRecord, ListQuery, Refused, Scope, Store, StoreError, StoredEvent,
+    StoredPolicy, Submission, Submitted, UpdateFn,
+};
+use futures_util::TryStreamExt;
+use handoff_domain::Handoff;
+use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
+use rows::{AUDIT_COLUMNS, decode_audit, decode_doc};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, QueryBuilder, Row, SqlSafeStr, Sqlite, SqliteConnection};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use writer::{Op, Writer};
+
+/// Operations queued for the writer before callers wait for room.
+const QUEUE: usize = 16 * 1024;
+
+pub struct SqliteStore {
+    read: SqlitePool,
+    ops: mpsc::Sender<Op>,
+    hub: Arc<Hub>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
+        false,
+    )])
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating when needed) the database at `path`, and starts the
+    /// writer task.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let mut conn = SqliteConnection::connect_with(&opts).await?;
+        migrator().run(&mut conn).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts)
+            .await?;
+        let hub = Arc::new(Hub::default());
+        let (ops, rx) = mpsc::channel(QUEUE);
+        let writer = Writer {
+            conn,
+            rx,
+            hub: hub.clone(),
+        };
+        tokio::spawn(writer.run());
+        Ok(SqliteStore { read, ops, hub })
+    }
+
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.ops
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn list_sql(&self, q: &ListQuery) -> Result<Vec<Handoff>, StoreError> {
+        let teams: Vec<&str> = match &q.scope {
+            Scope::Teams(teams) => teams
+                .iter()
+                .map(String::as_str)
+                .filter(|t| q.team.as_deref().is_none_or(|want| want == *t))
+                .collect(),
+            _ => return self.list_newest(q).await,
+        };
+        // One indexed range per team, merged by (due time, id): a reviewer in several
+        // teams still never makes SQLite sort the whole of every team's history.
+        let mut merged: Vec<(i64, String, String)> = Vec::new();
+        for team in teams {
+            let mut b = QueryBuilder::<Sqlite>::new(
+                "SELECT sla_due_ms, id, doc FROM handoffs WHERE assigned_team = ",
+            );
+            b.push_bind(team.to_owned());
+            push_filters(&mut b, q);
+            if let Some(Cursor::After { sla_due_ms, id }) = &q.after {
+                b.push(" AND (sla_due_ms, id) > (")
+                    .push_bind(*sla_due_ms)
+                    .push(", ")
+                    .push_bind(id.clone())
+                    .push(")");
+            }
+            b.push(" ORDER BY sla_due_ms, id LIMIT ")
+                .push_bind(i64::from(q.limit));
+            let rows = b.build().fetch_all(&self.read).await?;
+            for r in rows {
+                merged.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+            }
+        }
+        merged.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        merged.truncate(q.limit as usize);
+        merged
+            .iter()
+            .map(|(_, _, doc)| decode_doc(doc).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn list_newest(&self, q: &ListQuery) -> Result<Vec<Handoff>, StoreError> {
+        let mut b = QueryBuilder::<Sqlite>::new("SELECT doc FROM handoffs WHERE 1 = 1");
+        if let Scope::Agent(agent) = &q.scope {
+            b.push(" AND agent = ").push_bind(agent.clone());
+        }
+        if let Some(team) = &q.team {
+            b.push(" AND assigned_team = ").push_bind(team.clone());
+        }
+        push_filters(&mut b, q);
+        if let Some(Cursor::Before { id }) = &q.after {
+            b.push(" AND id < ").push_bind(id.clone());
+        }
+        b.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(q.limit));
+        let rows = b.build().fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|r| decode_doc(r.try_get(0)?).map_err(StoreError::from))
+            .collect()
+    }
+}
+
+fn push_filters(b: &mut QueryBuilder<Sqlite>, q: &ListQuery) {
+    if let Some(s) = &q.status {
+        b.push(" AND status = ").push_bind(s.clone());
+    }
+    if let Some(t) = &q.task {
+        b.push(" AND task = ").push_bind(t.clone());
+    }
+    if let Some(l) = q.level {
+        b.push(" AND level = ").push_bind(i64::from(l));
+    }
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, sub: Submission) -> BoxFuture<'_, Result<Submitted, StoreError>> {
+        Box::pin(self.send(|reply| Op::Submit(Box::new(sub), reply)))
+    }
+
+    fn update(
+        &self,
+        id: String,
+        if_match: Option<u64>,
+        f: UpdateFn,
+    ) -> BoxFuture<'_, Result<Result<Handoff, Refused>, StoreError>> {
+        Box::pin(self.send(move |reply| Op::Update {
+            id,
+            if_match,
+            f,
+            reply,
+        }))
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Handoff>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT doc FROM handoffs WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+            match row {
+                Some(r) => Ok(Some(decode_doc(r.try_get(0)?)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn list(&self, q: ListQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
+        Box::pin(async move { self.list_sql(&q).await })
+    }
+
+    fn timeline<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<AuditEntry>, StoreError>> {
+        Box::pin(async move {
+            let sql = "SELECT seq, at, actor, action, handoff_id, data, prev_hash, hash \
+                       FROM audit WHERE handoff_id = ? ORDER BY seq";
+            let rows = sqlx::query(sql).bind(id).fetch_all(&self.read).await?;
+            rows.iter()
+                .map(|r| decode_audit(r).map_err(StoreError::from))
+                .collect()
+        })
+    }
+
+    fn audit(&self, after: i64, limit: u32) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>> {
+        Box::pin(async move {
+            let sql = "SELECT seq, at, actor, action, handoff_id, data, prev_hash, hash \
+                       FROM audit WHERE seq > ? ORDER BY seq LIMIT ?";
+            let rows = sqlx::query(sql)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+            rows.iter()
+                .map(|r| decode_audit(r).map_err(StoreError::from))
+                .collect()
+        })
+    }
+
+    fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        Box::pin(async move {
+            let sql = "SELECT a.seq, h.doc FROM audit a JOIN handoffs h ON h.id = a.handoff_id \
+                       WHERE a.seq > ? ORDER BY a.seq LIMIT ?";
+            let rows = sqlx::query(sql)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredEvent {
+                        seq: r.try_get(0)?,
+                        handoff: decode_doc(r.try_get(1)?)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn verify_audit(&self) -> BoxFuture<'_, Result<Verification, StoreError>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq");
+            let mut conn = self.read.acquire().await?;
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
+            let mut chain = ChainVerifier::new();
+            while let Some(row) = rows.try_next().await? {
+                match decode_audit(&row) {
+                    Ok(entry) => {
+                        chain.push(&entry);
+                    }
+                    // A row that no longer decodes was edited: it is the first bad one.
+                    Err(_) => {
+                        let seq: i64 = row.try_get(0)?;
+                        return Ok(Verification {
+                            ok: false,
+                            entries: chain.finish().entries,
+                            first_bad_seq: Some(seq),
+                        });
+                    }
+                }
+            }
+            Ok(chain.finish())
+        })
+    }
+
+    fn create_key(
+        &self,
+        key: KeyRecord,
+        audit: NewEntry,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.send(|reply| Op::CreateKey(key, audit, reply)))
+    }
+
+    fn revoke_key(&self, name: String, audit: NewEntry) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.send(|reply| Op::RevokeKey(name, audit, reply)))
+    }
+
+    fn find_key<'a>(
+        &'a self,
+        key_sha256: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT name, role, key_sha256, created_at FROM api_keys WHERE key_sha256 = ?",
+            )
+            .bind(key_sha256)
+            .fetch_optional(&self.read)
+            .await?;
+            match row {
+                Some(r) => Ok(Some(rows::decode_key(&r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn policy(&self) -> BoxFuture<'_, Result<StoredPolicy, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT name, value FROM settings WHERE name IN (?, ?)")
+                .bind(rows::POLICY_ACTIVE)
+                .bind(rows::POLICY_FILE)
+                .fetch_all(&self.read)
+                .await?;
+            let mut p = StoredPolicy::default();
+            for r in rows {
+                let name: String = r.try_get(0)?;
+                let value: String = r.try_get(1)?;
+                if name == rows::POLICY_ACTIVE {
+                    p.active = Some(value);
+                } else {
+                    p.file_text = Some(value);
+                }
+            }
+            Ok(p)
+        })
+    }
+
+    fn set_policy(
+        &self,
+        active: String,
+        file_text: Option<String>,
+        audit: Option<NewEntry>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.send(move |reply| Op::SetPolicy {
+            active,
+            file_text,
+            audit,
+            reply,
+        }))
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            if self.ops.send(Op::Close(tx)).await.is_ok() {
+                let _ = rx.await;
+            }
+            self.read.close().await;
+        })
+    }
+}

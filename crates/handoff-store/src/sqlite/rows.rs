@@ -1,0 +1,99 @@
+//! Between Rust values and SQLite rows: the handoff row's columns, timestamps, audit rows.
+
+use crate::Idempotency;
+use chrono::{DateTime, SecondsFormat, Utc};
+use handoff_domain::{AuditEntry, Handoff};
+use sqlx::query_builder::Separated;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, SqliteConnection};
+
+pub(super) const POLICY_ACTIVE: &str = "policy.active";
+pub(super) const POLICY_FILE: &str = "policy.file";
+
+pub(super) const HANDOFF_COLUMNS: &str = "id, agent, task, status, level, assigned_team, version, \
+     sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, idem_sha256, doc";
+
+pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor, action, handoff_id, data, prev_hash, hash";
+
+/// A handoff to write, with the idempotency key it was submitted with (new rows only).
+pub(super) struct HandoffRow {
+    pub(super) handoff: Handoff,
+    pub(super) idem: Option<Idempotency>,
+}
+
+impl HandoffRow {
+    /// Binds the values of [`HANDOFF_COLUMNS`], in order.
+    pub(super) fn bind(&self, v: &mut Separated<'_, Sqlite, &'static str>) {
+        let h = &self.handoff;
+        let doc = serde_json::to_string(h).unwrap_or_else(|_| "{}".to_owned());
+        v.push_bind(h.id.clone())
+            .push_bind(h.state.agent.clone())
+            .push_bind(h.task.clone())
+            .push_bind(h.state.status.as_str())
+            .push_bind(i64::from(h.evaluation.level.get()))
+            .push_bind(h.state.assigned_team.clone())
+            .push_bind(i64::try_from(h.state.version).unwrap_or(i64::MAX))
+            .push_bind(h.evaluation.sla_due_at.timestamp_millis())
+            .push_bind(h.evaluation.expires_at.timestamp_millis())
+            .push_bind(h.created_at.timestamp_millis())
+            .push_bind(h.updated_at.timestamp_millis())
+            .push_bind(self.idem.as_ref().map(|i| i.key.clone()))
+            .push_bind(self.idem.as_ref().map(|i| i.body_sha256.clone()))
+            .push_bind(doc);
+    }
+}
+
+/// Timestamps as text: RFC 3339 in UTC with milliseconds, the precision the audit hashes.
+pub(super) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| sqlx::Error::Decode(format!("bad timestamp {s:?}: {e}").into()))
+}
+
+pub(super) fn decode_doc(doc: &str) -> Result<Handoff, sqlx::Error> {
+    serde_json::from_str(doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// An audit row selected with [`AUDIT_COLUMNS`].
+pub(super) fn decode_audit(row: &SqliteRow) -> Result<AuditEntry, sqlx::Error> {
+    let data: &str = row.try_get(5)?;
+    Ok(AuditEntry {
+        seq: row.try_get(0)?,
+        at: parse_ts(row.try_get(1)?)?,
+        actor: row.try_get(2)?,
+        action: row.try_get(3)?,
+        handoff_id: row.try_get(4)?,
+        data: serde_json::from_str(data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        prev_hash: row.try_get(6)?,
+        hash: row.try_get(7)?,
+    })
+}
+
+pub(super) fn decode_key(row: &SqliteRow) -> Result<crate::KeyRecord, sqlx::Error> {
+    Ok(crate::KeyRecord {
+        name: row.try_get(0)?,
+        role: row.try_get(1)?,
+        key_sha256: row.try_get(2)?,
+        created_at: parse_ts(row.try_get(3)?)?,
+    })
+}
+
+pub(super) async fn put_setting(
+    conn: &mut SqliteConnection,
+    name: &str,
+    value: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO settings (name, value) VALUES (?, ?) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(name)
+    .bind(value)
+    .execute(conn)
+    .await
+    .map(drop)
+}

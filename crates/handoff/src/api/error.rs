@@ -1,0 +1,177 @@
+//! The one error policy of the HTTP edge. Every error is an RFC 9457 problem document
+//! (`application/problem+json`) with `type`, `title`, `status`, `detail`, and `errors`
+//! naming each field at fault. Refusals a client can act on carry their reason; anything
+//! unexpected is logged with its cause and answered with a bare 500, never the cause.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use handoff_domain::{FieldError, TransitionError};
+use handoff_store::{Refused, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+    errors: Vec<FieldError>,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:handoff:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemField {
+    pub field: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// 422 naming every bad field.
+    pub fn invalid(errors: Vec<FieldError>) -> ApiError {
+        let detail = match errors.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail,
+            errors,
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no {what} here"))
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, detail)
+    }
+
+    fn slug(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 => "malformed-request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not-found",
+            409 => "conflict",
+            412 => "precondition-failed",
+            413 => "payload-too-large",
+            415 => "unsupported-media-type",
+            422 => "invalid-request",
+            503 => "unavailable",
+            _ => "internal-error",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
+        let body = Problem {
+            kind: format!("urn:handoff:problem:{}", self.slug()),
+            title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            errors: self
+                .errors
+                .into_iter()
+                .map(|e| ProblemField {
+                    field: e.field,
+                    message: e.message,
+                })
+                .collect(),
+        };
+        let mut res = (self.status, axum::Json(body)).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        tracing::error!(error = %e, "store failure");
+        match e {
+            StoreError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            ),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        }
+    }
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> ApiError {
+        match e {
+            TransitionError::Conflict { message, .. } => ApiError::conflict(message),
+            TransitionError::Invalid { field, message } => ApiError::field(field, message),
+            TransitionError::Forbidden { message } => ApiError::forbidden(message),
+        }
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> ApiError {
+        match r {
+            Refused::NotFound => ApiError::not_found("such handoff"),
+            Refused::VersionMismatch { current } => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!("If-Match does not match the current version {current}"),
+            ),
+            Refused::Transition(t) => t.into(),
+        }
+    }
+}
+
+/// Body parsing errors (too large, unreadable) keep their status as a problem document.
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(r: axum::extract::rejection::BytesRejection) -> ApiError {
+        let status = r.status();
+        let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "the request body is over 1 MiB".to_owned()
+        } else {
+            r.body_text()
+        };
+        ApiError::new(status, detail)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

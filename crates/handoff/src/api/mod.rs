@@ -1,0 +1,128 @@
+//! The HTTP API (SPEC §4): one file per resource and action, each handler thin (parse,
+//! one `App` operation, render). Routes are registered through `utoipa_axum::routes!`
+//! so the OpenAPI document (`/openapi.json`) and the router cannot drift.
+
+mod audit;
+mod auth;
+mod error;
+mod events;
+mod handoffs;
+mod keys;
+mod policy;
+mod resource;
+mod system;
+
+pub use error::{ApiError, ApiResult, Problem};
+pub use keys::valid_key_name;
+
+use crate::app::App;
+use auth::BearerAuth;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Instant;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "handoff",
+        description = "Risk-based handoffs between AI agents and the people who own the risk.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+/// The routes and the OpenAPI document describing them.
+pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(handoffs::submit::submit, handoffs::list::list))
+        .routes(routes!(handoffs::get::get))
+        .routes(routes!(handoffs::decide::decide))
+        .routes(routes!(handoffs::cancel::cancel))
+        .routes(routes!(handoffs::outcome::outcome))
+        .routes(routes!(handoffs::timeline::timeline))
+        .routes(routes!(events::events))
+        .routes(routes!(keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(audit::log))
+        .routes(routes!(audit::verify))
+        .routes(routes!(policy::get, policy::put))
+        .routes(routes!(policy::explain))
+        .routes(routes!(system::receipt_key))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
+        .split_for_parts();
+    let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let router = router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || system::openapi(doc_json.clone())),
+        )
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app);
+    (router, doc)
+}
+
+/// Counts and times each request by its matched route.
+async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let mut res = next.run(req).await;
+    app.metrics
+        .request(&method, &route, res.status().as_u16(), started.elapsed());
+    res.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// Parses a JSON body: unreadable JSON is 400, JSON of the wrong shape 422.
+pub fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::field("body", e.to_string()),
+            _ => ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            ),
+        }
+    })
+}
+
+/// `If-Match: 3` or `If-Match: "3"` (or `W/"3"`); anything else cannot match.
+pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse().map(Some).map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::PRECONDITION_FAILED,
+            format!("If-Match {text:?} is not a version this server issued"),
+        )
+    })
+}

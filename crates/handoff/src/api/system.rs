@@ -1,0 +1,60 @@
+//! Unauthenticated endpoints: health, readiness, metrics, the API description, and the
+//! receipt public key.
+
+use crate::app::App;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()), responses((status = 200, description = "Alive.")))]
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(
+    get, path = "/readyz", tag = "system", security(()),
+    responses((status = 200, description = "Ready to serve."), (status = 503, description = "The store does not answer."))
+)]
+pub async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.store.policy().await {
+        Ok(_) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "system", security(()), responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The public key of approval receipts, as a JWK Set (RFC 8037).
+#[utoipa::path(get, path = "/v1/receipt-key", tag = "system", security(()), responses((status = 200, description = "`{keys: [{kty: OKP, crv: Ed25519, x, kid}]}`.", body = Object)))]
+pub async fn receipt_key(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(app.receipts.jwks())
+}
+
+/// The OpenAPI document (served as built at start).
+pub async fn openapi(doc: Arc<String>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.as_str().to_owned(),
+    )
+        .into_response()
+}

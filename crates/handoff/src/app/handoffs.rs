@@ -1,0 +1,330 @@
+//! The handoff operations: submit, decide, cancel, report an outcome. Each checks the
+//! role, then makes exactly one store call; changes are computed from the state inside
+//! the store's transaction, so concurrent requests see each other.
+
+use super::{App, Principal, Role};
+use crate::api::ApiError;
+use chrono::{DateTime, Utc};
+use handoff_domain::audit::NewEntry;
+use handoff_domain::canonical::sha256_hex;
+use handoff_domain::lifecycle::{Applied, Command, DecisionAction, OutcomeResult, Status};
+use handoff_domain::{Handoff, Lifecycle, Packet};
+use handoff_store::{Change, Idempotency, Refused, Submission, Submitted};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// The answer to a submission.
+pub enum Submit {
+    Created(Handoff),
+    Replayed(Handoff),
+}
+
+/// `POST /v1/handoffs/{id}/decisions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// approve, edit, reject, escalate, take_over, resolve or acknowledge.
+    pub action: String,
+    pub rationale: Option<String>,
+    /// The new draft, for `edit`.
+    #[schema(value_type = Object)]
+    pub draft: Option<Value>,
+    /// The id (or label) of the agent's option chosen.
+    pub option: Option<String>,
+    /// For `escalate`: the team to send it to (default: the team's `escalate_to`).
+    pub to_team: Option<String>,
+}
+
+/// `POST /v1/handoffs/{id}/outcome`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    /// executed, failed or rolled_back.
+    pub result: String,
+    pub detail: Option<String>,
+    /// For `executed`: the digest of the draft acted on; another than the approved one
+    /// is refused.
+    pub draft_sha256: Option<String>,
+}
+
+/// One accepted lifecycle step, with what its audit entry records.
+struct Step {
+    applied: Applied,
+    actor: String,
+    action: &'static str,
+    data: Value,
+}
+
+impl Step {
+    fn new(applied: Applied, who: &Principal, action: &'static str, data: Value) -> Step {
+        Step {
+            applied,
+            actor: who.name.clone(),
+            action,
+            data,
+        }
+    }
+}
+
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+impl App {
+    pub async fn submit(
+        &self,
+        who: &Principal,
+        body: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Submit, ApiError> {
+        if who.role != Role::Agent {
+            return Err(ApiError::forbidden("only agents submit handoffs"));
+        }
+        let idempotency = match idempotency_key {
+            Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
+                return Err(ApiError::field(
+                    "Idempotency-Key",
+                    "must be 1 to 255 characters",
+                ));
+            }
+            Some(k) => Some(Idempotency {
+                key: k.to_owned(),
+                body_sha256: sha256_hex(&body),
+            }),
+            None => None,
+        };
+        let packet = Packet::parse(body).map_err(ApiError::invalid)?;
+        let now = self.now();
+        let policy = self.policy();
+        let evaluation = policy.evaluate(&packet, now);
+        let id = crate::ids::handoff_id(now);
+        let state = Lifecycle::submitted(
+            who.name.clone(),
+            evaluation.route.clone(),
+            evaluation.level,
+            evaluation.approvals_required,
+            packet.draft.clone(),
+            now,
+        );
+        let packet_json =
+            serde_json::to_value(&packet).map_err(|e| ApiError::field("packet", e.to_string()))?;
+        let mut h = Handoff {
+            id,
+            task: packet.task.as_str().to_owned(),
+            packet: packet_json,
+            evaluation,
+            state,
+            receipt: None,
+            created_at: now,
+            updated_at: now,
+        };
+        if h.state.status == Status::Approved {
+            h.receipt = Some(self.receipt(&h, now));
+        }
+        let e = &h.evaluation;
+        let audit = NewEntry {
+            at: now,
+            actor: who.name.clone(),
+            action: "handoff.submitted".to_owned(),
+            handoff_id: Some(h.id.clone()),
+            data: json!({
+                "task": h.task,
+                "level": e.level.get(),
+                "risk": e.risk,
+                "route": e.route,
+                "approvals_required": e.approvals_required,
+                "status": h.state.status,
+                "policy_version": e.policy_version,
+                "draft_sha256": h.state.current_draft_sha256(),
+            }),
+        };
+        let sub = Submission {
+            handoff: h,
+            audit,
+            idempotency,
+        };
+        match self.store.submit(sub).await? {
+            Submitted::Created(h) => {
+                self.metrics.submitted(h.evaluation.level.get());
+                Ok(Submit::Created(*h))
+            }
+            Submitted::Replayed(h) => Ok(Submit::Replayed(*h)),
+            Submitted::KeyReused => Err(ApiError::field(
+                "Idempotency-Key",
+                "this key was used with another body in the last 24 hours",
+            )),
+        }
+    }
+
+    /// A handoff the caller may see, or 404.
+    pub async fn visible(&self, who: &Principal, id: &str) -> Result<Handoff, ApiError> {
+        match self.store.get(id).await? {
+            Some(h) if who.can_see(&h, &self.policy()) => Ok(h),
+            _ => Err(ApiError::not_found("such handoff")),
+        }
+    }
+
+    pub async fn decide(
+        &self,
+        who: &Principal,
+        id: &str,
+        if_match: Option<u64>,
+        req: DecisionRequest,
+    ) -> Result<Handoff, ApiError> {
+        if who.role == Role::Agent {
+            return Err(ApiError::forbidden("agents do not decide handoffs"));
+        }
+        let action = DecisionAction::parse(&req.action).ok_or_else(|| {
+            ApiError::field(
+                "action",
+                "must be approve, edit, reject, escalate, take_over, resolve or acknowledge",
+            )
+        })?;
+        let policy = self.policy();
+        if let Some(team) = &req.to_team
+            && !policy.teams.contains_key(team)
+        {
+            return Err(ApiError::field(
+                "to_team",
+                format!("no team named {team:?}"),
+            ));
+        }
+        let who = who.clone();
+        self.transition(id, if_match, move |h, now| {
+            if !who.can_see(h, &policy) {
+                return Err(Refused::NotFound);
+            }
+            let to_team = match action {
+                DecisionAction::Escalate => req.to_team.clone().or_else(|| {
+                    policy
+                        .teams
+                        .get(&h.state.assigned_team)
+                        .and_then(|t| t.escalate_to.clone())
+                }),
+                _ => None,
+            };
+            let cmd = Command::Decide {
+                by: who.name.clone(),
+                action,
+                rationale: req.rationale.clone(),
+                draft: req.draft.clone(),
+                option: req.option.clone(),
+                to_team,
+            };
+            let applied = h.state.apply(cmd, now)?;
+            let data = json!({
+                "action": action,
+                "rationale": req.rationale,
+                "option": req.option,
+                "to_team": applied.to_team,
+                "draft_sha256": applied.state.current_draft_sha256(),
+                "from_status": applied.from,
+                "to_status": applied.to,
+            });
+            Ok(Step::new(applied, &who, "handoff.decision", data))
+        })
+        .await
+    }
+
+    pub async fn cancel(&self, who: &Principal, id: &str) -> Result<Handoff, ApiError> {
+        let who = self.agent_only(who, "cancel")?;
+        self.transition(id, None, move |h, now| {
+            if h.agent() != who.name {
+                return Err(Refused::NotFound);
+            }
+            let applied = h.state.apply(
+                Command::Cancel {
+                    by: who.name.clone(),
+                },
+                now,
+            )?;
+            let data = json!({"from_status": applied.from, "to_status": applied.to});
+            Ok(Step::new(applied, &who, "handoff.cancelled", data))
+        })
+        .await
+    }
+
+    pub async fn outcome(
+        &self,
+        who: &Principal,
+        id: &str,
+        req: OutcomeRequest,
+    ) -> Result<Handoff, ApiError> {
+        let who = self.agent_only(who, "report outcomes")?;
+        let result = OutcomeResult::parse(&req.result)
+            .ok_or_else(|| ApiError::field("result", "must be executed, failed or rolled_back"))?;
+        self.transition(id, None, move |h, now| {
+            if h.agent() != who.name {
+                return Err(Refused::NotFound);
+            }
+            let cmd = Command::Outcome {
+                by: who.name.clone(),
+                result,
+                detail: req.detail.clone(),
+                draft_sha256: req.draft_sha256.clone(),
+            };
+            let applied = h.state.apply(cmd, now)?;
+            let data = json!({
+                "result": result,
+                "detail": req.detail,
+                "draft_sha256": req.draft_sha256,
+                "from_status": applied.from,
+                "to_status": applied.to,
+            });
+            Ok(Step::new(applied, &who, "handoff.outcome", data))
+        })
+        .await
+    }
+
+    fn agent_only(&self, who: &Principal, what: &str) -> Result<Principal, ApiError> {
+        if who.role == Role::Agent {
+            Ok(who.clone())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "only the submitting agent may {what}"
+            )))
+        }
+    }
+
+    /// Runs one lifecycle step inside the store: `step` sees the handoff as it is in the
+    /// transaction and returns the applied command and its audit action.
+    async fn transition<F>(
+        &self,
+        id: &str,
+        if_match: Option<u64>,
+        step: F,
+    ) -> Result<Handoff, ApiError>
+    where
+        F: FnOnce(&Handoff, DateTime<Utc>) -> Result<Step, Refused> + Send + 'static,
+    {
+        let now = self.now();
+        let receipts = self.receipts.clone();
+        let f = Box::new(move |h: &Handoff| {
+            let Step {
+                applied,
+                actor,
+                action,
+                data,
+            } = step(h, now)?;
+            let audit = NewEntry {
+                at: now,
+                actor,
+                action: action.to_owned(),
+                handoff_id: Some(h.id.clone()),
+                data,
+            };
+            let became_approved = applied.became_approved();
+            let mut next = h.clone();
+            next.state = applied.state;
+            next.updated_at = now;
+            if became_approved {
+                next.receipt = Some(super::receipt(&receipts, &next, now));
+            }
+            Ok(Change {
+                handoff: next,
+                audit,
+            })
+        });
+        let id = id.to_owned();
+        Ok(self.store.update(id, if_match, f).await??)
+    }
+}

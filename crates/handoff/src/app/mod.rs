@@ -1,0 +1,131 @@
+//! The running service's state and its operations, between the HTTP handlers and the
+//! store: the active policy, the key cache, receipts, and the handoff operations
+//! (`handoffs.rs`) that turn a request into one store call.
+
+mod handoffs;
+mod principal;
+
+pub use handoffs::{DecisionRequest, OutcomeRequest, Submit};
+pub use principal::{Principal, Role};
+
+use crate::metrics::Metrics;
+use crate::receipt::{ReceiptKey, ReceiptPayload};
+use chrono::{DateTime, Utc};
+use handoff_domain::{Handoff, Policy};
+use handoff_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    policy: RwLock<Arc<Policy>>,
+    pub receipts: Arc<ReceiptKey>,
+    /// Keys seen so far, by digest. Revoking through this server removes the entry at
+    /// once; a key made beside the server (`handoff keys create`) is found on first use.
+    keys: RwLock<HashMap<String, Principal>>,
+    pub metrics: Metrics,
+    /// Flips to true when the server starts draining: long-polls and streams end.
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, policy: Policy, receipts: ReceiptKey) -> App {
+        App {
+            store,
+            policy: RwLock::new(Arc::new(policy)),
+            receipts: Arc::new(receipts),
+            keys: RwLock::new(HashMap::new()),
+            metrics: Metrics::default(),
+            shutdown: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Tells long-polls and event streams to finish: the server is draining.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once the server starts draining.
+    pub fn closing(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
+    }
+
+    /// The clock every operation reads once, at its start.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
+    }
+
+    /// The principal a key names, if the key is live.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<Principal>, StoreError> {
+        let digest = crate::ids::key_sha256(key);
+        if let Some(p) = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+        {
+            return Ok(Some(p.clone()));
+        }
+        let Some(record) = self.store.find_key(&digest).await? else {
+            return Ok(None);
+        };
+        let Some(role) = Role::parse(&record.role) else {
+            tracing::warn!(key = %record.name, role = %record.role, "a key with an unknown role");
+            return Ok(None);
+        };
+        let p = Principal {
+            name: record.name,
+            role,
+        };
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, p.clone());
+        Ok(Some(p))
+    }
+
+    /// Forgets a revoked key at once.
+    pub fn forget_key(&self, name: &str) {
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, p| p.name != name);
+    }
+
+    pub fn receipt(&self, h: &Handoff, now: DateTime<Utc>) -> String {
+        receipt(&self.receipts, h, now)
+    }
+}
+
+/// The receipt of an approved handoff: what was approved and by whom, valid until the
+/// handoff would have expired.
+fn receipt(key: &ReceiptKey, h: &Handoff, now: DateTime<Utc>) -> String {
+    let approvers = match h.state.decision.as_ref() {
+        Some(d) if d.by == handoff_domain::lifecycle::BY_POLICY => vec![d.by.clone()],
+        _ => h.state.approvers().into_iter().map(str::to_owned).collect(),
+    };
+    let iat = now.timestamp();
+    let lifetime = i64::try_from(h.evaluation.expire_after.as_secs()).unwrap_or(i64::MAX);
+    key.sign(&ReceiptPayload {
+        handoff: h.id.clone(),
+        task: h.task.clone(),
+        draft_sha256: h.state.current_draft_sha256().map(str::to_owned),
+        approvers,
+        iat,
+        exp: iat.saturating_add(lifetime),
+    })
+}

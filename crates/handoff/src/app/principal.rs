@@ -1,0 +1,63 @@
+//! Who is calling: a key's name and role. Identities come from authentication alone;
+//! team membership comes from the active policy's `members`.
+
+use handoff_domain::{Handoff, Policy};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Agent,
+    Reviewer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Agent, Role::Reviewer, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+impl Principal {
+    /// The teams this principal reviews for: those whose `members` name it.
+    pub fn teams(&self, policy: &Policy) -> Vec<String> {
+        policy
+            .teams
+            .iter()
+            .filter(|(_, t)| t.members.iter().any(|m| m == &self.name))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Whether this principal may see `h` at all (if not, it does not exist for them).
+    pub fn can_see(&self, h: &Handoff, policy: &Policy) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Agent => h.agent() == self.name,
+            Role::Reviewer => self.reviews(&h.state.assigned_team, policy),
+        }
+    }
+
+    pub fn reviews(&self, team: &str, policy: &Policy) -> bool {
+        policy
+            .teams
+            .get(team)
+            .is_some_and(|t| t.members.iter().any(|m| m == &self.name))
+    }
+}

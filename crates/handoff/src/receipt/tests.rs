@@ -1,0 +1,233 @@
+//! Receipts: sign and verify round trips, tampering, expiry, draft binding, the key file,
+//! and known answers computed outside this crate so that we interoperate with JOSE.
+
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+
+const NOW: i64 = 1_700_000_000;
+
+/// The secret key of RFC 8032 §7.1 test 1, also used by RFC 8037's examples.
+const RFC8032_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+
+fn rfc8032_key() -> ReceiptKey {
+    let mut seed = [0u8; 32];
+    for (i, b) in seed.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&RFC8032_SEED[2 * i..2 * i + 2], 16)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    ReceiptKey::from_seed(&seed)
+}
+
+fn payload() -> ReceiptPayload {
+    ReceiptPayload {
+        handoff: "h_01".to_owned(),
+        task: "email.send".to_owned(),
+        draft_sha256: None,
+        approvers: vec!["alice".to_owned()],
+        iat: NOW,
+        exp: NOW + 86_400,
+    }
+}
+
+fn decode(part: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap_or_else(|e| panic!("{part}: {e}"))
+}
+
+/// The receipt with one bit flipped in the decoded bytes of part `index`.
+fn flip(receipt: &str, index: usize) -> String {
+    let mut parts: Vec<String> = receipt.split('.').map(str::to_owned).collect();
+    let mut bytes = decode(&parts[index]);
+    bytes[3] ^= 0x01;
+    parts[index] = URL_SAFE_NO_PAD.encode(bytes);
+    parts.join(".")
+}
+
+#[test]
+fn a_signed_receipt_verifies_and_returns_its_payload() {
+    let key = ReceiptKey::generate();
+    let receipt = key.sign(&payload());
+    assert_eq!(verify(&receipt, &key.jwks(), NOW), Ok(payload()));
+}
+
+#[test]
+fn a_flipped_byte_in_the_payload_or_the_signature_is_a_bad_signature() {
+    let key = ReceiptKey::generate();
+    let receipt = key.sign(&payload());
+    assert_eq!(
+        verify(&flip(&receipt, 1), &key.jwks(), NOW),
+        Err(ReceiptError::BadSignature)
+    );
+    assert_eq!(
+        verify(&flip(&receipt, 2), &key.jwks(), NOW),
+        Err(ReceiptError::BadSignature)
+    );
+}
+
+#[test]
+fn another_keys_jwks_does_not_verify() {
+    let receipt = ReceiptKey::generate().sign(&payload());
+    let other = ReceiptKey::generate();
+    // Same kid, other key: the signature check is what refuses it.
+    let mut jwks = other.jwks();
+    let kid = receipt_kid(&receipt);
+    jwks["keys"][0]["kid"] = Value::String(kid.clone());
+    assert_eq!(
+        verify(&receipt, &jwks, NOW),
+        Err(ReceiptError::BadSignature)
+    );
+    assert_eq!(
+        verify(&receipt, &other.jwks(), NOW),
+        Err(ReceiptError::UnknownKid(kid))
+    );
+}
+
+fn receipt_kid(receipt: &str) -> String {
+    let header: Value = serde_json::from_slice(&decode(receipt.split('.').next().unwrap_or("")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    header["kid"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_expired_receipt_is_refused_and_exp_itself_is_already_too_late() {
+    let key = ReceiptKey::generate();
+    let p = payload();
+    let receipt = key.sign(&p);
+    assert!(verify(&receipt, &key.jwks(), p.exp - 1).is_ok());
+    assert_eq!(
+        verify(&receipt, &key.jwks(), p.exp),
+        Err(ReceiptError::Expired {
+            exp: p.exp,
+            now: p.exp
+        })
+    );
+}
+
+#[test]
+fn a_receipt_from_the_future_is_refused_beyond_five_minutes_of_skew() {
+    let key = ReceiptKey::generate();
+    let receipt = key.sign(&payload());
+    assert!(verify(&receipt, &key.jwks(), NOW - 300).is_ok());
+    assert_eq!(
+        verify(&receipt, &key.jwks(), NOW - 301),
+        Err(ReceiptError::NotYetValid {
+            iat: NOW,
+            now: NOW - 301
+        })
+    );
+}
+
+#[test]
+fn garbage_and_other_algorithms_are_refused() {
+    let key = ReceiptKey::generate();
+    let jwks = key.jwks();
+    for bad in ["", "a.b", "a.b.c.d", "!!.e30.AA"] {
+        assert!(
+            matches!(verify(bad, &jwks, NOW), Err(ReceiptError::Malformed(_))),
+            "{bad:?}"
+        );
+    }
+    let receipt = key.sign(&payload());
+    let rest = receipt.split_once('.').map_or("", |(_, rest)| rest);
+    let none = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#));
+    assert_eq!(
+        verify(&none, &jwks, NOW),
+        Err(ReceiptError::UnsupportedAlg("none".to_owned()))
+    );
+}
+
+#[test]
+fn the_draft_must_hash_to_the_approved_digest() {
+    let draft = json!({"to": "bob@example.com", "body": "hello"});
+    let mut p = payload();
+    assert_eq!(check_draft(&p, &draft), Err(ReceiptError::NoDraftDigest));
+    p.draft_sha256 = Some(handoff_domain::canonical::sha256_hex(&draft));
+    assert_eq!(check_draft(&p, &draft), Ok(()));
+    // Key order does not matter (RFC 8785), content does.
+    let reordered: Value = serde_json::from_str(r#"{"body":"hello","to":"bob@example.com"}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(check_draft(&p, &reordered), Ok(()));
+    let changed = json!({"to": "eve@example.com", "body": "hello"});
+    assert!(matches!(
+        check_draft(&p, &changed),
+        Err(ReceiptError::DraftMismatch { .. })
+    ));
+}
+
+#[test]
+fn the_jwks_is_an_rfc8037_okp_key_set() {
+    let key = rfc8032_key();
+    assert_eq!(
+        key.jwks(),
+        json!({"keys": [{
+            "kty": "OKP",
+            "crv": "Ed25519",
+            // RFC 8037 appendix A.2, the public key of the same seed.
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+            "kid": "hr_21fe31dfa154a261",
+            "alg": "EdDSA",
+            "use": "sig",
+        }]})
+    );
+}
+
+#[test]
+fn load_or_create_keeps_one_key_in_a_private_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let first = ReceiptKey::load_or_create(dir.path()).unwrap_or_else(|e| panic!("{e:#}"));
+    let second = ReceiptKey::load_or_create(dir.path()).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(first.kid(), second.kid());
+    let path = dir.path().join("receipt.key");
+    let mode = std::fs::metadata(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!dir.path().join("receipt.key.tmp").exists());
+}
+
+#[test]
+fn a_bad_key_file_is_an_error_naming_it_and_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("receipt.key");
+    std::fs::write(&path, "too-short\n").unwrap_or_else(|e| panic!("{e}"));
+    let err = ReceiptKey::load_or_create(dir.path()).expect_err("a bad key file must fail");
+    assert!(
+        format!("{err:#}").contains(&path.display().to_string()),
+        "{err:#}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text, "too-short\n");
+}
+
+/// Computed with Python's `cryptography` package (OpenSSL), not with this code.
+const KNOWN_RECEIPT: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImhyXzIxZmUzMWRmYTE1NGEyNjEiLCJ0eXAiOiJKV1QifQ.eyJoYW5kb2ZmIjoiaF8wMSIsInRhc2siOiJlbWFpbC5zZW5kIiwiZHJhZnRfc2hhMjU2IjpudWxsLCJhcHByb3ZlcnMiOlsiYWxpY2UiXSwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDAwODY0MDB9.mPSmEVYzkXYlHR_QlfwmXbQwgvtMBGwTDyuDH0PzWBQgk80fyQc6JtsobMWMn2uzGpTVu9PgoxHnq7laqs5qBA";
+
+#[test]
+fn signing_gives_exactly_the_specified_header_payload_and_signature_bytes() {
+    let receipt = rfc8032_key().sign(&payload());
+    let parts: Vec<&str> = receipt.split('.').collect();
+    assert_eq!(
+        String::from_utf8(decode(parts[0])).unwrap_or_default(),
+        r#"{"alg":"EdDSA","kid":"hr_21fe31dfa154a261","typ":"JWT"}"#
+    );
+    assert_eq!(
+        String::from_utf8(decode(parts[1])).unwrap_or_default(),
+        r#"{"handoff":"h_01","task":"email.send","draft_sha256":null,"approvers":["alice"],"iat":1700000000,"exp":1700086400}"#
+    );
+    // Ed25519 is deterministic, so the whole token is a known answer.
+    assert_eq!(receipt, KNOWN_RECEIPT);
+}
+
+#[test]
+fn a_receipt_from_another_jose_implementation_verifies() {
+    // RFC 8037 appendix A.4: no kid, so the key set's only key is used.
+    let jws = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
+    assert_eq!(
+        verified_payload(jws, &jwks),
+        Ok(b"Example of Ed25519 signing".to_vec())
+    );
+}
