@@ -1,35 +1,13 @@
 //! `handoff bench policy`: how long one evaluation takes on this machine, for the example
 //! policy (or a given one) and for a synthetic policy of many rules.
 
-use clap::Subcommand;
 use handoff_domain::{Packet, Policy};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Time policy evaluation: median and p99 per packet.
-    Policy {
-        /// A policy file to measure besides the built-in example.
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Rules in the synthetic policy.
-        #[arg(long, default_value_t = 100)]
-        rules: usize,
-        /// Evaluations per measurement.
-        #[arg(long, default_value_t = 200_000)]
-        iterations: usize,
-    },
-}
-
-pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Policy {
-        policy,
-        rules,
-        iterations,
-    } = cmd;
+pub fn run(policy: Option<PathBuf>, rules: usize, iterations: usize) -> anyhow::Result<ExitCode> {
     let packet = Packet::parse(json!({
         "task": "respond_to_client_inquiry",
         "client": "Acme Corp",
@@ -55,7 +33,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         iterations,
     );
     if let Some(file) = policy {
-        let Some(p) = super::policy::load(&file)? else {
+        let Some(p) = crate::cli::policy::load(&file)? else {
             return Ok(ExitCode::FAILURE);
         };
         measure(&file.display().to_string(), &p, &packet, iterations);

@@ -1,0 +1,192 @@
+//! `handoff bench inbox`: stores many handoffs (through the store, in big batches, the way
+//! the server stores them), then starts the server on that database and times the
+//! reviewer's inbox query: the first page by SLA due time, a filtered page, and a page
+//! deep into the list through its cursor.
+
+use super::report::Samples;
+use super::server::{BenchServer, temp_dir};
+use anyhow::Context;
+use chrono::{Duration as Span, Utc};
+use clap::Args;
+use handoff_domain::audit::NewEntry;
+use handoff_domain::{Handoff, Lifecycle, Packet, Policy};
+use handoff_store::{KeyRecord, Submission};
+use reqwest::Client;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// Handoffs to store.
+    #[arg(long, default_value_t = 1_000_000)]
+    handoffs: usize,
+    /// Queries per measurement.
+    #[arg(long, default_value_t = 2_000)]
+    queries: usize,
+}
+
+/// Tasks and their teams in the example policy; the inbox belongs to `sales` (ana).
+const TASKS: [&str; 4] = [
+    "respond_to_client_inquiry",
+    "publish_content",
+    "draft_contract_clause",
+    "report_data_anomaly",
+];
+
+pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
+    let dir = temp_dir("inbox")?;
+    let rt = crate::cli::runtime()?;
+    let key = rt.block_on(seed(&dir, args.handoffs))?;
+    let server = BenchServer::start(&dir)?;
+    let result = rt.block_on(query(&server, &key, args.queries));
+    let (_, rss) = server.usage();
+    server.stop();
+    let size = std::fs::metadata(dir.join("handoff.db")).map_or(0, |m| m.len())
+        + std::fs::metadata(dir.join("handoff.db-wal")).map_or(0, |m| m.len());
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    println!(
+        "server peak RSS {rss:.1} MiB; database {:.0} MiB ({:.2} KB per handoff, audit included)",
+        size as f64 / 1048576.0,
+        size as f64 / 1024.0 / args.handoffs.max(1) as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stores `n` handoffs spread over four teams and a reviewer key; returns the key.
+async fn seed(dir: &std::path::Path, n: usize) -> anyhow::Result<String> {
+    let store = crate::server::open_store(dir, None).await?;
+    let policy = Policy::example();
+    let started = Instant::now();
+    let t0 = Utc::now() - Span::days(1);
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let task = TASKS[i % TASKS.len()];
+        let packet = Packet::parse(json!({
+            "task": task,
+            "subject": format!("Customer {i}"),
+            "summary": "The customer asks to move from annual to monthly billing and keep the discount.",
+            "draft": "Hello, yes: monthly billing starts next month and your discount carries over.",
+            "confidence": 0.9,
+        }))
+        .map_err(|e| anyhow::anyhow!("bench packet: {e:?}"))?;
+        // Spread creation times so that SLA due times differ.
+        let now = t0 + Span::milliseconds(i64::try_from(i).unwrap_or(0) * 37 % 86_400_000);
+        let e = policy.evaluate(&packet, now);
+        let state = Lifecycle::submitted(
+            "bench-agent",
+            e.route.clone(),
+            e.level,
+            e.approvals_required,
+            packet.draft.clone(),
+            now,
+        );
+        let h = Handoff {
+            id: crate::ids::handoff_id(now),
+            task: task.to_owned(),
+            packet: serde_json::to_value(&packet)?,
+            evaluation: e,
+            state,
+            receipt: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let audit = NewEntry {
+            at: now,
+            actor: "bench-agent".to_owned(),
+            action: "handoff.submitted".to_owned(),
+            handoff_id: Some(h.id.clone()),
+            data: json!({"task": task, "status": h.state.status}),
+        };
+        let store = store.clone();
+        pending.push(tokio::spawn(async move {
+            store
+                .submit(Submission {
+                    handoff: h,
+                    audit,
+                    idempotency: None,
+                })
+                .await
+        }));
+        if pending.len() == 4096 {
+            for p in pending.drain(..) {
+                p.await??;
+            }
+        }
+        if i > 0 && i % 100_000 == 0 {
+            eprintln!("  stored {i} of {n} ({:.0}/s)", i as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    for p in pending {
+        p.await??;
+    }
+    println!(
+        "stored {n} handoffs in {:.1} s ({:.0}/s)",
+        started.elapsed().as_secs_f64(),
+        n as f64 / started.elapsed().as_secs_f64()
+    );
+    let key = crate::ids::api_key();
+    let now = Utc::now();
+    let record = KeyRecord {
+        name: "ana".to_owned(),
+        role: "reviewer".to_owned(),
+        key_sha256: crate::ids::key_sha256(&key),
+        created_at: now,
+    };
+    let audit = NewEntry {
+        at: now,
+        actor: "bench".to_owned(),
+        action: "key.created".to_owned(),
+        handoff_id: None,
+        data: json!({"name": "ana", "role": "reviewer"}),
+    };
+    store.create_key(record, audit).await?;
+    store.close().await;
+    Ok(key)
+}
+
+async fn query(server: &BenchServer, key: &str, queries: usize) -> anyhow::Result<()> {
+    let client = Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let get = |q: String| {
+        let client = client.clone();
+        let url = format!("{}/v1/handoffs?{q}", server.url);
+        let key = key.to_owned();
+        async move {
+            let t = Instant::now();
+            let page: Value = client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::Ok((t.elapsed(), page))
+        }
+    };
+    // A cursor far into the list: follow 20 pages of 500.
+    let mut cursor = String::new();
+    for _ in 0..20 {
+        let (_, page) = get(format!("limit=500{cursor}")).await?;
+        let next = page["next_cursor"].as_str().context("the inbox ended early")?;
+        cursor = format!("&cursor={next}");
+    }
+    for (what, q) in [
+        ("inbox, first 50 by SLA", "limit=50".to_owned()),
+        ("inbox, status=pending, 50", "status=pending&limit=50".to_owned()),
+        ("inbox, 50 after 10,000", format!("limit=50{cursor}")),
+    ] {
+        let mut lat = Samples::default();
+        let started = Instant::now();
+        for _ in 0..queries {
+            let (took, page) = get(q.clone()).await?;
+            if page["items"].as_array().map_or(0, Vec::len) != 50 {
+                anyhow::bail!("{what}: not a full page");
+            }
+            lat.push(took);
+        }
+        println!("{}", lat.line(what, started.elapsed()));
+    }
+    Ok(())
+}

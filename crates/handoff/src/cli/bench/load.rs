@@ -1,0 +1,266 @@
+//! `handoff bench load`: simulated agents and reviewers against a real server over
+//! loopback, reusing connections. Phase 1: agents only submit. Phase 2: full round trips:
+//! an agent submits, a reviewer (told the id, as an inbox would show it) approves, the
+//! agent's long-poll returns the approval, the agent reports `executed`.
+//!
+//! The load generator runs on the same two cores as the server: the figures are what one
+//! small machine does for both sides.
+
+use super::report::Samples;
+use super::server::{BenchServer, temp_dir};
+use anyhow::{Context, bail};
+use clap::Args;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, mpsc};
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Concurrent agents.
+    #[arg(long, default_value_t = 64)]
+    agents: usize,
+    /// Concurrent reviewers (phase 2).
+    #[arg(long, default_value_t = 8)]
+    reviewers: usize,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Run one phase only: submit or roundtrip.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+/// A ~1 KB packet: level 2, routed to `sales` (reviewers ana and ben), one approver.
+fn packet(n: u64) -> Value {
+    json!({
+        "task": "respond_to_client_inquiry",
+        "client": format!("Customer {n}"),
+        "summary": "The customer asks whether their annual plan can be moved to monthly billing \
+                    from next month, keeping the current discount, and whether the unused \
+                    months are refunded or credited. The agent drafted a reply that follows \
+                    the published billing policy.",
+        "draft": "Hello, thank you for reaching out. Yes, you can move to monthly billing from \
+                  the start of next month. Your current discount carries over for the rest of \
+                  the contract year, and the unused months of your annual plan are credited to \
+                  your account, not refunded; the credit is applied to your next invoices \
+                  automatically. If you would prefer a refund, reply to this message and we \
+                  will arrange it within five business days. Kind regards, Support",
+        "confidence": 0.93,
+        "recommended_action": "send",
+        "decision_needed": "Send this reply as written?",
+        "assumptions": ["the customer is on the standard annual plan"],
+        "context": {"tier": "standard", "amount": 1200, "currency": "EUR"}
+    })
+}
+
+pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    if args.agents == 0 || args.reviewers == 0 {
+        bail!("--agents and --reviewers must be at least 1");
+    }
+    let dir = temp_dir("load")?;
+    let server = BenchServer::start(&dir)?;
+    let rt = crate::cli::runtime()?;
+    let result = rt.block_on(drive(&server, &args));
+    let (cpu, rss) = server.usage();
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    println!("server process: {cpu:.1} s CPU in all, peak RSS {rss:.1} MiB");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn drive(server: &BenchServer, args: &LoadArgs) -> anyhow::Result<()> {
+    let client = Client::builder()
+        .pool_max_idle_per_host(args.agents + args.reviewers)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let url = server.url.clone();
+    let mut agent_keys = Vec::new();
+    for i in 0..args.agents {
+        agent_keys.push(create_key(&client, server, "agent", &format!("agent-{i}")).await?);
+    }
+    let reviewer_keys = [
+        create_key(&client, server, "reviewer", "ana").await?,
+        create_key(&client, server, "reviewer", "ben").await?,
+    ];
+    let duration = Duration::from_secs(args.seconds);
+    println!(
+        "{} agents, {} reviewers, {} s per phase, server {url}",
+        args.agents, args.reviewers, args.seconds
+    );
+    if args.only.as_deref().is_none_or(|o| o == "submit") {
+        let (mut lat, elapsed) = submissions(&client, &url, &agent_keys, duration).await?;
+        println!("{}", lat.line("durable submissions", elapsed));
+    }
+    if args.only.as_deref().is_none_or(|o| o == "roundtrip") {
+        let (mut trips, mut decide, elapsed) =
+            round_trips(&client, &url, &agent_keys, &reviewer_keys, args.reviewers, duration)
+                .await?;
+        println!("{}", trips.line("round trips (submit..outcome)", elapsed));
+        println!("{}", decide.line("  of which: reviewer decisions", elapsed));
+    }
+    Ok(())
+}
+
+async fn create_key(
+    client: &Client,
+    server: &BenchServer,
+    role: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let res: Value = client
+        .post(format!("{}/v1/keys", server.url))
+        .bearer_auth(&server.admin_key)
+        .json(&json!({"role": role, "name": name}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    res["key"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no key in the answer")
+}
+
+async fn submissions(
+    client: &Client,
+    url: &str,
+    keys: &[String],
+    duration: Duration,
+) -> anyhow::Result<(Samples, Duration)> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let (client, url, key) = (client.clone(), url.to_owned(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Samples::default();
+            let mut n = (i as u64) << 32;
+            while Instant::now() < deadline {
+                n += 1;
+                let t = Instant::now();
+                let res = client
+                    .post(format!("{url}/v1/handoffs"))
+                    .bearer_auth(&key)
+                    .json(&packet(n))
+                    .send()
+                    .await?;
+                if res.status() != StatusCode::CREATED {
+                    bail!("submit answered {}", res.status());
+                }
+                res.bytes().await?;
+                lat.push(t.elapsed());
+            }
+            Ok(lat)
+        }));
+    }
+    let mut all = Samples::default();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok((all, start.elapsed()))
+}
+
+async fn round_trips(
+    client: &Client,
+    url: &str,
+    agent_keys: &[String],
+    reviewer_keys: &[String],
+    reviewers: usize,
+    duration: Duration,
+) -> anyhow::Result<(Samples, Samples, Duration)> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let (tx, rx) = mpsc::unbounded_channel::<String>();
+    let rx = Arc::new(Mutex::new(rx));
+    let mut reviewer_tasks = Vec::new();
+    for r in 0..reviewers {
+        let (client, url, rx) = (client.clone(), url.to_owned(), rx.clone());
+        let key = reviewer_keys[r % reviewer_keys.len()].clone();
+        reviewer_tasks.push(tokio::spawn(async move {
+            let mut lat = Samples::default();
+            loop {
+                let next = rx.lock().await.recv().await;
+                let Some(id) = next else { break };
+                let t = Instant::now();
+                let res = client
+                    .post(format!("{url}/v1/handoffs/{id}/decisions"))
+                    .bearer_auth(&key)
+                    .json(&json!({"action": "approve"}))
+                    .send()
+                    .await?;
+                if res.status() != StatusCode::OK {
+                    bail!("decide answered {}", res.status());
+                }
+                res.bytes().await?;
+                lat.push(t.elapsed());
+            }
+            Ok(lat)
+        }));
+    }
+    let mut agent_tasks = Vec::new();
+    for (i, key) in agent_keys.iter().enumerate() {
+        let (client, url, key, tx) = (client.clone(), url.to_owned(), key.clone(), tx.clone());
+        agent_tasks.push(tokio::spawn(async move {
+            let mut lat = Samples::default();
+            let mut n = (i as u64) << 32;
+            while Instant::now() < deadline {
+                n += 1;
+                let t = Instant::now();
+                let h: Value = client
+                    .post(format!("{url}/v1/handoffs"))
+                    .bearer_auth(&key)
+                    .json(&packet(n))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                let id = h["id"].as_str().context("no id")?.to_owned();
+                tx.send(id.clone()).ok().context("reviewers gone")?;
+                loop {
+                    let h: Value = client
+                        .get(format!("{url}/v1/handoffs/{id}?wait=30"))
+                        .bearer_auth(&key)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    match h["status"].as_str() {
+                        Some("pending") => continue,
+                        Some("approved") => break,
+                        other => bail!("the handoff became {other:?}"),
+                    }
+                }
+                client
+                    .post(format!("{url}/v1/handoffs/{id}/outcome"))
+                    .bearer_auth(&key)
+                    .json(&json!({"result": "executed"}))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .bytes()
+                    .await?;
+                lat.push(t.elapsed());
+            }
+            Ok(lat)
+        }));
+    }
+    drop(tx);
+    let mut trips = Samples::default();
+    for t in agent_tasks {
+        trips.extend(t.await??);
+    }
+    let elapsed = start.elapsed();
+    let mut decide = Samples::default();
+    for t in reviewer_tasks {
+        decide.extend(t.await??);
+    }
+    Ok((trips, decide, elapsed))
+}

@@ -1,0 +1,49 @@
+//! `handoff bench`: measurements of this machine.
+//!
+//! - `policy`: one policy evaluation, in process.
+//! - `load`: the real server over loopback: submissions, and full round trips (submit →
+//!   a reviewer approves → the agent's long-poll sees it → outcome).
+//! - `inbox`: a reviewer's inbox query with many stored handoffs.
+
+mod inbox;
+mod load;
+mod policy;
+mod report;
+mod server;
+
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time policy evaluation: median and p99 per packet.
+    Policy {
+        /// A policy file to measure besides the built-in example.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Rules in the synthetic policy.
+        #[arg(long, default_value_t = 100)]
+        rules: usize,
+        /// Evaluations per measurement.
+        #[arg(long, default_value_t = 200_000)]
+        iterations: usize,
+    },
+    /// Drive a server (started for the run, in a temp dir) with simulated agents and
+    /// reviewers; report throughput, p50/p99 latency, the server's CPU and peak RSS.
+    Load(load::LoadArgs),
+    /// Store many handoffs, then time a reviewer's inbox query through the server.
+    Inbox(inbox::InboxArgs),
+}
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Policy {
+            policy,
+            rules,
+            iterations,
+        } => policy::run(policy, rules, iterations),
+        BenchCommand::Load(args) => load::run(args),
+        BenchCommand::Inbox(args) => inbox::run(args),
+    }
+}

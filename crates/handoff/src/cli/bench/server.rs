@@ -1,0 +1,92 @@
+//! A server started for a benchmark: this same binary, `serve` on a free port, in its own
+//! process (so its CPU time and peak RSS are its own), stopped with SIGTERM at the end.
+
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub struct BenchServer {
+    child: Child,
+    pub url: String,
+    pub admin_key: String,
+}
+
+impl BenchServer {
+    pub fn start(data_dir: &Path) -> anyhow::Result<BenchServer> {
+        let exe = std::env::current_exe().context("cannot find this binary")?;
+        let mut child = Command::new(exe)
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start the server")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut url = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(u) = line.strip_prefix("handoff listening on ") {
+                url = Some(u.trim().to_owned());
+                break;
+            }
+        }
+        let Some(url) = url else {
+            let _ = child.kill();
+            bail!("the server did not start");
+        };
+        let admin_key = std::fs::read_to_string(data_dir.join("admin.key"))?
+            .trim()
+            .to_owned();
+        Ok(BenchServer {
+            child,
+            url,
+            admin_key,
+        })
+    }
+
+    /// (user + system CPU seconds, peak RSS in MiB) of the server process so far.
+    pub fn usage(&self) -> (f64, f64) {
+        let pid = self.child.id();
+        let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                // Fields after the command name (which may hold spaces) in parentheses.
+                let rest = s.rsplit_once(')')?.1;
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+                Some(ticks / 100.0)
+            })
+            .unwrap_or(0.0);
+        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+                let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kb / 1024.0)
+            })
+            .unwrap_or(0.0);
+        (cpu, rss)
+    }
+
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A fresh temp dir for one run.
+pub fn temp_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("handoff-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
