@@ -312,6 +312,9 @@ impl Lifecycle {
             }
             DecisionAction::Escalate => {
                 require_rationale(rationale, "escalate")?;
+                // Where to escalate depends on the team the handoff is at, which only
+                // matters while it is pending: other states refuse first (409).
+                self.require(&pending, "escalate", Status::Pending)?;
                 let Some(team) = to_team.filter(|t| !t.trim().is_empty()) else {
                     return Err(TransitionError::invalid(
                         "to_team",
@@ -321,7 +324,6 @@ impl Lifecycle {
                         ),
                     ));
                 };
-                self.require(&pending, "escalate", Status::Pending)?;
                 self.assigned_team.clone_from(&team);
                 return Ok(Some(team));
             }

@@ -140,6 +140,9 @@ pub struct StoredPolicy {
     pub file_text: Option<String>,
 }
 
+/// A pending handoff's expiry: `(id, expires_at)`.
+pub type Deadline = (String, DateTime<Utc>);
+
 /// One handoff event for streams: the audit seq and the handoff as it is now.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
@@ -175,6 +178,9 @@ pub trait Store: Send + Sync {
         after: i64,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>>;
+
+    /// Pending handoffs by expiry time, earliest first: `(id, expires_at)`.
+    fn next_expiring(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Deadline>, StoreError>>;
 
     /// Checks the whole hash chain, streaming it.
     fn verify_audit(&self) -> BoxFuture<'_, Result<Verification, StoreError>>;

@@ -6,12 +6,14 @@
 //! - `api`: the HTTP API, one file per resource and action, RFC 9457 errors, OpenAPI.
 //! - `app`: the service's state and operations between the handlers and the store.
 //! - `receipt`: approval receipts, Ed25519-signed JWS (sign, verify, the key file).
+//! - `expiry`: the task that expires pending handoffs at `expires_at`.
 //! - `ids`: handoff ids (ULIDs) and API keys; `metrics`: Prometheus counters.
 #![forbid(unsafe_code)]
 
 mod api;
 mod app;
 mod cli;
+mod expiry;
 mod ids;
 mod metrics;
 mod receipt;

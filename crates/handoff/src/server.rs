@@ -59,6 +59,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let new_admin_key = ensure_admin_key(store.as_ref(), &cfg.data_dir).await?;
     let app = Arc::new(App::new(store.clone(), policy, receipts));
     let (router, _) = crate::api::router(app.clone());
+    let expiry = tokio::spawn(crate::expiry::run(app.clone()));
     let listener = tokio::net::TcpListener::bind(&cfg.addr)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.addr))?;
@@ -95,6 +96,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tracing::warn!("requests still open after {DRAIN:?}; stopping anyway");
         }
     }
+    let _ = expiry.await;
     store.close().await;
     Ok(())
 }

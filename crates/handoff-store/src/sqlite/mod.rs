@@ -13,6 +13,7 @@ use crate::{
     BoxFuture, Cursor, KeyRecord, ListQuery, Refused, Scope, Store, StoreError, StoredEvent,
     StoredPolicy, Submission, Submitted, UpdateFn,
 };
+use chrono::DateTime;
 use futures_util::TryStreamExt;
 use handoff_domain::Handoff;
 use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
@@ -44,13 +45,27 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    let m = |version, name: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            name.into(),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    Migrator::with_migrations(vec![
+        m(
+            1,
+            "init",
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+        ),
+        m(
+            2,
+            "expiry",
+            include_str!("../../migrations/sqlite/0002_expiry.sql"),
+        ),
+    ])
 }
 
 impl SqliteStore {
@@ -247,6 +262,25 @@ impl Store for SqliteStore {
                         seq: r.try_get(0)?,
                         handoff: decode_doc(r.try_get(1)?)?,
                     })
+                })
+                .collect()
+        })
+    }
+
+    fn next_expiring(&self, limit: u32) -> BoxFuture<'_, Result<Vec<crate::Deadline>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, expires_ms FROM handoffs WHERE status = 'pending' \
+                 ORDER BY expires_ms LIMIT ?",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let ms: i64 = r.try_get(1)?;
+                    let at = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+                    Ok((r.try_get(0)?, at))
                 })
                 .collect()
         })

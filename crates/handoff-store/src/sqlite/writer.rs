@@ -46,7 +46,10 @@ pub(super) enum Op {
 /// A computed answer, sent once the batch is committed (or failed).
 enum Done {
     Submit(Reply<Submitted>, Submitted),
-    Update(Reply<Result<Handoff, Refused>>, Box<Result<Handoff, Refused>>),
+    Update(
+        Reply<Result<Handoff, Refused>>,
+        Box<Result<Handoff, Refused>>,
+    ),
     Flag(Reply<bool>, bool),
     Unit(Reply<()>),
 }

@@ -98,17 +98,38 @@ async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
     res
 }
 
-/// Parses a JSON body: unreadable JSON is 400, JSON of the wrong shape 422.
+/// Parses a JSON body: unreadable JSON is 400; JSON of the wrong shape is 422 naming the
+/// field at fault (`action`, `draft.x`, …).
 pub fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
         use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => ApiError::field("body", e.to_string()),
-            _ => ApiError::new(
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.classify() != Category::Data {
+            return ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-            ),
+                format!("the body is not valid JSON: {inner}"),
+            );
         }
+        let message = inner.to_string();
+        // serde names a missing or unknown field in backticks, at the level above it.
+        let named = message
+            .strip_prefix("missing field `")
+            .or_else(|| message.strip_prefix("unknown field `"))
+            .and_then(|rest| rest.split('`').next());
+        let field = match (path.as_str(), named) {
+            (".", Some(name)) => name.to_owned(),
+            (".", None) => "body".to_owned(),
+            (p, Some(name)) => format!("{p}.{name}"),
+            (p, None) => p.to_owned(),
+        };
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        ApiError::field(&field, message)
     })
 }
 

@@ -1,43 +1,82 @@
-//! The handoff resource of SPEC §3, rendered from the stored record.
+//! The handoff resource of SPEC §3, rendered from the stored record by borrowing (no copy
+//! of the packet on the way out).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use handoff_domain::Handoff;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use handoff_domain::lifecycle::{Approval, Decision, DraftVersion, Outcome, Status};
+use handoff_domain::{Handoff, Level, Reason, Risk, Span};
+use serde::Serialize;
+use serde_json::Value;
 
-pub fn resource(h: &Handoff) -> Value {
+#[derive(Serialize)]
+pub struct Resource<'a> {
+    id: &'a str,
+    version: u64,
+    status: Status,
+    task: &'a str,
+    agent: &'a str,
+    packet: &'a Value,
+    evaluation: EvaluationView<'a>,
+    assigned_team: &'a str,
+    approvals: &'a [Approval],
+    decision: Option<&'a Decision>,
+    draft_versions: &'a [DraftVersion],
+    approved_draft: Option<&'a Value>,
+    outcome: Option<&'a Outcome>,
+    receipt: Option<&'a str>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct EvaluationView<'a> {
+    level: Level,
+    risk: Risk,
+    route: &'a str,
+    approvals_required: u32,
+    sla: Span,
+    expire_after: Span,
+    sla_due_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    flags: &'a [String],
+    reasons: &'a [Reason],
+    policy_version: &'a str,
+}
+
+pub fn resource(h: &Handoff) -> Resource<'_> {
     let e = &h.evaluation;
     let s = &h.state;
-    json!({
-        "id": h.id,
-        "version": s.version,
-        "status": s.status,
-        "task": h.task,
-        "agent": s.agent,
-        "packet": h.packet,
-        "evaluation": {
-            "level": e.level,
-            "risk": e.risk,
-            "route": e.route,
-            "approvals_required": e.approvals_required,
-            "sla": e.sla,
-            "expire_after": e.expire_after,
-            "sla_due_at": e.sla_due_at,
-            "expires_at": e.expires_at,
-            "flags": e.flags,
-            "reasons": e.reasons,
-            "policy_version": e.policy_version,
+    Resource {
+        id: &h.id,
+        version: s.version,
+        status: s.status,
+        task: &h.task,
+        agent: &s.agent,
+        packet: &h.packet,
+        evaluation: EvaluationView {
+            level: e.level,
+            risk: e.risk,
+            route: &e.route,
+            approvals_required: e.approvals_required,
+            sla: e.sla,
+            expire_after: e.expire_after,
+            sla_due_at: e.sla_due_at,
+            expires_at: e.expires_at,
+            flags: &e.flags,
+            reasons: &e.reasons,
+            policy_version: &e.policy_version,
         },
-        "assigned_team": s.assigned_team,
-        "approvals": s.approvals,
-        "decision": s.decision,
-        "draft_versions": s.draft_versions,
-        "approved_draft": s.approved_draft(),
-        "outcome": s.outcome,
-        "receipt": h.receipt,
-        "created_at": h.created_at,
-        "updated_at": h.updated_at,
-    })
+        assigned_team: &s.assigned_team,
+        approvals: &s.approvals,
+        decision: s.decision.as_ref(),
+        draft_versions: &s.draft_versions,
+        approved_draft: s.approved_draft(),
+        outcome: s.outcome.as_ref(),
+        receipt: h.receipt.as_deref(),
+        created_at: h.created_at,
+        updated_at: h.updated_at,
+    }
 }
 
 /// The resource with its `ETag: "<version>"`.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use handoff_domain::audit::NewEntry;
 use handoff_domain::canonical::sha256_hex;
 use handoff_domain::lifecycle::{Applied, Command, DecisionAction, OutcomeResult, Status};
-use handoff_domain::{Handoff, Lifecycle, Packet};
+use handoff_domain::{Handoff, Lifecycle, Packet, TransitionError};
 use handoff_store::{Change, Idempotency, Refused, Submission, Submitted};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -145,6 +145,9 @@ impl App {
         match self.store.submit(sub).await? {
             Submitted::Created(h) => {
                 self.metrics.submitted(h.evaluation.level.get());
+                if h.state.status == Status::Pending {
+                    self.deadlines.notify_one();
+                }
                 Ok(Submit::Created(*h))
             }
             Submitted::Replayed(h) => Ok(Submit::Replayed(*h)),
@@ -273,6 +276,38 @@ impl App {
             Ok(Step::new(applied, &who, "handoff.outcome", data))
         })
         .await
+    }
+
+    /// Expires a pending handoff whose `expires_at` has passed (the expiry task's step).
+    pub async fn expire(&self, id: &str) {
+        let result = self
+            .transition(id, None, |h, now| {
+                if h.evaluation.expires_at > now {
+                    return Err(Refused::Transition(TransitionError::Conflict {
+                        from: h.state.status,
+                        message: "not due yet".to_owned(),
+                    }));
+                }
+                let applied = h.state.apply(Command::Expire, now)?;
+                let data = json!({
+                    "expires_at": h.evaluation.expires_at,
+                    "from_status": applied.from,
+                    "to_status": applied.to,
+                });
+                Ok(Step {
+                    applied,
+                    actor: "system".to_owned(),
+                    action: "handoff.expired",
+                    data,
+                })
+            })
+            .await;
+        match result {
+            Ok(_) => tracing::info!(handoff = id, "expired"),
+            // Decided (or expired) meanwhile: nothing to do.
+            Err(e) if e.is_refusal() => {}
+            Err(e) => tracing::warn!(handoff = id, error = ?e, "expiry failed"),
+        }
     }
 
     fn agent_only(&self, who: &Principal, what: &str) -> Result<Principal, ApiError> {

@@ -26,6 +26,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Flips to true when the server starts draining: long-polls and streams end.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// Woken when a submission brings a deadline the expiry task may not know of.
+    pub deadlines: tokio::sync::Notify,
 }
 
 impl App {
@@ -37,6 +39,7 @@ impl App {
             keys: RwLock::new(HashMap::new()),
             metrics: Metrics::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
+            deadlines: tokio::sync::Notify::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! `GET /v1/handoffs`: reviewers see their teams' handoffs by SLA due time; agents their
 //! own and admins everything, newest first. Cursor paging.
 
+use crate::api::resource::Resource;
 use crate::api::resource::resource;
 use crate::api::{ApiError, ApiResult};
 use crate::app::{App, Principal, Role};
@@ -11,7 +12,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use handoff_domain::lifecycle::Status;
 use handoff_store::{Cursor, ListQuery, Scope};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use utoipa::IntoParams;
 
@@ -43,7 +43,7 @@ pub async fn list(
     State(app): State<Arc<App>>,
     who: Principal,
     Query(p): Query<ListParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     let by_due = who.role == Role::Reviewer;
     let mut q = parse(&p, by_due)?;
     q.scope = match who.role {
@@ -68,8 +68,17 @@ pub async fn list(
     } else {
         None
     };
-    let items: Vec<Value> = items.iter().map(resource).collect();
-    Ok(Json(json!({"items": items, "next_cursor": next})))
+    let page = Page {
+        items: items.iter().map(resource).collect(),
+        next_cursor: next,
+    };
+    Ok(axum::response::IntoResponse::into_response(Json(page)))
+}
+
+#[derive(serde::Serialize)]
+struct Page<'a> {
+    items: Vec<Resource<'a>>,
+    next_cursor: Option<String>,
 }
 
 fn parse(p: &ListParams, by_due: bool) -> ApiResult<ListQuery> {

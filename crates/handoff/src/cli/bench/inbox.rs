@@ -115,7 +115,10 @@ async fn seed(dir: &std::path::Path, n: usize) -> anyhow::Result<String> {
             }
         }
         if i > 0 && i % 100_000 == 0 {
-            eprintln!("  stored {i} of {n} ({:.0}/s)", i as f64 / started.elapsed().as_secs_f64());
+            eprintln!(
+                "  stored {i} of {n} ({:.0}/s)",
+                i as f64 / started.elapsed().as_secs_f64()
+            );
         }
     }
     for p in pending {
@@ -169,12 +172,17 @@ async fn query(server: &BenchServer, key: &str, queries: usize) -> anyhow::Resul
     let mut cursor = String::new();
     for _ in 0..20 {
         let (_, page) = get(format!("limit=500{cursor}")).await?;
-        let next = page["next_cursor"].as_str().context("the inbox ended early")?;
+        let next = page["next_cursor"]
+            .as_str()
+            .context("the inbox ended early")?;
         cursor = format!("&cursor={next}");
     }
     for (what, q) in [
         ("inbox, first 50 by SLA", "limit=50".to_owned()),
-        ("inbox, status=pending, 50", "status=pending&limit=50".to_owned()),
+        (
+            "inbox, status=pending, 50",
+            "status=pending&limit=50".to_owned(),
+        ),
         ("inbox, 50 after 10,000", format!("limit=50{cursor}")),
     ] {
         let mut lat = Samples::default();

@@ -7,7 +7,8 @@ pub struct Samples(Vec<u32>);
 
 impl Samples {
     pub fn push(&mut self, d: Duration) {
-        self.0.push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
+        self.0
+            .push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
     }
 
     pub fn extend(&mut self, other: Samples) {

@@ -55,7 +55,8 @@ impl BenchServer {
                 // Fields after the command name (which may hold spaces) in parentheses.
                 let rest = s.rsplit_once(')')?.1;
                 let f: Vec<&str> = rest.split_whitespace().collect();
-                let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+                let ticks: f64 =
+                    f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
                 Some(ticks / 100.0)
             })
             .unwrap_or(0.0);
