@@ -82,18 +82,74 @@ fn content_hash(
     handoff_id: Option<&str>,
     data: &Value,
 ) -> String {
+    chain_hash(prev_hash, &head(at, actor, action, handoff_id, data), seq)
+}
+
+/// The canonical JSON of an entry's content without its `seq` and closing brace. `seq`
+/// sorts last of the six keys, so the whole canonical form is this, `,"seq":N` and `}`:
+/// the costly part can be worked out before the entry has its place in the chain.
+fn head(
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    handoff_id: Option<&str>,
+    data: &Value,
+) -> String {
     let body = json!({
-        "seq": seq,
         "at": at.to_rfc3339_opts(SecondsFormat::Millis, true),
         "actor": actor,
         "action": action,
         "handoff_id": handoff_id,
         "data": data,
     });
+    let mut text = canonical_json(&body);
+    text.pop();
+    text
+}
+
+fn chain_hash(prev_hash: &str, head: &str, seq: i64) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
-    hasher.update(canonical_json(&body).as_bytes());
+    hasher.update(head.as_bytes());
+    hasher.update(format!(",\"seq\":{seq}}}").as_bytes());
     hex(&hasher.finalize())
+}
+
+/// An entry made ready to seal: its timestamp truncated to the precision the hash covers,
+/// its canonical content and its stored `data` text worked out in advance, so that a
+/// store's single writer only has to hash it into place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    pub entry: NewEntry,
+    /// `data` as stored (compact JSON).
+    pub data_json: String,
+    head: String,
+}
+
+impl Prepared {
+    pub fn new(new: NewEntry) -> Prepared {
+        let entry = NewEntry {
+            at: new.at.trunc_subsecs(3),
+            ..new
+        };
+        let head = head(
+            entry.at,
+            &entry.actor,
+            &entry.action,
+            entry.handoff_id.as_deref(),
+            &entry.data,
+        );
+        Prepared {
+            data_json: entry.data.to_string(),
+            entry,
+            head,
+        }
+    }
+
+    /// The hash of this entry at `seq`, after an entry whose hash is `prev_hash`.
+    pub fn hash_after(&self, prev_hash: &str, seq: i64) -> String {
+        chain_hash(prev_hash, &self.head, seq)
+    }
 }
 
 /// Seals `new` as the entry after `prev` (or as the first entry).
@@ -209,6 +265,33 @@ impl ChainVerifier {
             entries: self.entries,
             first_bad_seq: self.first_bad_seq,
         }
+    }
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_prepared_entry_hashes_exactly_as_sealing_does() {
+        let at = Utc
+            .timestamp_millis_opt(1_763_726_400_123)
+            .single()
+            .map(|t| t + chrono::Duration::nanoseconds(456_789));
+        let Some(at) = at else { panic!("bad time") };
+        let new = NewEntry {
+            at,
+            actor: "ana".to_owned(),
+            action: "handoff.decision".to_owned(),
+            handoff_id: Some("hnd_1".to_owned()),
+            data: json!({"z": 1, "a": [true, null, "é"], "n": 1.5}),
+        };
+        let sealed = seal_after(Some((41, "ab")), new.clone());
+        let prepared = Prepared::new(new);
+        assert_eq!(prepared.hash_after("ab", 42), sealed.hash);
+        assert_eq!(prepared.entry.at, sealed.at);
+        assert_eq!(sealed.expected_hash(), sealed.hash);
     }
 }
 

@@ -16,7 +16,7 @@ use crate::{
 use chrono::DateTime;
 use futures_util::TryStreamExt;
 use handoff_domain::Handoff;
-use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
+use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Prepared, Verification};
 use rows::{AUDIT_COLUMNS, decode_audit, decode_doc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
@@ -29,6 +29,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use writer::{Op, Writer};
 
+/// Page caches, in KiB (negative `cache_size`): the writer's, and each reader's.
+const WRITER_CACHE: &str = "-32768";
+const READER_CACHE: &str = "-8192";
+/// Read connections.
+const READERS: u32 = 4;
+
 /// Operations queued for the writer before callers wait for room.
 const QUEUE: usize = 16 * 1024;
 
@@ -36,6 +42,26 @@ pub struct SqliteStore {
     read: SqlitePool,
     ops: mpsc::Sender<Op>,
     hub: Arc<Hub>,
+    checkpointer: tokio::task::JoinHandle<()>,
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies the WAL into the database now and then, from a read connection: a `PASSIVE`
+/// checkpoint never waits for the writer, and the writer's commits never wait for it.
+async fn checkpoint(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "checkpoint skipped");
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -77,13 +103,23 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let mut conn = SqliteConnection::connect_with(&opts).await?;
+            .busy_timeout(Duration::from_secs(10))
+            // Statement journals of the multi-row upserts stay in memory.
+            .pragma("temp_store", "memory");
+        // The writer keeps the hot index pages in memory (the default 2 MB cache made it
+        // re-read them from the file on every batch once the database outgrew it).
+        // Checkpoints run beside the writer (below), not inside its commits; the writer's
+        // own automatic checkpoint is a backstop for a WAL that grows past ~40 MB.
+        let writer_opts = opts
+            .clone()
+            .pragma("cache_size", WRITER_CACHE)
+            .pragma("wal_autocheckpoint", "10000");
+        let mut conn = SqliteConnection::connect_with(&writer_opts).await?;
         migrator().run(&mut conn).await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(READERS)
             .min_connections(1)
-            .connect_with(opts)
+            .connect_with(opts.pragma("cache_size", READER_CACHE))
             .await?;
         let hub = Arc::new(Hub::default());
         let (ops, rx) = mpsc::channel(QUEUE);
@@ -93,7 +129,13 @@ impl SqliteStore {
             hub: hub.clone(),
         };
         tokio::spawn(writer.run());
-        Ok(SqliteStore { read, ops, hub })
+        let checkpointer = tokio::spawn(checkpoint(read.clone()));
+        Ok(SqliteStore {
+            read,
+            ops,
+            hub,
+            checkpointer,
+        })
     }
 
     async fn send<T>(
@@ -183,7 +225,10 @@ fn push_filters(b: &mut QueryBuilder<Sqlite>, q: &ListQuery) {
 
 impl Store for SqliteStore {
     fn submit(&self, sub: Submission) -> BoxFuture<'_, Result<Submitted, StoreError>> {
-        Box::pin(self.send(|reply| Op::Submit(Box::new(sub), reply)))
+        // Serialising and canonicalising here, in the caller's task, keeps that work off
+        // the single writer.
+        let ready = writer::ReadySubmission::new(sub);
+        Box::pin(self.send(|reply| Op::Submit(Box::new(ready), reply)))
     }
 
     fn update(
@@ -317,10 +362,12 @@ impl Store for SqliteStore {
         key: KeyRecord,
         audit: NewEntry,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let audit = Prepared::new(audit);
         Box::pin(self.send(|reply| Op::CreateKey(key, audit, reply)))
     }
 
     fn revoke_key(&self, name: String, audit: NewEntry) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let audit = Prepared::new(audit);
         Box::pin(self.send(|reply| Op::RevokeKey(name, audit, reply)))
     }
 
@@ -369,6 +416,7 @@ impl Store for SqliteStore {
         file_text: Option<String>,
         audit: Option<NewEntry>,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let audit = audit.map(Prepared::new);
         Box::pin(self.send(move |reply| Op::SetPolicy {
             active,
             file_text,
@@ -387,6 +435,7 @@ impl Store for SqliteStore {
             if self.ops.send(Op::Close(tx)).await.is_ok() {
                 let _ = rx.await;
             }
+            self.checkpointer.abort();
             self.read.close().await;
         })
     }

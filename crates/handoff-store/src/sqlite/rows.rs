@@ -15,17 +15,23 @@ pub(super) const HANDOFF_COLUMNS: &str = "id, agent, task, status, level, assign
 
 pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor, action, handoff_id, data, prev_hash, hash";
 
-/// A handoff to write, with the idempotency key it was submitted with (new rows only).
+/// A handoff to write: the record, its JSON, and the idempotency key it was submitted
+/// with (new rows only).
 pub(super) struct HandoffRow {
     pub(super) handoff: Handoff,
+    pub(super) doc: String,
     pub(super) idem: Option<Idempotency>,
+}
+
+pub(super) fn encode_doc(h: &Handoff) -> String {
+    // A record of plain data always serialises.
+    serde_json::to_string(h).unwrap_or_else(|_| "{}".to_owned())
 }
 
 impl HandoffRow {
     /// Binds the values of [`HANDOFF_COLUMNS`], in order.
     pub(super) fn bind(&self, v: &mut Separated<'_, Sqlite, &'static str>) {
         let h = &self.handoff;
-        let doc = serde_json::to_string(h).unwrap_or_else(|_| "{}".to_owned());
         v.push_bind(h.id.clone())
             .push_bind(h.state.agent.clone())
             .push_bind(h.task.clone())
@@ -39,7 +45,7 @@ impl HandoffRow {
             .push_bind(h.updated_at.timestamp_millis())
             .push_bind(self.idem.as_ref().map(|i| i.key.clone()))
             .push_bind(self.idem.as_ref().map(|i| i.body_sha256.clone()))
-            .push_bind(doc);
+            .push_bind(self.doc.clone());
     }
 }
 

@@ -13,7 +13,7 @@ use crate::{
     Submitted, UpdateFn,
 };
 use handoff_domain::Handoff;
-use handoff_domain::audit::{AuditEntry, NewEntry, seal_after};
+use handoff_domain::audit::Prepared;
 use sqlx::{Connection, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,20 +24,40 @@ pub(super) const MAX_BATCH: usize = 512;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// A submission made ready off the writer's path: the record serialised, the audit
+/// entry's canonical content worked out.
+pub(super) struct ReadySubmission {
+    pub(super) handoff: Handoff,
+    pub(super) doc: String,
+    pub(super) audit: Prepared,
+    pub(super) idempotency: Option<Idempotency>,
+}
+
+impl ReadySubmission {
+    pub(super) fn new(sub: Submission) -> ReadySubmission {
+        ReadySubmission {
+            doc: rows::encode_doc(&sub.handoff),
+            handoff: sub.handoff,
+            audit: Prepared::new(sub.audit),
+            idempotency: sub.idempotency,
+        }
+    }
+}
+
 pub(super) enum Op {
-    Submit(Box<Submission>, Reply<Submitted>),
+    Submit(Box<ReadySubmission>, Reply<Submitted>),
     Update {
         id: String,
         if_match: Option<u64>,
         f: UpdateFn,
         reply: Reply<Result<Handoff, Refused>>,
     },
-    CreateKey(KeyRecord, NewEntry, Reply<bool>),
-    RevokeKey(String, NewEntry, Reply<bool>),
+    CreateKey(KeyRecord, Prepared, Reply<bool>),
+    RevokeKey(String, Prepared, Reply<bool>),
     SetPolicy {
         active: String,
         file_text: Option<String>,
-        audit: Option<NewEntry>,
+        audit: Option<Prepared>,
         reply: Reply<()>,
     },
     Close(oneshot::Sender<()>),
@@ -110,10 +130,6 @@ impl Writer {
     async fn commit(&mut self, ops: Vec<Op>) {
         let mut batch = Batch::default();
         let result = self.apply(ops, &mut batch).await;
-        let result = match result {
-            Ok(()) => self.conn.execute("COMMIT").await.map(drop),
-            Err(e) => Err(e),
-        };
         match result {
             Ok(()) => {
                 for d in batch.done {
@@ -133,12 +149,14 @@ impl Writer {
     }
 
     async fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> Result<(), sqlx::Error> {
-        // IMMEDIATE takes the write lock now, so the tail read below stays the tail even
-        // when another process (`handoff keys create`) writes to the same file.
-        self.conn.execute("BEGIN IMMEDIATE").await?;
-        let tail = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut self.conn)
-            .await?;
+        // IMMEDIATE takes the write lock now, so the tail read with it stays the tail even
+        // when another process (`handoff keys create`) writes to the same file. Both go in
+        // one round trip to the connection's thread: each trip costs a thread wake-up,
+        // which under load is worth more than the statements themselves.
+        let tail =
+            sqlx::raw_sql("BEGIN IMMEDIATE; SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut self.conn)
+                .await?;
         b.tail = match tail {
             Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
             None => None,
@@ -154,8 +172,7 @@ impl Writer {
         for op in ops {
             self.apply_one(op, b).await?;
         }
-        self.write_rows(b).await?;
-        self.write_audit(b).await
+        self.write_and_commit(b).await
     }
 
     /// Reads, in one query, every handoff the batch's updates touch.
@@ -244,7 +261,11 @@ impl Writer {
         Ok(())
     }
 
-    async fn submit(&mut self, sub: Submission, b: &mut Batch) -> Result<Submitted, sqlx::Error> {
+    async fn submit(
+        &mut self,
+        sub: ReadySubmission,
+        b: &mut Batch,
+    ) -> Result<Submitted, sqlx::Error> {
         if let Some(idem) = &sub.idempotency {
             if let Some(prior) = self.prior(sub.handoff.agent(), idem, &sub, b).await? {
                 return Ok(prior);
@@ -254,10 +275,9 @@ impl Writer {
                 (idem.body_sha256.clone(), sub.handoff.id.clone()),
             );
         }
-        let h = sub.handoff;
         let seq = b.seal(sub.audit);
-        b.touch(&h, seq, sub.idempotency);
-        Ok(Submitted::Created(Box::new(h)))
+        b.touch(&sub.handoff, seq, sub.idempotency, Some(sub.doc));
+        Ok(Submitted::Created(Box::new(sub.handoff)))
     }
 
     /// What an earlier use of the same idempotency key made, if it still counts.
@@ -265,7 +285,7 @@ impl Writer {
         &mut self,
         agent: &str,
         idem: &Idempotency,
-        sub: &Submission,
+        sub: &ReadySubmission,
         b: &Batch,
     ) -> Result<Option<Submitted>, sqlx::Error> {
         let answer = |sha: &str, h: Handoff| {
@@ -305,10 +325,13 @@ impl Writer {
         Ok(Some(answer(&sha, rows::decode_doc(row.try_get(3)?)?)))
     }
 
-    /// One multi-row upsert for every handoff the batch created or changed.
-    async fn write_rows(&mut self, b: &Batch) -> Result<(), sqlx::Error> {
+    /// One round trip: a multi-row upsert of every handoff the batch created or changed,
+    /// a multi-row insert of its audit entries, and the commit. (SQLite binds the
+    /// arguments of a multi-statement query in order.)
+    async fn write_and_commit(&mut self, b: &Batch) -> Result<(), sqlx::Error> {
+        let mut q = QueryBuilder::<Sqlite>::new("");
         for chunk in b.rows.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new(format!(
+            q.push(format_args!(
                 "INSERT INTO handoffs ({}) ",
                 rows::HANDOFF_COLUMNS
             ));
@@ -319,30 +342,26 @@ impl Writer {
                 " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
                  assigned_team = excluded.assigned_team, version = excluded.version, \
                  sla_due_ms = excluded.sla_due_ms, updated_ms = excluded.updated_ms, \
-                 doc = excluded.doc",
+                 doc = excluded.doc; ",
             );
-            q.build().persistent(false).execute(&mut self.conn).await?;
         }
-        Ok(())
-    }
-
-    async fn write_audit(&mut self, b: &Batch) -> Result<(), sqlx::Error> {
         for chunk in b.audits.chunks(1000) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO audit (seq, at, actor, action, handoff_id, data, prev_hash, hash) ",
-            );
-            q.push_values(chunk, |mut v, e| {
-                v.push_bind(e.seq)
+            q.push(format_args!("INSERT INTO audit ({}) ", rows::AUDIT_COLUMNS));
+            q.push_values(chunk, |mut v, (seq, prev_hash, hash, p)| {
+                let e = &p.entry;
+                v.push_bind(*seq)
                     .push_bind(rows::ts(e.at))
                     .push_bind(e.actor.clone())
                     .push_bind(e.action.clone())
                     .push_bind(e.handoff_id.clone())
-                    .push_bind(e.data.to_string())
-                    .push_bind(e.prev_hash.clone())
-                    .push_bind(e.hash.clone());
+                    .push_bind(p.data_json.clone())
+                    .push_bind(prev_hash.clone())
+                    .push_bind(hash.clone());
             });
-            q.build().persistent(false).execute(&mut self.conn).await?;
+            q.push("; ");
         }
+        q.push("COMMIT");
+        q.build().persistent(false).execute(&mut self.conn).await?;
         Ok(())
     }
 }
@@ -357,22 +376,27 @@ struct Batch {
     rows: Vec<HandoffRow>,
     row_index: HashMap<String, usize>,
     idem: HashMap<(String, String), (String, String)>,
-    audits: Vec<AuditEntry>,
+    /// Sealed entries: seq, prev_hash, hash and the entry.
+    audits: Vec<(i64, String, String, Prepared)>,
     events: Vec<Event>,
     done: Vec<Done>,
 }
 
 impl Batch {
-    fn seal(&mut self, new: NewEntry) -> i64 {
-        let e = seal_after(self.tail.as_ref().map(|(s, h)| (*s, h.as_str())), new);
-        self.tail = Some((e.seq, e.hash.clone()));
-        let seq = e.seq;
-        self.audits.push(e);
+    fn seal(&mut self, p: Prepared) -> i64 {
+        let (seq, prev_hash) = match self.tail.take() {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, handoff_domain::audit::GENESIS.to_owned()),
+        };
+        let hash = p.hash_after(&prev_hash, seq);
+        self.tail = Some((seq, hash.clone()));
+        self.audits.push((seq, prev_hash, hash, p));
         seq
     }
 
     /// Records `h` as written by this batch, with the event it makes.
-    fn touch(&mut self, h: &Handoff, seq: i64, idem: Option<Idempotency>) {
+    fn touch(&mut self, h: &Handoff, seq: i64, idem: Option<Idempotency>, doc: Option<String>) {
+        let doc = doc.unwrap_or_else(|| rows::encode_doc(h));
         self.events.push(Event {
             seq,
             id: h.id.clone(),
@@ -383,11 +407,15 @@ impl Batch {
             agent: h.state.agent.clone(),
         });
         match self.row_index.get(&h.id) {
-            Some(&i) => self.rows[i].handoff = h.clone(),
+            Some(&i) => {
+                self.rows[i].handoff = h.clone();
+                self.rows[i].doc = doc;
+            }
             None => {
                 self.row_index.insert(h.id.clone(), self.rows.len());
                 self.rows.push(HandoffRow {
                     handoff: h.clone(),
+                    doc,
                     idem,
                 });
             }
@@ -404,8 +432,8 @@ impl Batch {
             });
         }
         let Change { handoff, audit } = f(current)?;
-        let seq = self.seal(audit);
-        self.touch(&handoff, seq, None);
+        let seq = self.seal(Prepared::new(audit));
+        self.touch(&handoff, seq, None, None);
         self.current.insert(handoff.id.clone(), handoff.clone());
         Ok(handoff)
     }
