@@ -34,6 +34,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A write batch failed and was rolled back: nothing of it was stored.
+    #[error("{0}")]
+    Write(String),
     #[error("the store is shutting down")]
     Closed,
 }

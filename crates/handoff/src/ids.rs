@@ -21,14 +21,30 @@ fn random<const N: usize>() -> [u8; N] {
     b
 }
 
-/// `hnd_` + 26 characters: 48 bits of milliseconds, then 80 random bits.
+/// The last id's (milliseconds, random part): ids made in the same millisecond count up
+/// from it, so that ids from one process sort in the order they were made.
+static LAST: std::sync::Mutex<(u64, u128)> = std::sync::Mutex::new((0, 0));
+
+/// `hnd_` + 26 characters: 48 bits of milliseconds, then 80 random bits (monotonic
+/// within a millisecond).
 pub fn handoff_id(now: DateTime<Utc>) -> String {
-    let ms = u128::from(u64::try_from(now.timestamp_millis()).unwrap_or(0)) & ((1 << 48) - 1);
-    let rand = random::<10>();
-    let mut n: u128 = ms << 80;
-    for (i, b) in rand.iter().enumerate() {
-        n |= u128::from(*b) << (8 * (9 - i));
-    }
+    let ms = u64::try_from(now.timestamp_millis()).unwrap_or(0) & ((1 << 48) - 1);
+    let rand = {
+        let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+        let next = if last.0 >= ms {
+            // Same (or an earlier, after a clock step) millisecond: count up from the last.
+            (last.0, (last.1 + 1) & ((1 << 80) - 1))
+        } else {
+            let bytes = random::<10>();
+            let r = bytes
+                .iter()
+                .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+            (ms, r)
+        };
+        *last = next;
+        next
+    };
+    let n: u128 = (u128::from(rand.0) << 80) | rand.1;
     let mut out = String::with_capacity(30);
     out.push_str("hnd_");
     for i in (0..26).rev() {
@@ -65,7 +81,11 @@ mod tests {
         assert!(a.starts_with("hnd_"));
         assert!(a < b, "{a} should sort before {b}");
         assert!(a[4..].bytes().all(|c| CROCKFORD.contains(&c)));
-        assert_ne!(handoff_id(t1), handoff_id(t1));
+        let (c, d) = (handoff_id(t2), handoff_id(t2));
+        assert!(
+            b < c && c < d,
+            "ids of one millisecond count up: {b} {c} {d}"
+        );
     }
 
     #[test]

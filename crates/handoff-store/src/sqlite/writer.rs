@@ -76,7 +76,7 @@ enum Done {
 
 impl Done {
     fn send(self, failure: Option<&str>) {
-        let err = || StoreError::Corrupt(failure.unwrap_or_default().to_owned());
+        let err = || StoreError::Write(failure.unwrap_or_default().to_owned());
         // A caller that went away (a dropped request) needs no answer.
         let _ = match (self, failure) {
             (Done::Submit(r, v), None) => r.send(Ok(v)).map_err(drop),
@@ -277,6 +277,10 @@ impl Writer {
         }
         let seq = b.seal(sub.audit);
         b.touch(&sub.handoff, seq, sub.idempotency, Some(sub.doc));
+        // Later operations of this batch see it (a store that takes ids from its callers
+        // could change a handoff in the batch that creates it).
+        b.current
+            .insert(sub.handoff.id.clone(), sub.handoff.clone());
         Ok(Submitted::Created(Box::new(sub.handoff)))
     }
 
