@@ -7,10 +7,11 @@
 use crate::app::App;
 use chrono::Utc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Deadlines read per query.
-const PAGE: u32 = 256;
+const PAGE: u32 = 32;
 /// Sleep at most this long between looks, as a backstop for deadlines added elsewhere.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
@@ -25,6 +26,9 @@ pub async fn run(app: Arc<App>) {
                 Duration::from_secs(1)
             }
         };
+        let wake_at = Utc::now() + chrono::Duration::from_std(sleep).unwrap_or_default();
+        app.next_expiry_check
+            .store(wake_at.timestamp_millis(), Ordering::Relaxed);
         let woken = app.deadlines.notified();
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}

@@ -1,2 +1,2 @@
--- Pending handoffs by expiry time: the scheduler sleeps until the first of these.
-CREATE INDEX handoffs_pending_expiry ON handoffs (expires_ms) WHERE status = 'pending';
+-- Pending handoffs by expiry time (covering: the scheduler reads only this index).
+CREATE INDEX handoffs_pending_expiry ON handoffs (expires_ms, id) WHERE status = 'pending';

@@ -46,7 +46,7 @@ pub struct SqliteStore {
 }
 
 /// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Copies the WAL into the database now and then, from a read connection: a `PASSIVE`
 /// checkpoint never waits for the writer, and the writer's commits never wait for it.

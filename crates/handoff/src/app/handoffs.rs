@@ -145,7 +145,12 @@ impl App {
         match self.store.submit(sub).await? {
             Submitted::Created(h) => {
                 self.metrics.submitted(h.evaluation.level.get());
-                if h.state.status == Status::Pending {
+                let check = self
+                    .next_expiry_check
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if h.state.status == Status::Pending
+                    && h.evaluation.expires_at.timestamp_millis() < check
+                {
                     self.deadlines.notify_one();
                 }
                 Ok(Submit::Created(*h))

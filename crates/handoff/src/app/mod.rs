@@ -26,8 +26,10 @@ pub struct App {
     pub metrics: Metrics,
     /// Flips to true when the server starts draining: long-polls and streams end.
     shutdown: tokio::sync::watch::Sender<bool>,
-    /// Woken when a submission brings a deadline the expiry task may not know of.
+    /// Woken when a submission brings a deadline before the expiry task's next look.
     pub deadlines: tokio::sync::Notify,
+    /// When the expiry task looks next (Unix ms).
+    pub next_expiry_check: std::sync::atomic::AtomicI64,
 }
 
 impl App {
@@ -40,6 +42,7 @@ impl App {
             metrics: Metrics::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             deadlines: tokio::sync::Notify::new(),
+            next_expiry_check: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
