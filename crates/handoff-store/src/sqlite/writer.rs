@@ -6,6 +6,7 @@
 //! Operations in a batch apply in arrival order and see each other's effects (two
 //! decisions on one handoff in the same batch: the second sees the first's state).
 
+use super::recent::Recent;
 use super::rows::{self, HandoffRow};
 use crate::hub::{Event, Hub};
 use crate::{
@@ -16,7 +17,7 @@ use handoff_domain::Handoff;
 use handoff_domain::audit::Prepared;
 use sqlx::{Connection, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most operations one transaction carries.
@@ -95,6 +96,7 @@ pub(super) struct Writer {
     pub(super) conn: SqliteConnection,
     pub(super) rx: mpsc::Receiver<Op>,
     pub(super) hub: Arc<Hub>,
+    pub(super) recent: Arc<Mutex<Recent>>,
 }
 
 impl Writer {
@@ -132,6 +134,13 @@ impl Writer {
         let result = self.apply(ops, &mut batch).await;
         match result {
             Ok(()) => {
+                // Durable now: remember the new states first, then tell the callers.
+                {
+                    let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+                    for row in batch.rows {
+                        recent.put(row.handoff);
+                    }
+                }
                 for d in batch.done {
                     d.send(None);
                 }
@@ -177,6 +186,18 @@ impl Writer {
 
     /// Reads, in one query, every handoff the batch's updates touch.
     async fn load(&mut self, ids: Vec<String>, b: &mut Batch) -> Result<(), sqlx::Error> {
+        let ids: Vec<String> = {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            ids.into_iter()
+                .filter(|id| match recent.get(id) {
+                    Some(h) => {
+                        b.current.insert(id.clone(), (*h).clone());
+                        false
+                    }
+                    None => true,
+                })
+                .collect()
+        };
         if ids.is_empty() {
             return Ok(());
         }
