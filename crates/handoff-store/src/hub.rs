@@ -23,6 +23,21 @@ pub struct Event {
     pub agent: String,
 }
 
+impl Event {
+    /// The event of `h`'s state as recorded by audit entry `seq`.
+    pub fn of(seq: i64, h: &handoff_domain::Handoff) -> Event {
+        Event {
+            seq,
+            id: h.id.clone(),
+            status: h.state.status,
+            version: h.state.version,
+            task: h.task.clone(),
+            assigned_team: h.state.assigned_team.clone(),
+            agent: h.state.agent.clone(),
+        }
+    }
+}
+
 /// How many events a slow stream may fall behind before it must re-read from the log.
 const STREAM_BACKLOG: usize = 4096;
 

@@ -422,15 +422,7 @@ impl Batch {
     /// Records `h` as written by this batch, with the event it makes.
     fn touch(&mut self, h: &Handoff, seq: i64, idem: Option<Idempotency>, doc: Option<String>) {
         let doc = doc.unwrap_or_else(|| rows::encode_doc(h));
-        self.events.push(Event {
-            seq,
-            id: h.id.clone(),
-            status: h.state.status,
-            version: h.state.version,
-            task: h.task.clone(),
-            assigned_team: h.state.assigned_team.clone(),
-            agent: h.state.agent.clone(),
-        });
+        self.events.push(Event::of(seq, h));
         match self.row_index.get(&h.id) {
             Some(&i) => {
                 self.rows[i].handoff = h.clone();

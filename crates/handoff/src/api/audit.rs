@@ -1,7 +1,7 @@
 //! `GET /v1/audit` (JSON lines) and `GET /v1/audit/verify` (the chain check), for admins.
 
 use crate::api::{ApiError, ApiResult};
-use crate::app::{App, Principal, Role};
+use crate::app::{App, Principal};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -22,14 +22,6 @@ pub struct AuditParams {
     limit: Option<u32>,
 }
 
-fn admin_only(who: &Principal) -> ApiResult<()> {
-    if who.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only admins read the audit log"))
-    }
-}
-
 /// The audit log as JSON lines, oldest first.
 #[utoipa::path(
     get, path = "/v1/audit", tag = "audit", params(AuditParams),
@@ -40,7 +32,7 @@ pub async fn log(
     who: Principal,
     Query(p): Query<AuditParams>,
 ) -> ApiResult<Response> {
-    admin_only(&who)?;
+    who.require_admin("read the audit log")?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 10000"));
@@ -60,6 +52,6 @@ pub async fn log(
     responses((status = 200, description = "`{ok, entries, first_bad_seq?}`.", body = Object))
 )]
 pub async fn verify(State(app): State<Arc<App>>, who: Principal) -> ApiResult<Json<Verification>> {
-    admin_only(&who)?;
+    who.require_admin("read the audit log")?;
     Ok(Json(app.store.verify_audit().await?))
 }

@@ -80,16 +80,7 @@ impl Feed {
                 }
                 for stored in page {
                     self.last = stored.seq;
-                    let h = &stored.handoff;
-                    let e = Event {
-                        seq: stored.seq,
-                        id: h.id.clone(),
-                        status: h.state.status,
-                        version: h.state.version,
-                        task: h.task.clone(),
-                        assigned_team: h.state.assigned_team.clone(),
-                        agent: h.state.agent.clone(),
-                    };
+                    let e = Event::of(stored.seq, &stored.handoff);
                     if self.visible(&e) {
                         self.ready.push_back(e);
                     }

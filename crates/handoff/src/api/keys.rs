@@ -40,14 +40,6 @@ pub fn valid_key_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
 }
 
-fn admin_only(who: &Principal) -> ApiResult<()> {
-    if who.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only admins manage keys"))
-    }
-}
-
 /// Create an API key.
 #[utoipa::path(
     post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
@@ -62,7 +54,7 @@ pub async fn create(
     who: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
-    admin_only(&who)?;
+    who.require_admin("manage keys")?;
     let req: CreateKey = json_body(&body?)?;
     let mut errors = Vec::new();
     let role = Role::parse(&req.role);
@@ -124,7 +116,7 @@ pub async fn revoke(
     who: Principal,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    admin_only(&who)?;
+    who.require_admin("manage keys")?;
     let audit = NewEntry {
         at: app.now(),
         actor: who.name.clone(),

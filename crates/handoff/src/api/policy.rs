@@ -3,7 +3,7 @@
 //! so that it survives a restart.
 
 use crate::api::{ApiError, ApiResult, json_body};
-use crate::app::{App, Principal, Role};
+use crate::app::{App, Principal};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,23 +15,13 @@ use handoff_domain::{Evaluation, FieldError, Packet, Policy};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn admin_only(who: &Principal) -> ApiResult<()> {
-    if who.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "only admins read and change the policy",
-        ))
-    }
-}
-
 /// The active policy, as TOML.
 #[utoipa::path(
     get, path = "/v1/policy", tag = "policy",
     responses((status = 200, description = "The active policy.", content_type = "application/toml", body = String))
 )]
 pub async fn get(State(app): State<Arc<App>>, who: Principal) -> ApiResult<Response> {
-    admin_only(&who)?;
+    who.require_admin("read and change the policy")?;
     let text = app.policy().text().to_owned();
     Ok(([(header::CONTENT_TYPE, "application/toml")], text).into_response())
 }
@@ -50,7 +40,7 @@ pub async fn put(
     who: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
-    admin_only(&who)?;
+    who.require_admin("read and change the policy")?;
     let body = body?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::field("body", "the policy is not UTF-8 text"))?;

@@ -54,6 +54,17 @@ impl Principal {
         }
     }
 
+    /// Admins only: anyone else is refused (403) with `what` they may not do.
+    pub fn require_admin(&self, what: &str) -> Result<(), crate::api::ApiError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(crate::api::ApiError::forbidden(format!(
+                "only admins {what}"
+            )))
+        }
+    }
+
     pub fn reviews(&self, team: &str, policy: &Policy) -> bool {
         policy
             .teams
