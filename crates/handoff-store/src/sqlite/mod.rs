@@ -135,6 +135,7 @@ impl SqliteStore {
         let recent = Arc::new(Mutex::new(Recent::new(RECENT)));
         let writer = Writer {
             conn,
+            tail: None,
             rx,
             hub: hub.clone(),
             recent: recent.clone(),

@@ -94,6 +94,9 @@ impl Done {
 
 pub(super) struct Writer {
     pub(super) conn: SqliteConnection,
+    /// The audit chain's last (seq, hash) as of this writer's last commit; `None` when
+    /// it must be read again (at start, after a failure).
+    pub(super) tail: Option<Option<(i64, String)>>,
     pub(super) rx: mpsc::Receiver<Op>,
     pub(super) hub: Arc<Hub>,
     pub(super) recent: Arc<Mutex<Recent>>,
@@ -144,11 +147,13 @@ impl Writer {
                 for d in batch.done {
                     d.send(None);
                 }
-                self.hub.publish(batch.events);
+                self.hub
+                    .publish(batch.events.into_iter().map(|(_, e)| e).collect());
             }
             Err(e) => {
                 tracing::error!(error = %e, "a write batch failed and was rolled back");
                 let _ = self.conn.execute("ROLLBACK").await;
+                self.tail = None;
                 let msg = format!("the write was rolled back: {e}");
                 for d in batch.done {
                     d.send(Some(&msg));
@@ -158,18 +163,23 @@ impl Writer {
     }
 
     async fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> Result<(), sqlx::Error> {
-        // IMMEDIATE takes the write lock now, so the tail read with it stays the tail even
-        // when another process (`handoff keys create`) writes to the same file. Both go in
-        // one round trip to the connection's thread: each trip costs a thread wake-up,
-        // which under load is worth more than the statements themselves.
-        let tail =
-            sqlx::raw_sql("BEGIN IMMEDIATE; SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut self.conn)
-                .await?;
-        b.tail = match tail {
-            Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
-            None => None,
-        };
+        // Keys and the policy are written inside the transaction as their operations run;
+        // so is everything while the chain's tail is not known (the first batch, or after
+        // a failure). Then the transaction opens first: `BEGIN IMMEDIATE` takes the write
+        // lock and the tail is read under it, in one call to the connection's thread.
+        let writes_early = ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::CreateKey(..) | Op::RevokeKey(..) | Op::SetPolicy { .. }
+            )
+        });
+        match (&self.tail, writes_early) {
+            (Some(tail), false) => b.tail = tail.clone(),
+            _ => {
+                b.tail = self.begin().await?;
+                b.in_tx = true;
+            }
+        }
         let ids: Vec<String> = ops
             .iter()
             .filter_map(|op| match op {
@@ -181,7 +191,37 @@ impl Writer {
         for op in ops {
             self.apply_one(op, b).await?;
         }
-        self.write_and_commit(b).await
+        if let Err(e) = self.write_and_commit(b).await {
+            if b.in_tx {
+                return Err(e);
+            }
+            // Sealed after a tail this writer knew: another process (`handoff keys
+            // create`) may have appended since, which the audit's primary key refuses.
+            // Read the tail under the lock, seal the same entries after it, write again.
+            tracing::debug!(error = %e, "write refused; re-reading the audit tail");
+            let _ = self.conn.execute("ROLLBACK").await;
+            self.tail = None;
+            let tail = self.begin().await?;
+            b.in_tx = true;
+            b.reseal(tail);
+            self.write_and_commit(b).await?;
+        }
+        self.tail = Some(b.tail.clone());
+        Ok(())
+    }
+
+    /// Opens the write transaction and reads the chain's tail under its lock.
+    async fn begin(&mut self) -> Result<Option<(i64, String)>, sqlx::Error> {
+        // One call: each call to the connection's thread costs a wake-up, which under
+        // load is worth more than the statements themselves.
+        let row =
+            sqlx::raw_sql("BEGIN IMMEDIATE; SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut self.conn)
+                .await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
+            None => None,
+        })
     }
 
     /// Reads, in one query, every handoff the batch's updates touch.
@@ -354,7 +394,7 @@ impl Writer {
     /// a multi-row insert of its audit entries, and the commit. (SQLite binds the
     /// arguments of a multi-statement query in order.)
     async fn write_and_commit(&mut self, b: &Batch) -> Result<(), sqlx::Error> {
-        let mut q = QueryBuilder::<Sqlite>::new("");
+        let mut q = QueryBuilder::<Sqlite>::new(if b.in_tx { "" } else { "BEGIN IMMEDIATE; " });
         for chunk in b.rows.chunks(500) {
             q.push(format_args!(
                 "INSERT INTO handoffs ({}) ",
@@ -395,6 +435,8 @@ impl Writer {
 #[derive(Default)]
 struct Batch {
     tail: Option<(i64, String)>,
+    /// Whether the transaction was opened before the operations ran.
+    in_tx: bool,
     /// Handoffs as they are inside this transaction (loaded, then changed).
     current: HashMap<String, Handoff>,
     /// The rows to write, one per handoff, in first-touched order.
@@ -403,11 +445,23 @@ struct Batch {
     idem: HashMap<(String, String), (String, String)>,
     /// Sealed entries: seq, prev_hash, hash and the entry.
     audits: Vec<(i64, String, String, Prepared)>,
-    events: Vec<Event>,
+    /// Each event with the index of the audit entry that records it.
+    events: Vec<(usize, Event)>,
     done: Vec<Done>,
 }
 
 impl Batch {
+    /// Seals every entry of this batch again, in order, after another tail.
+    fn reseal(&mut self, tail: Option<(i64, String)>) {
+        self.tail = tail;
+        for (_, _, _, p) in std::mem::take(&mut self.audits) {
+            self.seal(p);
+        }
+        for (i, e) in &mut self.events {
+            e.seq = self.audits[*i].0;
+        }
+    }
+
     fn seal(&mut self, p: Prepared) -> i64 {
         let (seq, prev_hash) = match self.tail.take() {
             Some((seq, hash)) => (seq + 1, hash),
@@ -422,7 +476,7 @@ impl Batch {
     /// Records `h` as written by this batch, with the event it makes.
     fn touch(&mut self, h: &Handoff, seq: i64, idem: Option<Idempotency>, doc: Option<String>) {
         let doc = doc.unwrap_or_else(|| rows::encode_doc(h));
-        self.events.push(Event::of(seq, h));
+        self.events.push((self.audits.len() - 1, Event::of(seq, h)));
         match self.row_index.get(&h.id) {
             Some(&i) => {
                 self.rows[i].handoff = h.clone();
