@@ -5,9 +5,6 @@
 //! JOSE library verifies what we sign; no JOSE crate here, because a receipt needs one
 //! algorithm and the few lines below, while a general library brings algorithm confusion
 //! we would have to switch off.
-// The signing half is the server's, which is not wired yet; `allow`, not `expect`, so that
-// wiring it does not break the build. Remove once `serve` loads a `ReceiptKey`.
-#![allow(dead_code)]
 
 use anyhow::Context;
 use base64::Engine;

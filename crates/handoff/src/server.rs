@@ -56,6 +56,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = open_store(&cfg.data_dir, cfg.database_url.as_deref()).await?;
     let policy = active_policy(store.as_ref(), cfg.policy_file.as_deref()).await?;
     let receipts = ReceiptKey::load_or_create(&cfg.data_dir)?;
+    tracing::info!(
+        kid = receipts.kid(),
+        "approval receipts are signed with this key"
+    );
     let new_admin_key = ensure_admin_key(store.as_ref(), &cfg.data_dir).await?;
     let app = Arc::new(App::new(store.clone(), policy, receipts));
     let (router, _) = crate::api::router(app.clone());
