@@ -1,11 +1,13 @@
 //! The stored handoff: what the agent sent, what the policy said, where it is in its life.
 //! The store keeps it whole; the API renders it as the resource of SPEC §3.
 
+use crate::audit::NewEntry;
 use crate::lifecycle::Lifecycle;
+use crate::packet::Packet;
 use crate::policy::Evaluation;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Handoff {
@@ -23,6 +25,56 @@ pub struct Handoff {
 }
 
 impl Handoff {
+    /// A handoff `agent` just submitted at `now`, judged `evaluation`: its first status by
+    /// level (SPEC §3) and the agent's draft as version 1.
+    pub fn submitted(
+        id: String,
+        agent: &str,
+        packet: &Packet,
+        evaluation: Evaluation,
+        now: DateTime<Utc>,
+    ) -> Result<Handoff, serde_json::Error> {
+        let state = Lifecycle::submitted(
+            agent,
+            evaluation.route.clone(),
+            evaluation.level,
+            evaluation.approvals_required,
+            packet.draft.clone(),
+            now,
+        );
+        Ok(Handoff {
+            id,
+            task: packet.task.as_str().to_owned(),
+            packet: serde_json::to_value(packet)?,
+            evaluation,
+            state,
+            receipt: None,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// The `handoff.submitted` audit entry that records this handoff's arrival.
+    pub fn submitted_entry(&self) -> NewEntry {
+        let e = &self.evaluation;
+        NewEntry {
+            at: self.created_at,
+            actor: self.state.agent.clone(),
+            action: "handoff.submitted".to_owned(),
+            handoff_id: Some(self.id.clone()),
+            data: json!({
+                "task": self.task,
+                "level": e.level.get(),
+                "risk": e.risk,
+                "route": e.route,
+                "approvals_required": e.approvals_required,
+                "status": self.state.status,
+                "policy_version": e.policy_version,
+                "draft_sha256": self.state.current_draft_sha256(),
+            }),
+        }
+    }
+
     pub fn agent(&self) -> &str {
         &self.state.agent
     }

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use handoff_domain::audit::{AuditEntry, NewEntry};
 use handoff_domain::lifecycle::{Command, DecisionAction, Status, TransitionError};
-use handoff_domain::{Handoff, Lifecycle, Packet, Policy};
+use handoff_domain::{Handoff, Packet, Policy};
 use handoff_store::{
     Change, Cursor, Idempotency, KeyRecord, ListQuery, Refused, Scope, SqliteStore, Store,
     Submission, Submitted, UpdateFn,
@@ -66,25 +66,9 @@ impl Fixture {
         }))
         .unwrap_or_else(|e| panic!("a test packet is valid: {e:?}"));
         let evaluation = self.policy.evaluate(&packet, at);
-        let state = Lifecycle::submitted(
-            agent,
-            evaluation.route.clone(),
-            evaluation.level,
-            evaluation.approvals_required,
-            packet.draft.clone(),
-            at,
-        );
-        Handoff {
-            // `hnd_` and 26 digits: the time, then the number, so ids sort by creation.
-            id: format!("hnd_{:013}{n:013}", at.timestamp_millis()),
-            task: task.to_owned(),
-            packet: serde_json::to_value(&packet).expect("a packet serialises"),
-            evaluation,
-            state,
-            receipt: None,
-            created_at: at,
-            updated_at: at,
-        }
+        // `hnd_` and 26 digits: the time, then the number, so ids sort by creation.
+        let id = format!("hnd_{:013}{n:013}", at.timestamp_millis());
+        Handoff::submitted(id, agent, &packet, evaluation, at).expect("a packet serialises")
     }
 }
 
@@ -101,13 +85,7 @@ fn minutes(n: i64) -> Duration {
 
 /// `h` and the `handoff.submitted` entry that records it.
 fn submission(h: Handoff) -> Submission {
-    let audit = NewEntry {
-        at: h.created_at,
-        actor: h.agent().to_owned(),
-        action: "handoff.submitted".to_owned(),
-        handoff_id: Some(h.id.clone()),
-        data: json!({"task": h.task, "status": h.state.status}),
-    };
+    let audit = h.submitted_entry();
     Submission {
         handoff: h,
         audit,

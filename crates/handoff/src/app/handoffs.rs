@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use handoff_domain::audit::NewEntry;
 use handoff_domain::canonical::sha256_hex;
 use handoff_domain::lifecycle::{Applied, Command, DecisionAction, OutcomeResult, Status};
-use handoff_domain::{Handoff, Lifecycle, Packet, TransitionError};
+use handoff_domain::{Handoff, Packet, TransitionError};
 use handoff_store::{Change, Idempotency, Refused, Submission, Submitted};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -97,46 +97,12 @@ impl App {
         let policy = self.policy();
         let evaluation = policy.evaluate(&packet, now);
         let id = crate::ids::handoff_id(now);
-        let state = Lifecycle::submitted(
-            who.name.clone(),
-            evaluation.route.clone(),
-            evaluation.level,
-            evaluation.approvals_required,
-            packet.draft.clone(),
-            now,
-        );
-        let packet_json =
-            serde_json::to_value(&packet).map_err(|e| ApiError::field("packet", e.to_string()))?;
-        let mut h = Handoff {
-            id,
-            task: packet.task.as_str().to_owned(),
-            packet: packet_json,
-            evaluation,
-            state,
-            receipt: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut h = Handoff::submitted(id, &who.name, &packet, evaluation, now)
+            .map_err(|e| ApiError::field("packet", e.to_string()))?;
         if h.state.status == Status::Approved {
             h.receipt = Some(self.receipt(&h, now));
         }
-        let e = &h.evaluation;
-        let audit = NewEntry {
-            at: now,
-            actor: who.name.clone(),
-            action: "handoff.submitted".to_owned(),
-            handoff_id: Some(h.id.clone()),
-            data: json!({
-                "task": h.task,
-                "level": e.level.get(),
-                "risk": e.risk,
-                "route": e.route,
-                "approvals_required": e.approvals_required,
-                "status": h.state.status,
-                "policy_version": e.policy_version,
-                "draft_sha256": h.state.current_draft_sha256(),
-            }),
-        };
+        let audit = h.submitted_entry();
         let sub = Submission {
             handoff: h,
             audit,

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{Duration as Span, Utc};
 use clap::Args;
 use handoff_domain::audit::NewEntry;
-use handoff_domain::{Handoff, Lifecycle, Packet, Policy};
+use handoff_domain::{Handoff, Packet, Policy};
 use handoff_store::{KeyRecord, Submission};
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -74,31 +74,8 @@ async fn seed(dir: &std::path::Path, n: usize) -> anyhow::Result<String> {
         // Spread creation times so that SLA due times differ.
         let now = t0 + Span::milliseconds(i64::try_from(i).unwrap_or(0) * 37 % 86_400_000);
         let e = policy.evaluate(&packet, now);
-        let state = Lifecycle::submitted(
-            "bench-agent",
-            e.route.clone(),
-            e.level,
-            e.approvals_required,
-            packet.draft.clone(),
-            now,
-        );
-        let h = Handoff {
-            id: crate::ids::handoff_id(now),
-            task: task.to_owned(),
-            packet: serde_json::to_value(&packet)?,
-            evaluation: e,
-            state,
-            receipt: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let audit = NewEntry {
-            at: now,
-            actor: "bench-agent".to_owned(),
-            action: "handoff.submitted".to_owned(),
-            handoff_id: Some(h.id.clone()),
-            data: json!({"task": task, "status": h.state.status}),
-        };
+        let h = Handoff::submitted(crate::ids::handoff_id(now), "bench-agent", &packet, e, now)?;
+        let audit = h.submitted_entry();
         let store = store.clone();
         pending.push(tokio::spawn(async move {
             store
