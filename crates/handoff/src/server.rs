@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use handoff_domain::Policy;
 use handoff_domain::audit::NewEntry;
 use handoff_domain::policy::EXAMPLE_POLICY;
-use handoff_store::{KeyRecord, SqliteStore, Store};
+use handoff_store::{SqliteStore, Store};
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -185,21 +185,7 @@ async fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<
         } else {
             format!("admin-{n}")
         };
-        let now = chrono::Utc::now();
-        let record = KeyRecord {
-            name: name.clone(),
-            role: "admin".to_owned(),
-            key_sha256: digest.clone(),
-            created_at: now,
-        };
-        let audit = NewEntry {
-            at: now,
-            actor: "system".to_owned(),
-            action: "key.created".to_owned(),
-            handoff_id: None,
-            data: json!({"name": name, "role": "admin"}),
-        };
-        if store.create_key(record, audit).await? {
+        if crate::app::register_key(store, &key, &name, crate::app::Role::Admin, "system").await? {
             break;
         }
     }

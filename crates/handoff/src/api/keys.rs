@@ -2,14 +2,14 @@
 //! is shown once; only its SHA-256 is stored; a revoked key stops working at once.
 
 use crate::api::{ApiError, ApiResult, json_body};
-use crate::app::{App, Principal, Role};
+use crate::app::{App, Principal, Role, register_key};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use handoff_domain::audit::NewEntry;
-use handoff_store::KeyRecord;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -74,21 +74,7 @@ pub async fn create(
         return Err(ApiError::invalid(errors));
     };
     let key = crate::ids::api_key();
-    let now = app.now();
-    let record = KeyRecord {
-        name: req.name.clone(),
-        role: role.as_str().to_owned(),
-        key_sha256: crate::ids::key_sha256(&key),
-        created_at: now,
-    };
-    let audit = NewEntry {
-        at: now,
-        actor: who.name.clone(),
-        action: "key.created".to_owned(),
-        handoff_id: None,
-        data: json!({"name": req.name, "role": role}),
-    };
-    if !app.store.create_key(record, audit).await? {
+    if !register_key(app.store.as_ref(), &key, &req.name, role, &who.name).await? {
         return Err(ApiError::conflict(format!(
             "a key named {:?} exists",
             req.name

@@ -3,9 +3,11 @@
 //! (`handoffs.rs`) that turn a request into one store call.
 
 mod handoffs;
+mod keys;
 mod principal;
 
 pub use handoffs::{DecisionRequest, OutcomeRequest, Submit};
+pub use keys::register_key;
 pub use principal::{Principal, Role};
 
 use crate::metrics::Metrics;

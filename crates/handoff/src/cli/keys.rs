@@ -3,9 +3,6 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use handoff_domain::audit::NewEntry;
-use handoff_store::KeyRecord;
-use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,21 +46,8 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         let store =
             crate::server::open_store(&args.db.data_dir, args.db.database_url.as_deref()).await?;
         let key = crate::ids::api_key();
-        let now = chrono::Utc::now();
-        let record = KeyRecord {
-            name: args.name.clone(),
-            role: role.as_str().to_owned(),
-            key_sha256: crate::ids::key_sha256(&key),
-            created_at: now,
-        };
-        let audit = NewEntry {
-            at: now,
-            actor: "cli".to_owned(),
-            action: "key.created".to_owned(),
-            handoff_id: None,
-            data: json!({"name": args.name, "role": role}),
-        };
-        let created = store.create_key(record, audit).await?;
+        let created =
+            crate::app::register_key(store.as_ref(), &key, &args.name, role, "cli").await?;
         store.close().await;
         if !created {
             bail!("a key named {:?} exists", args.name);

@@ -8,9 +8,8 @@ use super::server::{BenchServer, temp_dir};
 use anyhow::Context;
 use chrono::{Duration as Span, Utc};
 use clap::Args;
-use handoff_domain::audit::NewEntry;
 use handoff_domain::{Handoff, Packet, Policy};
-use handoff_store::{KeyRecord, Submission};
+use handoff_store::Submission;
 use reqwest::Client;
 use serde_json::{Value, json};
 use std::process::ExitCode;
@@ -107,21 +106,14 @@ async fn seed(dir: &std::path::Path, n: usize) -> anyhow::Result<String> {
         n as f64 / started.elapsed().as_secs_f64()
     );
     let key = crate::ids::api_key();
-    let now = Utc::now();
-    let record = KeyRecord {
-        name: "ana".to_owned(),
-        role: "reviewer".to_owned(),
-        key_sha256: crate::ids::key_sha256(&key),
-        created_at: now,
-    };
-    let audit = NewEntry {
-        at: now,
-        actor: "bench".to_owned(),
-        action: "key.created".to_owned(),
-        handoff_id: None,
-        data: json!({"name": "ana", "role": "reviewer"}),
-    };
-    store.create_key(record, audit).await?;
+    crate::app::register_key(
+        store.as_ref(),
+        &key,
+        "ana",
+        crate::app::Role::Reviewer,
+        "bench",
+    )
+    .await?;
     store.close().await;
     Ok(key)
 }
