@@ -48,41 +48,15 @@ pub struct NewEntry {
 impl AuditEntry {
     /// The hash this entry should carry, given its own `prev_hash` and content.
     pub fn expected_hash(&self) -> String {
-        content_hash(
-            &self.prev_hash,
-            self.seq,
+        let head = head(
             self.at,
             &self.actor,
             &self.action,
             self.handoff_id.as_deref(),
             &self.data,
-        )
+        );
+        chain_hash(&self.prev_hash, &head, self.seq)
     }
-}
-
-/// The hash of an entry numbered `seq` holding `entry`, chained after `prev_hash`.
-pub fn entry_hash(prev_hash: &str, seq: i64, entry: &NewEntry) -> String {
-    content_hash(
-        prev_hash,
-        seq,
-        entry.at,
-        &entry.actor,
-        &entry.action,
-        entry.handoff_id.as_deref(),
-        &entry.data,
-    )
-}
-
-fn content_hash(
-    prev_hash: &str,
-    seq: i64,
-    at: DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    handoff_id: Option<&str>,
-    data: &Value,
-) -> String {
-    chain_hash(prev_hash, &head(at, actor, action, handoff_id, data), seq)
 }
 
 /// The canonical JSON of an entry's content without its `seq` and closing brace. `seq`
@@ -166,11 +140,9 @@ pub fn seal_after(tail: Option<(i64, &str)>, new: NewEntry) -> AuditEntry {
         Some((seq, hash)) => (seq + 1, hash.to_owned()),
         None => (1, GENESIS.to_owned()),
     };
-    let new = NewEntry {
-        at: new.at.trunc_subsecs(3),
-        ..new
-    };
-    let hash = entry_hash(&prev_hash, seq, &new);
+    let prepared = Prepared::new(new);
+    let hash = prepared.hash_after(&prev_hash, seq);
+    let new = prepared.entry;
     AuditEntry {
         seq,
         at: new.at,

@@ -32,8 +32,6 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
     /// A write batch failed and was rolled back: nothing of it was stored.
     #[error("{0}")]
     Write(String),

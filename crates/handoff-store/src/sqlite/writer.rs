@@ -77,19 +77,22 @@ enum Done {
 
 impl Done {
     fn send(self, failure: Option<&str>) {
-        let err = || StoreError::Write(failure.unwrap_or_default().to_owned());
-        // A caller that went away (a dropped request) needs no answer.
-        let _ = match (self, failure) {
-            (Done::Submit(r, v), None) => r.send(Ok(v)).map_err(drop),
-            (Done::Update(r, v), None) => r.send(Ok(*v)).map_err(drop),
-            (Done::Flag(r, v), None) => r.send(Ok(v)).map_err(drop),
-            (Done::Unit(r), None) => r.send(Ok(())).map_err(drop),
-            (Done::Submit(r, _), Some(_)) => r.send(Err(err())).map_err(drop),
-            (Done::Update(r, _), Some(_)) => r.send(Err(err())).map_err(drop),
-            (Done::Flag(r, _), Some(_)) => r.send(Err(err())).map_err(drop),
-            (Done::Unit(r), Some(_)) => r.send(Err(err())).map_err(drop),
-        };
+        match self {
+            Done::Submit(r, v) => answer(r, v, failure),
+            Done::Update(r, v) => answer(r, *v, failure),
+            Done::Flag(r, v) => answer(r, v, failure),
+            Done::Unit(r) => answer(r, (), failure),
+        }
     }
+}
+
+/// Sends `value`, or the batch's failure. A caller that went away (a dropped request)
+/// needs no answer.
+fn answer<T>(reply: Reply<T>, value: T, failure: Option<&str>) {
+    let _ = reply.send(match failure {
+        None => Ok(value),
+        Some(why) => Err(StoreError::Write(why.to_owned())),
+    });
 }
 
 pub(super) struct Writer {
