@@ -5,6 +5,7 @@ use crate::audit::NewEntry;
 use crate::lifecycle::Lifecycle;
 use crate::packet::Packet;
 use crate::policy::Evaluation;
+use crate::schedule::Timers;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -22,6 +23,9 @@ pub struct Handoff {
     pub receipt: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What the clock has done: reminders, escalations, alerts (see `schedule`).
+    #[serde(default)]
+    pub timers: Timers,
 }
 
 impl Handoff {
@@ -42,6 +46,11 @@ impl Handoff {
             packet.draft.clone(),
             now,
         );
+        let timers = Timers {
+            alerts: u32::from(state.status == crate::lifecycle::Status::Alerted),
+            last_alert_at: (state.status == crate::lifecycle::Status::Alerted).then_some(now),
+            ..Timers::default()
+        };
         Ok(Handoff {
             id,
             task: packet.task.as_str().to_owned(),
@@ -51,6 +60,7 @@ impl Handoff {
             receipt: None,
             created_at: now,
             updated_at: now,
+            timers,
         })
     }
 

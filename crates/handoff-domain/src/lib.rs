@@ -9,6 +9,7 @@
 //! - [`lifecycle`]: the handoff state machine (SPEC §3): a state and a command give the
 //!   next state or a [`TransitionError`].
 //! - [`handoff`]: the stored handoff: packet, evaluation, lifecycle state, receipt.
+//! - [`schedule`]: the clock's part: SLA reminders, escalation, expiry, level-4 re-alerts.
 //! - [`canonical`]: RFC 8785 canonical JSON and its SHA-256, the digest of drafts.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
 //!
@@ -24,6 +25,7 @@ pub mod level;
 pub mod lifecycle;
 pub mod packet;
 pub mod policy;
+pub mod schedule;
 
 pub use audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
 pub use duration::Span;

@@ -83,6 +83,9 @@ pub enum Command {
     },
     /// `expires_at` has passed.
     Expire,
+    /// The SLA passed while pending: the handoff moves up the chain to `to_team`. Not a
+    /// decision: the last decision stays what it was.
+    SlaEscalate { to_team: String },
 }
 
 /// An accepted command: the new state and what changed, for the audit entry and
@@ -239,6 +242,11 @@ impl Lifecycle {
             }
             Command::Expire => {
                 next.status = self.require(&[Status::Pending], "expire", Status::Expired)?;
+            }
+            Command::SlaEscalate { to_team: team } => {
+                self.require(&[Status::Pending], "escalate", Status::Pending)?;
+                next.assigned_team.clone_from(&team);
+                to_team = Some(team);
             }
         }
         next.version = self.version + 1;

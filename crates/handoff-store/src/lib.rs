@@ -12,6 +12,7 @@
 //! A PostgreSQL implementation follows the same trait; nothing above this crate changes.
 #![forbid(unsafe_code)]
 
+pub mod delivery;
 pub mod hub;
 pub mod sqlite;
 
@@ -20,6 +21,7 @@ use handoff_domain::{AuditEntry, Handoff, NewEntry, TransitionError, Verificatio
 use std::future::Future;
 use std::pin::Pin;
 
+pub use delivery::{Attempted, Delivery, DeliveryState};
 pub use hub::{Event, Hub};
 pub use sqlite::SqliteStore;
 
@@ -45,6 +47,8 @@ pub struct Submission {
     pub handoff: Handoff,
     pub audit: NewEntry,
     pub idempotency: Option<Idempotency>,
+    /// Notifications it causes, written in the same transaction.
+    pub deliveries: Vec<Delivery>,
 }
 
 /// An agent's `Idempotency-Key` and the digest of the body it came with.
@@ -71,6 +75,9 @@ pub enum Submitted {
 pub struct Change {
     pub handoff: Handoff,
     pub audit: NewEntry,
+    /// Notifications it causes, written in the same transaction; one whose id is already
+    /// in the outbox is not written again.
+    pub deliveries: Vec<Delivery>,
 }
 
 /// Computes a change from the handoff as it is inside the transaction, so that two
@@ -141,7 +148,7 @@ pub struct StoredPolicy {
     pub file_text: Option<String>,
 }
 
-/// A pending handoff's expiry: `(id, expires_at)`.
+/// A handoff's next deadline: `(id, when)`.
 pub type Deadline = (String, DateTime<Utc>);
 
 /// One handoff event for streams: the audit seq and the handoff as it is now.
@@ -180,8 +187,28 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>>;
 
-    /// Pending handoffs by expiry time, earliest first: `(id, expires_at)`.
-    fn next_expiring(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Deadline>, StoreError>>;
+    /// Handoffs by their next deadline (`Handoff::next_deadline`), earliest first.
+    fn next_deadlines(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Deadline>, StoreError>>;
+
+    /// Pending deliveries by their next attempt, earliest first.
+    fn due_deliveries(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
+
+    /// Records an attempt's result (or an admin's redelivery), with its audit entry.
+    fn record_attempt(
+        &self,
+        attempt: Attempted,
+        audit: Option<NewEntry>,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Deliveries, newest first, optionally in one state, after the cursor id.
+    fn deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        before: Option<String>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
+
+    fn delivery<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Delivery>, StoreError>>;
 
     /// Checks the whole hash chain, streaming it.
     fn verify_audit(&self) -> BoxFuture<'_, Result<Verification, StoreError>>;

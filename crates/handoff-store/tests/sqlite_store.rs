@@ -10,8 +10,8 @@ use handoff_domain::audit::{AuditEntry, NewEntry};
 use handoff_domain::lifecycle::{Command, DecisionAction, Status, TransitionError};
 use handoff_domain::{Handoff, Packet, Policy};
 use handoff_store::{
-    Change, Cursor, Idempotency, KeyRecord, ListQuery, Refused, Scope, SqliteStore, Store,
-    Submission, Submitted, UpdateFn,
+    Attempted, Change, Cursor, Delivery, DeliveryState, Idempotency, KeyRecord, ListQuery, Refused,
+    Scope, SqliteStore, Store, Submission, Submitted, UpdateFn,
 };
 use serde_json::json;
 use std::collections::HashSet;
@@ -90,6 +90,7 @@ fn submission(h: Handoff) -> Submission {
         handoff: h,
         audit,
         idempotency: None,
+        deliveries: Vec::new(),
     }
 }
 
@@ -129,7 +130,11 @@ fn change_by(cmd: Command, actor: &str, action: &str) -> UpdateFn {
             updated_at: now,
             ..h.clone()
         };
-        Ok(Change { handoff, audit })
+        Ok(Change {
+            handoff,
+            audit,
+            deliveries: Vec::new(),
+        })
     })
 }
 
@@ -717,7 +722,7 @@ async fn a_reviewer_listing_orders_two_teams_by_due_time_and_pages_without_gaps_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn next_expiring_lists_only_pending_handoffs_by_expiry_time() {
+async fn next_deadlines_lists_only_handoffs_with_one_ahead_earliest_first() {
     let fx = Fixture::new();
     let store = fx.open().await;
     let mut pending = Vec::new();
@@ -749,19 +754,172 @@ async fn next_expiring_lists_only_pending_handoffs_by_expiry_time() {
         .expect("the store answers")
         .expect("ana approves");
 
-    pending.sort_by_key(|h| h.evaluation.expires_at);
+    pending.sort_by_key(|h| h.next_deadline());
     let expected: Vec<(String, DateTime<Utc>)> = pending
         .iter()
-        .map(|h| (h.id.clone(), h.evaluation.expires_at))
+        .filter_map(|h| Some((h.id.clone(), h.next_deadline()?)))
         .collect();
     assert_eq!(
-        store.next_expiring(100).await.expect("the store reads"),
+        store.next_deadlines(100).await.expect("the store reads"),
         expected
     );
     assert_eq!(
-        store.next_expiring(2).await.expect("the store reads"),
+        store.next_deadlines(2).await.expect("the store reads"),
         expected[..2].to_vec()
     );
-    assert_eq!(expected[0].1, t0() + minutes(20) + Duration::hours(72));
+    // The first is the reminder, half the task's 2h SLA after submission.
+    assert_eq!(expected[0].1, t0() + minutes(20) + Duration::hours(1));
+    store.close().await;
+}
+
+// ---- the outbox ---------------------------------------------------------------------------
+
+fn delivery(id: &str, handoff: &Handoff, at: DateTime<Utc>) -> Delivery {
+    Delivery::new(
+        id.to_owned(),
+        Some(handoff.id.clone()),
+        "handoff.routed",
+        "webhook",
+        "http://127.0.0.1:9/hook",
+        format!(
+            r#"{{"type":"handoff.routed","data":{{"id":"{}"}}}}"#,
+            handoff.id
+        ),
+        at,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_commit_with_their_change_once_per_id_and_record_attempts() {
+    let fx = Fixture::new();
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    let mut sub = submission(h.clone());
+    sub.deliveries = vec![
+        delivery("msg_a", &h, t0()),
+        delivery("msg_b", &h, t0() + minutes(1)),
+    ];
+    created(&store, sub).await;
+
+    // A change that enqueues msg_a again (the same cause) and a new msg_c.
+    let again = delivery("msg_a", &h, t0() + minutes(5));
+    let new = delivery("msg_c", &h, t0() + minutes(2));
+    let f: UpdateFn = Box::new(move |cur: &Handoff| {
+        let audit = NewEntry {
+            at: t0() + minutes(2),
+            actor: "system".into(),
+            action: "handoff.reminded".into(),
+            handoff_id: Some(cur.id.clone()),
+            data: json!({}),
+        };
+        Ok(Change {
+            handoff: cur.clone(),
+            audit,
+            deliveries: vec![again, new],
+        })
+    });
+    store
+        .update(h.id.clone(), None, f)
+        .await
+        .expect("answers")
+        .expect("applies");
+
+    let due = store.due_deliveries(10).await.expect("reads");
+    let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["msg_a", "msg_b", "msg_c"],
+        "by next attempt, msg_a once"
+    );
+    assert_eq!(due[0].next_at, t0(), "the first msg_a stands");
+
+    // Attempts: msg_a delivered, msg_b retried later, msg_c failed for good.
+    let attempt = |id: &str, state, next_at| Attempted {
+        id: id.to_owned(),
+        state,
+        attempts: 1,
+        next_at,
+        at: t0() + minutes(3),
+        last_error: (state != DeliveryState::Delivered).then(|| "HTTP 500".to_owned()),
+    };
+    let entry = |action: &str| NewEntry {
+        at: t0() + minutes(3),
+        actor: "system".into(),
+        action: action.into(),
+        handoff_id: Some(h.id.clone()),
+        data: json!({}),
+    };
+    for (a, action) in [
+        (
+            attempt("msg_a", DeliveryState::Delivered, t0()),
+            "notification.sent",
+        ),
+        (
+            attempt("msg_b", DeliveryState::Pending, t0() + minutes(30)),
+            "notification.failed",
+        ),
+        (
+            attempt("msg_c", DeliveryState::Failed, t0()),
+            "notification.failed",
+        ),
+    ] {
+        store
+            .record_attempt(a, Some(entry(action)))
+            .await
+            .expect("records");
+    }
+    let due = store.due_deliveries(10).await.expect("reads");
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].id.as_str(), due[0].attempts), ("msg_b", 1));
+    assert_eq!(due[0].next_at, t0() + minutes(30));
+    assert_eq!(due[0].last_error.as_deref(), Some("HTTP 500"));
+
+    let failed = store
+        .deliveries(Some(DeliveryState::Failed), None, 10)
+        .await
+        .expect("reads");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, "msg_c");
+    // Newest first, paged by the last id seen.
+    let all = store.deliveries(None, None, 2).await.expect("reads");
+    let ids: Vec<&str> = all.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["msg_c", "msg_b"]);
+    let rest = store
+        .deliveries(None, Some("msg_b".to_owned()), 2)
+        .await
+        .expect("reads");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, "msg_a");
+    assert_eq!(
+        store
+            .delivery("msg_a")
+            .await
+            .expect("reads")
+            .map(|d| d.state),
+        Some(DeliveryState::Delivered)
+    );
+
+    // Every attempt is on the handoff's timeline, and the chain holds.
+    let actions: Vec<String> = store
+        .timeline(&h.id)
+        .await
+        .expect("reads")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "handoff.submitted",
+            "handoff.reminded",
+            "notification.sent",
+            "notification.failed",
+            "notification.failed"
+        ]
+    );
+    assert_one_valid_chain(&store, 5).await;
+    // Entries about deliveries are not handoff events (SSE replay).
+    let events = store.events_after(0, 100).await.expect("reads");
+    assert_eq!(events.len(), 2);
     store.close().await;
 }

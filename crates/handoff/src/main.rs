@@ -13,10 +13,11 @@
 mod api;
 mod app;
 mod cli;
-mod expiry;
 mod ids;
 mod metrics;
+mod notify;
 mod receipt;
+mod scheduler;
 mod server;
 
 use clap::Parser;
@@ -28,6 +29,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    notify::install_tls();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

@@ -1,6 +1,6 @@
 //! Prometheus metrics, kept by hand: request counts and latency histograms labelled by
 //! the matched route (never the raw path, whose ids would make a series per handoff),
-//! and handoffs submitted by level.
+//! handoffs submitted by level, and notification attempts by channel.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -25,6 +25,8 @@ pub struct Metrics {
     /// (method, route, status) → series.
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
     submitted: [AtomicU64; 4],
+    /// (channel, delivered) → attempts.
+    deliveries: Mutex<BTreeMap<(String, bool), u64>>,
 }
 
 impl Metrics {
@@ -49,9 +51,32 @@ impl Metrics {
         }
     }
 
+    pub fn delivery(&self, channel: &str, delivered: bool) {
+        *self
+            .deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((channel.to_owned(), delivered))
+            .or_default() += 1;
+    }
+
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        out.push_str("# HELP handoff_delivery_attempts_total Notification attempts, by channel and result.\n");
+        out.push_str("# TYPE handoff_delivery_attempts_total counter\n");
+        for ((channel, ok), n) in self
+            .deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let result = if *ok { "delivered" } else { "failed" };
+            let _ = writeln!(
+                out,
+                "handoff_delivery_attempts_total{{channel=\"{channel}\",result=\"{result}\"}} {n}"
+            );
+        }
         out.push_str("# HELP handoff_handoffs_submitted_total Handoffs stored, by level.\n");
         out.push_str("# TYPE handoff_handoffs_submitted_total counter\n");
         for (i, c) in self.submitted.iter().enumerate() {

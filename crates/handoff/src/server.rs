@@ -3,6 +3,7 @@
 //! listener, and a graceful drain on SIGTERM or Ctrl-C.
 
 use crate::app::App;
+use crate::notify::{AllowList, Notifier, RetrySchedule, Secret, Settings};
 use crate::receipt::ReceiptKey;
 use anyhow::{Context, bail};
 use handoff_domain::Policy;
@@ -20,6 +21,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub policy_file: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub webhook_secrets: Vec<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub callback_allow: AllowList,
+    pub schedule: RetrySchedule,
+    pub delivery_timeout: Duration,
 }
 
 /// How long in-flight requests get to finish after the signal.
@@ -61,13 +69,28 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         "approval receipts are signed with this key"
     );
     let new_admin_key = ensure_admin_key(store.as_ref(), &cfg.data_dir).await?;
-    let app = Arc::new(App::new(store.clone(), policy, receipts));
-    let (router, _) = crate::api::router(app.clone());
-    let expiry = tokio::spawn(crate::expiry::run(app.clone()));
+    let secrets = webhook_secrets(&cfg.webhook_secrets, &cfg.data_dir)?;
     let listener = tokio::net::TcpListener::bind(&cfg.addr)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.addr))?;
     let addr = listener.local_addr()?;
+    let settings = Settings {
+        public_url: cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        secrets,
+        smtp_url: cfg.smtp_url.clone(),
+        mail_from: cfg.mail_from.clone(),
+        callback_allow: cfg.callback_allow.clone(),
+        schedule: cfg.schedule.clone(),
+        timeout: cfg.delivery_timeout,
+    };
+    let notifier = Notifier::new(settings)?;
+    let app = Arc::new(App::new(store.clone(), policy, receipts, notifier));
+    let (router, _) = crate::api::router(app.clone());
+    let scheduler = tokio::spawn(crate::scheduler::run(app.clone()));
+    let outbox = tokio::spawn(crate::notify::outbox::run(app.clone()));
     {
         let mut out = std::io::stdout().lock();
         if let Some(key) = new_admin_key {
@@ -100,7 +123,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tracing::warn!("requests still open after {DRAIN:?}; stopping anyway");
         }
     }
-    let _ = expiry.await;
+    let _ = scheduler.await;
+    let _ = outbox.await;
     store.close().await;
     Ok(())
 }
@@ -190,6 +214,29 @@ async fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<
         }
     }
     Ok(Some(key))
+}
+
+/// The webhook signing secrets: the flag's, else the one kept in the data dir (made at
+/// the first start).
+fn webhook_secrets(given: &[String], data_dir: &Path) -> anyhow::Result<Vec<Secret>> {
+    if !given.is_empty() {
+        return given
+            .iter()
+            .map(|s| Secret::parse(s).map_err(|e| anyhow::anyhow!("--webhook-secret: {e}")))
+            .collect();
+    }
+    let path = data_dir.join("webhook.secret");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(text) => Secret::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let s = Secret::generate().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            write_secret(&path, &s.encode())?;
+            s
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    tracing::info!(path = %path.display(), "webhooks are signed with the secret kept here");
+    Ok(vec![secret])
 }
 
 /// Writes a secret readable by its owner only, atomically (temp file, fsync, rename).

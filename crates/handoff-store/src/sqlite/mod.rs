@@ -11,15 +11,15 @@ mod writer;
 
 use crate::hub::Hub;
 use crate::{
-    BoxFuture, Cursor, KeyRecord, ListQuery, Refused, Scope, Store, StoreError, StoredEvent,
-    StoredPolicy, Submission, Submitted, UpdateFn,
+    Attempted, BoxFuture, Cursor, Delivery, DeliveryState, KeyRecord, ListQuery, Refused, Scope,
+    Store, StoreError, StoredEvent, StoredPolicy, Submission, Submitted, UpdateFn,
 };
 use chrono::DateTime;
 use futures_util::TryStreamExt;
 use handoff_domain::Handoff;
 use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Prepared, Verification};
 use recent::Recent;
-use rows::{AUDIT_COLUMNS, decode_audit, decode_doc};
+use rows::{AUDIT_COLUMNS, OUTBOX_COLUMNS, decode_audit, decode_delivery, decode_doc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -96,6 +96,11 @@ fn migrator() -> Migrator {
             2,
             "expiry",
             include_str!("../../migrations/sqlite/0002_expiry.sql"),
+        ),
+        m(
+            3,
+            "outbox",
+            include_str!("../../migrations/sqlite/0003_outbox.sql"),
         ),
     ])
 }
@@ -315,8 +320,9 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
         Box::pin(async move {
+            // Entries about deliveries (`notification.*`) change no handoff: no event.
             let sql = "SELECT a.seq, h.doc FROM audit a JOIN handoffs h ON h.id = a.handoff_id \
-                       WHERE a.seq > ? ORDER BY a.seq LIMIT ?";
+                       WHERE a.seq > ? AND a.action LIKE 'handoff.%' ORDER BY a.seq LIMIT ?";
             let rows = sqlx::query(sql)
                 .bind(after)
                 .bind(i64::from(limit))
@@ -333,11 +339,14 @@ impl Store for SqliteStore {
         })
     }
 
-    fn next_expiring(&self, limit: u32) -> BoxFuture<'_, Result<Vec<crate::Deadline>, StoreError>> {
+    fn next_deadlines(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<crate::Deadline>, StoreError>> {
         Box::pin(async move {
             let rows = sqlx::query(
-                "SELECT id, expires_ms FROM handoffs WHERE status = 'pending' \
-                 ORDER BY expires_ms LIMIT ?",
+                "SELECT id, due_ms FROM handoffs WHERE due_ms IS NOT NULL \
+                 ORDER BY due_ms, id LIMIT ?",
             )
             .bind(i64::from(limit))
             .fetch_all(&self.read)
@@ -349,6 +358,73 @@ impl Store for SqliteStore {
                     Ok((r.try_get(0)?, at))
                 })
                 .collect()
+        })
+    }
+
+    fn due_deliveries(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
+        Box::pin(async move {
+            let sql = format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' \
+                 ORDER BY next_ms, id LIMIT ?"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+            rows.iter()
+                .map(|r| decode_delivery(r).map_err(StoreError::from))
+                .collect()
+        })
+    }
+
+    fn record_attempt(
+        &self,
+        attempt: Attempted,
+        audit: Option<NewEntry>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let audit = audit.map(Prepared::new);
+        Box::pin(self.send(move |reply| Op::Attempt(attempt, audit, reply)))
+    }
+
+    fn deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        before: Option<String>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
+        Box::pin(async move {
+            let mut b = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE 1 = 1"
+            ));
+            if let Some(state) = state {
+                b.push(" AND state = ").push_bind(state.as_str());
+            }
+            // Newest first: by insertion (the rowid), the cursor being the last id seen.
+            if let Some(id) = before {
+                b.push(" AND rowid < (SELECT rowid FROM outbox WHERE id = ")
+                    .push_bind(id)
+                    .push(")");
+            }
+            b.push(" ORDER BY rowid DESC LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = b.build().fetch_all(&self.read).await?;
+            rows.iter()
+                .map(|r| decode_delivery(r).map_err(StoreError::from))
+                .collect()
+        })
+    }
+
+    fn delivery<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Delivery>, StoreError>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+            row.as_ref()
+                .map(decode_delivery)
+                .transpose()
+                .map_err(StoreError::from)
         })
     }
 

@@ -1,6 +1,6 @@
 //! Between Rust values and SQLite rows: the handoff row's columns, timestamps, audit rows.
 
-use crate::Idempotency;
+use crate::{Delivery, DeliveryState, Idempotency};
 use chrono::{DateTime, SecondsFormat, Utc};
 use handoff_domain::{AuditEntry, Handoff};
 use sqlx::query_builder::Separated;
@@ -11,7 +11,10 @@ pub(super) const POLICY_ACTIVE: &str = "policy.active";
 pub(super) const POLICY_FILE: &str = "policy.file";
 
 pub(super) const HANDOFF_COLUMNS: &str = "id, agent, task, status, level, assigned_team, version, \
-     sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, idem_sha256, doc";
+     sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, idem_sha256, doc, due_ms";
+
+pub(super) const OUTBOX_COLUMNS: &str = "id, handoff_id, event, channel, target, payload, state, \
+     attempts, next_ms, created_ms, updated_ms, last_error";
 
 pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor, action, handoff_id, data, prev_hash, hash";
 
@@ -45,8 +48,49 @@ impl HandoffRow {
             .push_bind(h.updated_at.timestamp_millis())
             .push_bind(self.idem.as_ref().map(|i| i.key.clone()))
             .push_bind(self.idem.as_ref().map(|i| i.body_sha256.clone()))
-            .push_bind(self.doc.clone());
+            .push_bind(self.doc.clone())
+            .push_bind(h.next_deadline().map(|d| d.timestamp_millis()));
     }
+}
+
+/// Binds the values of [`OUTBOX_COLUMNS`], in order.
+pub(super) fn bind_delivery(d: &Delivery, v: &mut Separated<'_, Sqlite, &'static str>) {
+    v.push_bind(d.id.clone())
+        .push_bind(d.handoff_id.clone())
+        .push_bind(d.event.clone())
+        .push_bind(d.channel.clone())
+        .push_bind(d.target.clone())
+        .push_bind(d.payload.clone())
+        .push_bind(d.state.as_str())
+        .push_bind(i64::from(d.attempts))
+        .push_bind(d.next_at.timestamp_millis())
+        .push_bind(d.created_at.timestamp_millis())
+        .push_bind(d.updated_at.timestamp_millis())
+        .push_bind(d.last_error.clone());
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// An outbox row selected with [`OUTBOX_COLUMNS`].
+pub(super) fn decode_delivery(row: &SqliteRow) -> Result<Delivery, sqlx::Error> {
+    let state: &str = row.try_get(6)?;
+    Ok(Delivery {
+        id: row.try_get(0)?,
+        handoff_id: row.try_get(1)?,
+        event: row.try_get(2)?,
+        channel: row.try_get(3)?,
+        target: row.try_get(4)?,
+        payload: row.try_get(5)?,
+        state: DeliveryState::parse(state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("bad delivery state {state:?}").into()))?,
+        attempts: u32::try_from(row.try_get::<i64, _>(7)?).unwrap_or(0),
+        next_at: from_ms(row.try_get(8)?),
+        created_at: from_ms(row.try_get(9)?),
+        updated_at: from_ms(row.try_get(10)?),
+        last_error: row.try_get(11)?,
+    })
 }
 
 /// Timestamps as text: RFC 3339 in UTC with milliseconds, the precision the audit hashes.

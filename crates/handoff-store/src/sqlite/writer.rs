@@ -10,8 +10,8 @@ use super::recent::Recent;
 use super::rows::{self, HandoffRow};
 use crate::hub::{Event, Hub};
 use crate::{
-    Change, IDEMPOTENCY_WINDOW_HOURS, Idempotency, KeyRecord, Refused, StoreError, Submission,
-    Submitted, UpdateFn,
+    Attempted, Change, Delivery, IDEMPOTENCY_WINDOW_HOURS, Idempotency, KeyRecord, Refused,
+    StoreError, Submission, Submitted, UpdateFn,
 };
 use handoff_domain::Handoff;
 use handoff_domain::audit::Prepared;
@@ -32,6 +32,7 @@ pub(super) struct ReadySubmission {
     pub(super) doc: String,
     pub(super) audit: Prepared,
     pub(super) idempotency: Option<Idempotency>,
+    pub(super) deliveries: Vec<Delivery>,
 }
 
 impl ReadySubmission {
@@ -41,6 +42,7 @@ impl ReadySubmission {
             handoff: sub.handoff,
             audit: Prepared::new(sub.audit),
             idempotency: sub.idempotency,
+            deliveries: sub.deliveries,
         }
     }
 }
@@ -53,6 +55,8 @@ pub(super) enum Op {
         f: UpdateFn,
         reply: Reply<Result<Handoff, Refused>>,
     },
+    /// A delivery attempt's result, with its audit entry.
+    Attempt(Attempted, Option<Prepared>, Reply<()>),
     CreateKey(KeyRecord, Prepared, Reply<bool>),
     RevokeKey(String, Prepared, Reply<bool>),
     SetPolicy {
@@ -277,6 +281,13 @@ impl Writer {
                 let outcome = b.update(&id, if_match, f);
                 b.done.push(Done::Update(reply, Box::new(outcome)));
             }
+            Op::Attempt(attempt, audit, reply) => {
+                if let Some(a) = audit {
+                    b.seal(a);
+                }
+                b.attempts.push(attempt);
+                b.done.push(Done::Unit(reply));
+            }
             Op::CreateKey(key, audit, reply) => {
                 let done = sqlx::query(
                     "INSERT INTO api_keys (name, role, key_sha256, created_at) VALUES (?, ?, ?, ?) \
@@ -341,6 +352,7 @@ impl Writer {
         }
         let seq = b.seal(sub.audit);
         b.touch(&sub.handoff, seq, sub.idempotency, Some(sub.doc));
+        b.deliveries.extend(sub.deliveries);
         // Later operations of this batch see it (a store that takes ids from its callers
         // could change a handoff in the batch that creates it).
         b.current
@@ -394,8 +406,9 @@ impl Writer {
     }
 
     /// One round trip: a multi-row upsert of every handoff the batch created or changed,
-    /// a multi-row insert of its audit entries, and the commit. (SQLite binds the
-    /// arguments of a multi-statement query in order.)
+    /// a multi-row insert of its audit entries and of the deliveries they cause, the
+    /// attempts' results, and the commit. (SQLite binds the arguments of a multi-statement
+    /// query in order.)
     async fn write_and_commit(&mut self, b: &Batch) -> Result<(), sqlx::Error> {
         let mut q = QueryBuilder::<Sqlite>::new(if b.in_tx { "" } else { "BEGIN IMMEDIATE; " });
         for chunk in b.rows.chunks(500) {
@@ -410,7 +423,7 @@ impl Writer {
                 " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
                  assigned_team = excluded.assigned_team, version = excluded.version, \
                  sla_due_ms = excluded.sla_due_ms, updated_ms = excluded.updated_ms, \
-                 doc = excluded.doc; ",
+                 doc = excluded.doc, due_ms = excluded.due_ms; ",
             );
         }
         for chunk in b.audits.chunks(1000) {
@@ -427,6 +440,29 @@ impl Writer {
                     .push_bind(hash.clone());
             });
             q.push("; ");
+        }
+        for chunk in b.deliveries.chunks(500) {
+            q.push(format_args!(
+                "INSERT INTO outbox ({}) ",
+                rows::OUTBOX_COLUMNS
+            ));
+            q.push_values(chunk, |mut v, d| rows::bind_delivery(d, &mut v));
+            q.push(" ON CONFLICT (id) DO NOTHING; ");
+        }
+        for chunk in b.attempts.chunks(1000) {
+            q.push(
+                "UPDATE outbox SET state = v.column2, attempts = v.column3, next_ms = v.column4, \
+                 updated_ms = v.column5, last_error = v.column6 FROM (",
+            );
+            q.push_values(chunk, |mut v, a| {
+                v.push_bind(a.id.clone())
+                    .push_bind(a.state.as_str())
+                    .push_bind(i64::from(a.attempts))
+                    .push_bind(a.next_at.timestamp_millis())
+                    .push_bind(a.at.timestamp_millis())
+                    .push_bind(a.last_error.clone());
+            });
+            q.push(") AS v WHERE outbox.id = v.column1; ");
         }
         q.push("COMMIT");
         q.build().persistent(false).execute(&mut self.conn).await?;
@@ -450,6 +486,9 @@ struct Batch {
     audits: Vec<(i64, String, String, Prepared)>,
     /// Each event with the index of the audit entry that records it.
     events: Vec<(usize, Event)>,
+    /// Deliveries the batch's changes cause, and attempts' results.
+    deliveries: Vec<Delivery>,
+    attempts: Vec<Attempted>,
     done: Vec<Done>,
 }
 
@@ -505,9 +544,14 @@ impl Batch {
                 current: current.version(),
             });
         }
-        let Change { handoff, audit } = f(current)?;
+        let Change {
+            handoff,
+            audit,
+            deliveries,
+        } = f(current)?;
         let seq = self.seal(Prepared::new(audit));
         self.touch(&handoff, seq, None, None);
+        self.deliveries.extend(deliveries);
         self.current.insert(handoff.id.clone(), handoff.clone());
         Ok(handoff)
     }

@@ -78,11 +78,6 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, detail)
     }
 
-    /// A 4xx: the request was refused, nothing failed.
-    pub fn is_refusal(&self) -> bool {
-        self.status.is_client_error()
-    }
-
     fn slug(&self) -> &'static str {
         match self.status.as_u16() {
             400 => "malformed-request",

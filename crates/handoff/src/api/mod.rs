@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod deliveries;
 mod error;
 mod events;
 mod handoffs;
@@ -60,6 +61,9 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::revoke))
         .routes(routes!(audit::log))
         .routes(routes!(audit::verify))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(deliveries::get))
+        .routes(routes!(deliveries::redeliver))
         .routes(routes!(policy::get, policy::put))
         .routes(routes!(policy::explain))
         .routes(routes!(system::receipt_key))

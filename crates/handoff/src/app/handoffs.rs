@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use handoff_domain::audit::NewEntry;
 use handoff_domain::canonical::sha256_hex;
 use handoff_domain::lifecycle::{Applied, Command, DecisionAction, OutcomeResult, Status};
-use handoff_domain::{Handoff, Packet, TransitionError};
+use handoff_domain::schedule::Notice;
+use handoff_domain::{Handoff, Packet};
 use handoff_store::{Change, Idempotency, Refused, Submission, Submitted};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -93,6 +94,10 @@ impl App {
             None => None,
         };
         let packet = Packet::parse(body).map_err(ApiError::invalid)?;
+        if let Some(url) = &packet.callback_url {
+            crate::notify::ssrf::check_url(url, &self.notifier.settings.callback_allow)
+                .map_err(|e| ApiError::field("callback_url", e))?;
+        }
         let now = self.now();
         let policy = self.policy();
         let evaluation = policy.evaluate(&packet, now);
@@ -103,19 +108,25 @@ impl App {
             h.receipt = Some(self.receipt(&h, now));
         }
         let audit = h.submitted_entry();
+        let deliveries = self.notifier.on_submit(&policy, &h);
+        let notify = !deliveries.is_empty();
         let sub = Submission {
             handoff: h,
             audit,
             idempotency,
+            deliveries,
         };
         match self.store.submit(sub).await? {
             Submitted::Created(h) => {
                 self.metrics.submitted(h.evaluation.level.get());
+                if notify {
+                    self.outbox.notify_one();
+                }
                 let check = self
-                    .next_expiry_check
+                    .next_deadline_check
                     .load(std::sync::atomic::Ordering::Relaxed);
-                if h.state.status == Status::Pending
-                    && h.evaluation.expires_at.timestamp_millis() < check
+                if h.next_deadline()
+                    .is_some_and(|d| d.timestamp_millis() < check)
                 {
                     self.deadlines.notify_one();
                 }
@@ -249,38 +260,6 @@ impl App {
         .await
     }
 
-    /// Expires a pending handoff whose `expires_at` has passed (the expiry task's step).
-    pub async fn expire(&self, id: &str) {
-        let result = self
-            .transition(id, None, |h, now| {
-                if h.evaluation.expires_at > now {
-                    return Err(Refused::Transition(TransitionError::Conflict {
-                        from: h.state.status,
-                        message: "not due yet".to_owned(),
-                    }));
-                }
-                let applied = h.state.apply(Command::Expire, now)?;
-                let data = json!({
-                    "expires_at": h.evaluation.expires_at,
-                    "from_status": applied.from,
-                    "to_status": applied.to,
-                });
-                Ok(Step {
-                    applied,
-                    actor: "system".to_owned(),
-                    action: "handoff.expired",
-                    data,
-                })
-            })
-            .await;
-        match result {
-            Ok(_) => tracing::info!(handoff = id, "expired"),
-            // Decided (or expired) meanwhile: nothing to do.
-            Err(e) if e.is_refusal() => {}
-            Err(e) => tracing::warn!(handoff = id, error = ?e, "expiry failed"),
-        }
-    }
-
     fn agent_only(&self, who: &Principal, what: &str) -> Result<Principal, ApiError> {
         if who.role == Role::Agent {
             Ok(who.clone())
@@ -304,6 +283,8 @@ impl App {
     {
         let now = self.now();
         let receipts = self.receipts.clone();
+        let notifier = self.notifier.clone();
+        let policy = self.policy();
         let f = Box::new(move |h: &Handoff| {
             let Step {
                 applied,
@@ -311,6 +292,8 @@ impl App {
                 action,
                 data,
             } = step(h, now)?;
+            let to_team = applied.to_team.clone();
+            let status_changed = applied.from != applied.to;
             let audit = NewEntry {
                 at: now,
                 actor,
@@ -325,12 +308,32 @@ impl App {
             if became_approved {
                 next.receipt = Some(super::receipt(&receipts, &next, now));
             }
+            // The team it was escalated to hears of it; the agent hears of every change
+            // of status.
+            let mut deliveries = Vec::new();
+            if let Some(team) = &to_team {
+                let cause = format!("v{}", next.version());
+                deliveries.extend(notifier.for_team(
+                    &policy,
+                    &next,
+                    team,
+                    Notice::Routed,
+                    &cause,
+                    now,
+                ));
+            }
+            if status_changed {
+                deliveries.extend(notifier.for_agent(&next, action, now));
+            }
             Ok(Change {
                 handoff: next,
                 audit,
+                deliveries,
             })
         });
         let id = id.to_owned();
-        Ok(self.store.update(id, if_match, f).await??)
+        let changed = self.store.update(id, if_match, f).await??;
+        self.outbox.notify_one();
+        Ok(changed)
     }
 }

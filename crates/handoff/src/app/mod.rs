@@ -1,16 +1,22 @@
 //! The running service's state and its operations, between the HTTP handlers and the
-//! store: the active policy, the key cache, receipts, and the handoff operations
-//! (`handoffs.rs`) that turn a request into one store call.
+//! store: the active policy, the key cache, receipts, notifications, the clock, and the
+//! operations that turn a request into one store call: handoffs (`handoffs.rs`), timers
+//! (`timers.rs`), deliveries (`deliveries.rs`).
 
+mod clock;
+mod deliveries;
 mod handoffs;
 mod keys;
 mod principal;
+mod timers;
 
+pub use clock::Clock;
 pub use handoffs::{DecisionRequest, OutcomeRequest, Submit};
 pub use keys::register_key;
 pub use principal::{Principal, Role};
 
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::receipt::{ReceiptKey, ReceiptPayload};
 use chrono::{DateTime, Utc};
 use handoff_domain::{Handoff, Policy};
@@ -28,14 +34,23 @@ pub struct App {
     pub metrics: Metrics,
     /// Flips to true when the server starts draining: long-polls and streams end.
     shutdown: tokio::sync::watch::Sender<bool>,
-    /// Woken when a submission brings a deadline before the expiry task's next look.
+    /// Woken when a submission brings a deadline before the scheduler's next look.
     pub deadlines: tokio::sync::Notify,
-    /// When the expiry task looks next (Unix ms).
-    pub next_expiry_check: std::sync::atomic::AtomicI64,
+    /// When the scheduler looks next (Unix ms).
+    pub next_deadline_check: std::sync::atomic::AtomicI64,
+    pub notifier: Arc<Notifier>,
+    /// Woken when a commit adds deliveries to the outbox.
+    pub outbox: tokio::sync::Notify,
+    clock: Clock,
 }
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, policy: Policy, receipts: ReceiptKey) -> App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        receipts: ReceiptKey,
+        notifier: Notifier,
+    ) -> App {
         App {
             store,
             policy: RwLock::new(Arc::new(policy)),
@@ -44,8 +59,18 @@ impl App {
             metrics: Metrics::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             deadlines: tokio::sync::Notify::new(),
-            next_expiry_check: std::sync::atomic::AtomicI64::new(0),
+            next_deadline_check: std::sync::atomic::AtomicI64::new(0),
+            notifier: Arc::new(notifier),
+            outbox: tokio::sync::Notify::new(),
+            clock: Clock::System,
         }
+    }
+
+    /// The same app reading `clock` (tests run on tokio's paused clock).
+    #[cfg(test)]
+    pub fn with_clock(mut self, clock: Clock) -> App {
+        self.clock = clock;
+        self
     }
 
     /// Tells long-polls and event streams to finish: the server is draining.
@@ -63,7 +88,7 @@ impl App {
 
     /// The clock every operation reads once, at its start.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        self.clock.now()
     }
 
     pub fn policy(&self) -> Arc<Policy> {

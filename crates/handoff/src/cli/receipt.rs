@@ -95,6 +95,7 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
 fn fetch_jwks(server: &str) -> anyhow::Result<Value> {
     let url = format!("{}/v1/receipt-key", server.trim_end_matches('/'));
     let fetch = async {
+        crate::notify::install_tls();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             // The key must come from the server named, not from wherever it points.

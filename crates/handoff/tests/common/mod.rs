@@ -70,6 +70,8 @@ impl TestApp {
             std::fs::write(&file, text).expect("cannot write the policy file");
             file
         });
+        // The workspace builds reqwest with rustls and no default crypto provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(90))

@@ -82,6 +82,7 @@ async fn seed(dir: &std::path::Path, n: usize) -> anyhow::Result<String> {
                     handoff: h,
                     audit,
                     idempotency: None,
+                    deliveries: Vec::new(),
                 })
                 .await
         }));

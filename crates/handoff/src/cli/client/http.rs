@@ -141,6 +141,7 @@ impl Api {
         if !key.chars().all(|c| c.is_ascii_graphic()) {
             anyhow::bail!("the API key (--key / HANDOFF_KEY) holds characters a key cannot have");
         }
+        crate::notify::install_tls();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // An API client has no business following redirects, least of all with a key.

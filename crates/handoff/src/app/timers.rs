@@ -1,0 +1,63 @@
+//! The scheduler's step: fire what is due on one handoff, as one store update, so that the
+//! timer, its audit entry and the notifications it causes commit together or not at all.
+
+use super::App;
+use handoff_domain::schedule::Timer;
+use handoff_domain::{Handoff, TransitionError};
+use handoff_store::{Change, Refused};
+
+impl App {
+    /// Fires the timer due on `id` now, if any; whether one fired. A refusal (decided or
+    /// fired meanwhile, by this node or another) is not an error.
+    pub async fn fire_due(&self, id: &str) -> bool {
+        let now = self.now();
+        let policy = self.policy();
+        let notifier = self.notifier.clone();
+        let f = Box::new(move |h: &Handoff| {
+            let timer = h.due(now).ok_or_else(|| {
+                Refused::Transition(TransitionError::Conflict {
+                    from: h.state.status,
+                    message: "nothing is due".to_owned(),
+                })
+            })?;
+            let up = policy
+                .teams
+                .get(&h.state.assigned_team)
+                .and_then(|t| t.escalate_to.as_deref());
+            let fired = h.fire(timer, now, up)?;
+            let next = &fired.handoff;
+            let mut deliveries = Vec::new();
+            if let Some((team, notice)) = &fired.notify {
+                // What makes this notice unique on this handoff (with the target, the
+                // delivery id): the period, the version or the alert's number.
+                let cause = match timer {
+                    Timer::Remind => format!("reminder-{}", h.timers.escalations),
+                    Timer::Escalate if next.timers.overdue => "overdue".to_owned(),
+                    Timer::Realert => format!("alert-{}", next.timers.alerts),
+                    _ => format!("v{}", next.version()),
+                };
+                deliveries.extend(notifier.for_team(&policy, next, team, *notice, &cause, now));
+            }
+            if next.state.status != h.state.status {
+                deliveries.extend(notifier.for_agent(next, &fired.entry.action, now));
+            }
+            Ok(Change {
+                handoff: fired.handoff,
+                audit: fired.entry,
+                deliveries,
+            })
+        });
+        match self.store.update(id.to_owned(), None, f).await {
+            Ok(Ok(h)) => {
+                tracing::info!(handoff = id, status = %h.state.status, team = %h.state.assigned_team, "timer fired");
+                self.outbox.notify_one();
+                true
+            }
+            Ok(Err(_)) => false,
+            Err(e) => {
+                tracing::warn!(handoff = id, error = %e, "a timer could not fire");
+                false
+            }
+        }
+    }
+}
