@@ -37,7 +37,7 @@ pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
     let dir = temp_dir("inbox")?;
     let rt = crate::cli::runtime()?;
     let key = rt.block_on(seed(&dir, args.handoffs))?;
-    let server = BenchServer::start(&dir)?;
+    let server = BenchServer::start(&dir, &[])?;
     let result = rt.block_on(query(&server, &key, args.queries));
     let (_, rss) = server.usage();
     server.stop();

@@ -39,7 +39,7 @@ pub struct LoadArgs {
 /// A ~1 KB packet: level 2, routed to `sales` (reviewers ana and ben), one approver.
 /// Serialised once: the load generator shares the server's two cores, so it does as
 /// little per request as it can.
-fn packet() -> Bytes {
+pub(super) fn packet() -> Bytes {
     Bytes::from(json!({
         "task": "respond_to_client_inquiry",
         "client": "Customer 4711",
@@ -74,7 +74,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
         bail!("--agents and --reviewers must be at least 1");
     }
     let dir = temp_dir("load")?;
-    let server = BenchServer::start(&dir)?;
+    let server = BenchServer::start(&dir, &[])?;
     let rt = crate::cli::runtime()?;
     let result = rt.block_on(drive(&server, &args));
     let (cpu, rss) = server.usage();
@@ -125,7 +125,7 @@ async fn drive(server: &BenchServer, args: &LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_key(
+pub(super) async fn create_key(
     client: &Client,
     server: &BenchServer,
     role: &str,

@@ -4,9 +4,12 @@
 //! - `load`: the real server over loopback: submissions, and full round trips (submit →
 //!   a reviewer approves → the agent's long-poll sees it → outcome).
 //! - `inbox`: a reviewer's inbox query with many stored handoffs.
+//! - `notify`: the outbox: webhook deliveries per second to a local receiver, and the
+//!   delay from a decision to the agent's callback.
 
 mod inbox;
 mod load;
+mod notify;
 mod policy;
 mod report;
 mod server;
@@ -34,6 +37,9 @@ pub enum BenchCommand {
     Load(load::LoadArgs),
     /// Store many handoffs, then time a reviewer's inbox query through the server.
     Inbox(inbox::InboxArgs),
+    /// Drive a server whose team has a webhook and whose agents have callbacks, both
+    /// answered by a receiver in this process; report deliveries/s and callback delays.
+    Notify(notify::NotifyArgs),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -45,5 +51,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         } => policy::run(policy, rules, iterations),
         BenchCommand::Load(args) => load::run(args),
         BenchCommand::Inbox(args) => inbox::run(args),
+        BenchCommand::Notify(args) => notify::run(args),
     }
 }

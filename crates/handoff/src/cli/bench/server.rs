@@ -13,11 +13,13 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
-    pub fn start(data_dir: &Path) -> anyhow::Result<BenchServer> {
+    /// Starts `serve` on `data_dir`, with `extra` arguments.
+    pub fn start(data_dir: &Path, extra: &[String]) -> anyhow::Result<BenchServer> {
         let exe = std::env::current_exe().context("cannot find this binary")?;
         let mut child = Command::new(exe)
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
