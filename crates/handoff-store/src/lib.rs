@@ -190,8 +190,13 @@ pub trait Store: Send + Sync {
     /// Handoffs by their next deadline (`Handoff::next_deadline`), earliest first.
     fn next_deadlines(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Deadline>, StoreError>>;
 
-    /// Pending deliveries by their next attempt, earliest first.
-    fn due_deliveries(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
+    /// Pending deliveries by their next attempt, earliest first, leaving out `skip` (the
+    /// ones the sender has in flight).
+    fn due_deliveries(
+        &self,
+        limit: u32,
+        skip: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
 
     /// Records an attempt's result (or an admin's redelivery), with its audit entry.
     fn record_attempt(

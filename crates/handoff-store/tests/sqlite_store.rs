@@ -824,7 +824,7 @@ async fn deliveries_commit_with_their_change_once_per_id_and_record_attempts() {
         .expect("answers")
         .expect("applies");
 
-    let due = store.due_deliveries(10).await.expect("reads");
+    let due = store.due_deliveries(10, Vec::new()).await.expect("reads");
     let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -832,6 +832,11 @@ async fn deliveries_commit_with_their_change_once_per_id_and_record_attempts() {
         "by next attempt, msg_a once"
     );
     assert_eq!(due[0].next_at, t0(), "the first msg_a stands");
+    let skipping = store
+        .due_deliveries(10, vec!["msg_a".to_owned()])
+        .await
+        .expect("reads");
+    assert_eq!(skipping.len(), 2, "in-flight ones are left out");
 
     // Attempts: msg_a delivered, msg_b retried later, msg_c failed for good.
     let attempt = |id: &str, state, next_at| Attempted {
@@ -868,11 +873,16 @@ async fn deliveries_commit_with_their_change_once_per_id_and_record_attempts() {
             .await
             .expect("records");
     }
-    let due = store.due_deliveries(10).await.expect("reads");
+    let due = store.due_deliveries(10, Vec::new()).await.expect("reads");
     assert_eq!(due.len(), 1);
-    assert_eq!((due[0].id.as_str(), due[0].attempts), ("msg_b", 1));
     assert_eq!(due[0].next_at, t0() + minutes(30));
-    assert_eq!(due[0].last_error.as_deref(), Some("HTTP 500"));
+    let b = store
+        .delivery("msg_b")
+        .await
+        .expect("reads")
+        .expect("msg_b is there");
+    assert_eq!((b.state, b.attempts), (DeliveryState::Pending, 1));
+    assert_eq!(b.last_error.as_deref(), Some("HTTP 500"));
 
     let failed = store
         .deliveries(Some(DeliveryState::Failed), None, 10)

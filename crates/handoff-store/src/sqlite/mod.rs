@@ -361,16 +361,26 @@ impl Store for SqliteStore {
         })
     }
 
-    fn due_deliveries(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
+    fn due_deliveries(
+        &self,
+        limit: u32,
+        skip: Vec<String>,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
         Box::pin(async move {
-            let sql = format!(
-                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' \
-                 ORDER BY next_ms, id LIMIT ?"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(i64::from(limit))
-                .fetch_all(&self.read)
-                .await?;
+            let mut b = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending'"
+            ));
+            if !skip.is_empty() {
+                b.push(" AND id NOT IN (");
+                let mut sep = b.separated(", ");
+                for id in skip {
+                    sep.push_bind(id);
+                }
+                b.push(")");
+            }
+            b.push(" ORDER BY next_ms, id LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = b.build().persistent(false).fetch_all(&self.read).await?;
             rows.iter()
                 .map(|r| decode_delivery(r).map_err(StoreError::from))
                 .collect()

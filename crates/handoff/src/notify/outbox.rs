@@ -16,8 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// Deliveries read per look.
-const PAGE: u32 = 256;
 /// Sends in flight at once.
 pub const CONCURRENCY: usize = 64;
 /// The longest sleep between looks, a backstop for deliveries added by another process.
@@ -210,8 +208,16 @@ async fn dispatch(
     permits: &Arc<Semaphore>,
     inflight: &Arc<Mutex<HashSet<String>>>,
 ) -> anyhow::Result<Duration> {
-    let due = app.store.due_deliveries(PAGE).await?;
-    let full = due.len() == PAGE as usize;
+    // A page of due deliveries, none already in flight; each waits for a free slot.
+    let skip: Vec<String> = inflight
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    let page = u32::try_from(CONCURRENCY).unwrap_or(64);
+    let due = app.store.due_deliveries(page, skip).await?;
+    let full = due.len() == CONCURRENCY;
     let now = app.now();
     for d in due {
         if d.next_at > now {
@@ -241,6 +247,8 @@ async fn dispatch(
             app.outbox.notify_one();
         });
     }
+    // A full page may have more behind it: look again as soon as a send ends (each end
+    // wakes this loop); else sleep until woken or the backstop.
     Ok(if full { Duration::ZERO } else { MAX_SLEEP })
 }
 
@@ -249,13 +257,18 @@ async fn attempt(app: &App, d: Delivery) {
     let sent = app.notifier.send(&d, app.now()).await;
     let now = app.now();
     app.metrics.delivery(&d.channel, sent.is_ok());
+    let (attempted, entry) = settle(&d, &sent, &app.notifier.settings.schedule, now, jitter());
+    // Every attempt is in the audit log; the log shows only what needs a person.
     match &sent {
         Ok(_) => tracing::debug!(delivery = %d.id, channel = %d.channel, "delivered"),
-        Err(f) => {
-            tracing::info!(delivery = %d.id, channel = %d.channel, error = %f.message, "delivery failed")
-        }
+        Err(f) if attempted.state == DeliveryState::Failed => tracing::warn!(
+            delivery = %d.id, channel = %d.channel, attempts = attempted.attempts,
+            error = %f.message, "delivery failed for good; an admin can redeliver it"
+        ),
+        Err(f) => tracing::debug!(
+            delivery = %d.id, channel = %d.channel, error = %f.message, "delivery attempt failed"
+        ),
     }
-    let (attempted, entry) = settle(&d, &sent, &app.notifier.settings.schedule, now, jitter());
     if let Err(e) = app.store.record_attempt(attempted, Some(entry)).await {
         // The delivery stays pending: it is tried again (same id) after the next look.
         tracing::warn!(delivery = %d.id, error = %e, "cannot record a delivery attempt");

@@ -49,6 +49,8 @@ pub struct TestApp {
     /// Holds `data/` (the server's `--data-dir`) and `policy.toml` when one was given.
     root: tempfile::TempDir,
     policy_file: Option<PathBuf>,
+    /// Extra `serve` arguments, given again on every (re)start.
+    extra_args: Vec<String>,
     server: Option<Server>,
 }
 
@@ -63,7 +65,17 @@ impl TestApp {
         TestApp::build(Some(policy)).await
     }
 
+    /// A server started with `--policy FILE` (when `policy` is given) and `args` after the
+    /// usual ones (e.g. `--webhook-secret`); restarts pass the same arguments.
+    pub async fn spawn_with(policy: Option<&str>, args: &[&str]) -> TestApp {
+        TestApp::build_with(policy, args.iter().map(|a| (*a).to_owned()).collect()).await
+    }
+
     async fn build(policy: Option<&str>) -> TestApp {
+        TestApp::build_with(policy, Vec::new()).await
+    }
+
+    async fn build_with(policy: Option<&str>, extra_args: Vec<String>) -> TestApp {
         let root = tempfile::tempdir().expect("cannot create a temporary directory");
         let policy_file = policy.map(|text| {
             let file = root.path().join("policy.toml");
@@ -82,6 +94,7 @@ impl TestApp {
             client,
             root,
             policy_file,
+            extra_args,
             server: None,
         };
         app.start().await;
@@ -115,6 +128,7 @@ impl TestApp {
         if let Some(policy) = &self.policy_file {
             cmd.arg("--policy").arg(policy);
         }
+        cmd.args(&self.extra_args);
         // Only the arguments above configure the server under test.
         for var in [
             "HANDOFF_ADDR",
@@ -123,6 +137,13 @@ impl TestApp {
             "HANDOFF_DATABASE_URL",
             "HANDOFF_URL",
             "HANDOFF_KEY",
+            "HANDOFF_PUBLIC_URL",
+            "HANDOFF_WEBHOOK_SECRET",
+            "HANDOFF_SMTP_URL",
+            "HANDOFF_MAIL_FROM",
+            "HANDOFF_CALLBACK_ALLOW",
+            "HANDOFF_RETRY_SCHEDULE",
+            "HANDOFF_DELIVERY_TIMEOUT",
         ] {
             cmd.env_remove(var);
         }
