@@ -63,6 +63,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let new_admin_key = ensure_admin_key(store.as_ref(), &cfg.data_dir).await?;
     let app = Arc::new(App::new(store.clone(), policy, receipts));
     let (router, _) = crate::api::router(app.clone());
+    let web_key = crate::web::SessionKey::load_or_create(&cfg.data_dir)?;
+    let router = router.merge(crate::web::router(app.clone(), web_key));
     let expiry = tokio::spawn(crate::expiry::run(app.clone()));
     let listener = tokio::net::TcpListener::bind(&cfg.addr)
         .await

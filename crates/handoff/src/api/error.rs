@@ -78,6 +78,19 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, detail)
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the client is told (never the cause of a 500).
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
     /// A 4xx: the request was refused, nothing failed.
     pub fn is_refusal(&self) -> bool {
         self.status.is_client_error()

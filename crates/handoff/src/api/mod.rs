@@ -13,6 +13,7 @@ mod resource;
 mod system;
 
 pub use error::{ApiError, ApiResult, Problem};
+pub use events::stream as event_stream;
 pub use keys::valid_key_name;
 
 use crate::app::App;
