@@ -177,16 +177,17 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     {
         return false;
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let (Ok(origin), Some(host)) = (
-        origin.to_str(),
-        headers.get(header::HOST).and_then(|h| h.to_str().ok()),
-    ) else {
-        return false;
-    };
-    origin == format!("http://{host}") || origin == format!("https://{host}")
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    // Every `Origin` given (a request with two is suspect) must be this server.
+    headers
+        .get_all(header::ORIGIN)
+        .iter()
+        .all(|origin| match (origin.to_str(), host) {
+            (Ok(origin), Some(host)) => {
+                origin == format!("http://{host}") || origin == format!("https://{host}")
+            }
+            _ => false,
+        })
 }
 
 /// Whether the browser reached us over https (directly or through a proxy that says so):
