@@ -320,6 +320,7 @@ async fn a_cross_origin_post_is_refused_even_with_a_valid_token() {
         [("Origin", "http://evil.example")],
         [("Origin", "null")],
         [("Sec-Fetch-Site", "cross-site")],
+        [("Sec-Fetch-Site", "same-site")],
     ] {
         let body = form(&fields);
         let mut req = b

@@ -119,10 +119,15 @@ pub struct DetailPage {
     error: Option<String>,
 }
 
+/// The draft as the editor holds it: text as itself, JSON pretty-printed (not revealed:
+/// what is saved must be what the agent sent, unless the reviewer changes it).
 fn draft_text(v: &Value) -> (String, bool) {
     match v {
         Value::String(s) => (s.clone(), false),
-        other => (view::pretty(other), true),
+        other => (
+            serde_json::to_string_pretty(other).unwrap_or_default(),
+            true,
+        ),
     }
 }
 
@@ -224,9 +229,9 @@ pub async fn build(
         .map(|a| {
             a.iter()
                 .map(|o| match o {
-                    Value::String(s) => PathOption {
-                        id: s.clone(),
-                        label: s.clone(),
+                    Value::String(_) => PathOption {
+                        id: view::show(o),
+                        label: view::show(o),
                         tradeoffs: Vec::new(),
                     },
                     o => PathOption {
@@ -244,7 +249,11 @@ pub async fn build(
     let rubric = p
         .get("rubric")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), view::show(v))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (super::text::reveal(k), view::show(v)))
+                .collect()
+        })
         .unwrap_or_default();
     let object = |name: &str| {
         p.get(name)
@@ -254,9 +263,9 @@ pub async fn build(
     let confidence = p.get("confidence").and_then(Value::as_f64).unwrap_or(0.0);
     let (sla, overdue) = view::time_left(h.evaluation.sla_due_at, now);
     let s = &h.state;
-    let subject = view::field(&h, "subject").to_owned();
-    let summary = view::field(&h, "summary").to_owned();
-    let decision_needed = view::field(&h, "decision_needed").to_owned();
+    let subject = view::field(&h, "subject");
+    let summary = view::field(&h, "summary");
+    let decision_needed = view::field(&h, "decision_needed");
     DetailPage {
         layout,
         actions: actions(&h, who),
@@ -272,13 +281,13 @@ pub async fn build(
         status: s.status.as_str(),
         agent: s.agent.clone(),
         team: s.assigned_team.clone(),
-        subject_warnings: view::warnings(&subject),
+        subject_warnings: view::warnings(view::raw(&h, "subject")),
         subject,
-        summary_warnings: view::warnings(&summary),
+        summary_warnings: view::warnings(view::raw(&h, "summary")),
         summary,
-        decision_warnings: view::warnings(&decision_needed),
+        decision_warnings: view::warnings(view::raw(&h, "decision_needed")),
         decision_needed,
-        recommended_action: view::field(&h, "recommended_action").to_owned(),
+        recommended_action: view::field(&h, "recommended_action"),
         confidence,
         confidence_pct: format!("{:.0}%", confidence * 100.0),
         level: view::level(&h),

@@ -175,7 +175,8 @@ pub struct Row {
 
 fn row(h: &Handoff, now: DateTime<Utc>, can_decide: bool) -> Row {
     let (time_left, overdue) = view::time_left(h.evaluation.sla_due_at, now);
-    let summary = view::field(h, "summary");
+    let summary = view::raw(h, "summary");
+    let subject = view::raw(h, "subject");
     let mut flags = h.evaluation.flags.clone();
     flags.extend(view::strings(h.packet.get("flags")));
     let confidence = h
@@ -186,9 +187,9 @@ fn row(h: &Handoff, now: DateTime<Utc>, can_decide: bool) -> Row {
     Row {
         id: h.id.clone(),
         task: h.task.clone(),
-        subject: view::field(h, "subject").to_owned(),
-        summary: view::clip(summary, 180),
-        warnings: view::warnings(summary),
+        subject: view::field(h, "subject"),
+        summary: view::clip(&view::field(h, "summary"), 180),
+        warnings: [view::warnings(subject), view::warnings(summary)].concat(),
         level: h.evaluation.level.get(),
         risk: h.evaluation.risk.as_str(),
         confidence: format!("{:.0}%", confidence * 100.0),

@@ -11,12 +11,19 @@ pub fn warnings(s: &str) -> Vec<String> {
     text::scan(s).iter().map(text::Finding::describe).collect()
 }
 
-/// A string field of the packet ("" when absent).
-pub fn field<'a>(h: &'a Handoff, name: &str) -> &'a str {
+/// A string field of the packet as the agent wrote it ("" when absent): for checks and
+/// the editor.
+pub fn raw<'a>(h: &'a Handoff, name: &str) -> &'a str {
     h.packet
         .get(name)
         .and_then(Value::as_str)
         .unwrap_or_default()
+}
+
+/// A string field of the packet for display: bidi controls and invisible characters made
+/// visible, so that nothing reorders or hides the text around it.
+pub fn field(h: &Handoff, name: &str) -> String {
+    text::reveal(raw(h, name))
 }
 
 /// An array-of-strings field of the packet.
@@ -26,16 +33,18 @@ pub fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Any JSON value as text: a string as itself, anything else as compact JSON.
+/// Any JSON value as text for display: a string as itself, anything else as compact
+/// JSON; hidden characters made visible.
 pub fn show(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => text::reveal(s),
+        other => text::reveal(&other.to_string()),
     }
 }
 
+/// Pretty JSON for display (keys included), hidden characters made visible.
 pub fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
+    text::reveal(&serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
 /// "1h 05m left" or "overdue by 12m".
