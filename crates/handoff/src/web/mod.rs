@@ -16,11 +16,12 @@ mod dashboard;
 mod decide;
 mod detail;
 pub mod inbox;
-mod page;
+pub mod page;
 mod session;
 pub mod text;
 mod view;
 
+pub use assets::version as assets_version;
 pub use session::SessionKey;
 
 use crate::app::App;
