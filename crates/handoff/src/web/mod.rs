@@ -45,7 +45,10 @@ pub struct Web {
 
 /// The web routes, to merge beside the API's.
 pub fn router(app: Arc<App>, key: SessionKey) -> Router {
-    let web = Arc::new(Web { app, key });
+    let web = Arc::new(Web {
+        app: app.clone(),
+        key,
+    });
     Router::new()
         .route("/", get(inbox::page))
         .route("/batch", post(inbox::batch))
@@ -57,6 +60,7 @@ pub fn router(app: Arc<App>, key: SessionKey) -> Router {
         .route("/events", get(events))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(app, crate::api::observe))
         .layer(DefaultBodyLimit::max(crate::api::MAX_BODY))
         .with_state(web)
 }
