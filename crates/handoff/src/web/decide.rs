@@ -72,7 +72,7 @@ pub async fn decide(
     body: axum::body::Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(res) = viewer.check_post(&web, &headers, form.get("csrf")) {
+    if let Some(res) = viewer.refuse_post(&web, &headers, form.get("csrf")) {
         return res;
     }
     let version = form.get("version").and_then(|v| v.parse::<u64>().ok());

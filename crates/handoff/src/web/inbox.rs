@@ -310,7 +310,7 @@ pub async fn batch(
     body: axum::body::Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(res) = viewer.check_post(&web, &headers, form.get("csrf")) {
+    if let Some(res) = viewer.refuse_post(&web, &headers, form.get("csrf")) {
         return res;
     }
     let ids: Vec<&str> = form.all("id").collect();

@@ -143,25 +143,26 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// A state-changing request from this viewer may go ahead: it comes from this site
-    /// (`Origin`, `Sec-Fetch-Site`) and, for cookie sessions, carries the form token.
-    pub fn check_post(
+    /// Why a state-changing request from this viewer may not go ahead (a 403 page), if it
+    /// may not: it must come from this site (`Origin`, `Sec-Fetch-Site`) and, for cookie
+    /// sessions, carry the form token.
+    pub fn refuse_post(
         &self,
         web: &Web,
         headers: &HeaderMap,
         csrf: Option<&str>,
-    ) -> Result<(), Response> {
+    ) -> Option<Response> {
         if !same_origin(headers) {
-            return Err(forbidden("This form was sent from another site."));
+            return Some(forbidden("This form was sent from another site."));
         }
         if let Some(session) = &self.session
             && !csrf.is_some_and(|c| web.key.check_csrf(session, c))
         {
-            return Err(forbidden(
+            return Some(forbidden(
                 "The form's security token is missing or stale. Reload the page and try again.",
             ));
         }
-        Ok(())
+        None
     }
 }
 
@@ -340,7 +341,7 @@ pub async fn logout(
     body: axum::body::Bytes,
 ) -> Response {
     let form = super::Form::parse(&body);
-    if let Err(res) = viewer.check_post(&web, &headers, form.get("csrf")) {
+    if let Some(res) = viewer.refuse_post(&web, &headers, form.get("csrf")) {
         return res;
     }
     let mut res = Redirect::to("/login").into_response();
