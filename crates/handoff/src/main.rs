@@ -7,6 +7,7 @@
 //! - `app`: the service's state and operations between the handlers and the store.
 //! - `receipt`: approval receipts, Ed25519-signed JWS (sign, verify, the key file).
 //! - `expiry`: the task that expires pending handoffs at `expires_at`.
+//! - `web`: the reviewer's web inbox: pages, login and session cookie, CSRF, CSP.
 //! - `ids`: handoff ids (ULIDs) and API keys; `metrics`: Prometheus counters.
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ mod notify;
 mod receipt;
 mod scheduler;
 mod server;
+mod web;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -70,6 +70,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     let new_admin_key = ensure_admin_key(store.as_ref(), &cfg.data_dir).await?;
     let secrets = webhook_secrets(&cfg.webhook_secrets, &cfg.data_dir)?;
+    let web_key = crate::web::SessionKey::load_or_create(&cfg.data_dir)?;
     let listener = tokio::net::TcpListener::bind(&cfg.addr)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.addr))?;
@@ -89,6 +90,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let notifier = Notifier::new(settings)?;
     let app = Arc::new(App::new(store.clone(), policy, receipts, notifier));
     let (router, _) = crate::api::router(app.clone());
+    let router = router.merge(crate::web::router(app.clone(), web_key));
     let scheduler = tokio::spawn(crate::scheduler::run(app.clone()));
     let outbox = tokio::spawn(crate::notify::outbox::run(app.clone()));
     {

@@ -78,6 +78,19 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, detail)
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the client is told (never the cause of a 500).
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
     fn slug(&self) -> &'static str {
         match self.status.as_u16() {
             400 => "malformed-request",

@@ -30,6 +30,16 @@ pub async fn events(
     who: Principal,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    Ok(stream(app, who, &headers))
+}
+
+/// The stream of what `who` may see, resuming after `Last-Event-ID` when given; shared
+/// by the API and the web pages (which authenticate by cookie).
+pub fn stream(
+    app: Arc<App>,
+    who: Principal,
+    headers: &HeaderMap,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -48,7 +58,7 @@ pub async fn events(
     });
     // The stream ends when the server drains, so that shutdown is not held open.
     let stream = futures_util::StreamExt::take_until(stream, closing);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 struct Feed {

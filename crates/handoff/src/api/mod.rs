@@ -14,6 +14,7 @@ mod resource;
 mod system;
 
 pub use error::{ApiError, ApiResult, Problem};
+pub use events::stream as event_stream;
 pub use keys::valid_key_name;
 
 use crate::app::App;
@@ -83,8 +84,8 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
-/// Counts and times each request by its matched route.
-async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+/// Counts and times each request by its matched route (the web pages' too).
+pub async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req

@@ -47,6 +47,22 @@ pub struct Settings {
     pub timeout: Duration,
 }
 
+impl Settings {
+    /// The defaults of `handoff serve` without notification flags: links to
+    /// `public_url`, a fresh signing secret, no mail server, no callback exceptions.
+    pub fn defaults(public_url: &str) -> anyhow::Result<Settings> {
+        Ok(Settings {
+            public_url: public_url.to_owned(),
+            secrets: vec![Secret::generate().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?],
+            smtp_url: None,
+            mail_from: "handoff <handoff@localhost>".to_owned(),
+            callback_allow: AllowList::default(),
+            schedule: RetrySchedule::default(),
+            timeout: Duration::from_secs(15),
+        })
+    }
+}
+
 /// The configured channels and their clients.
 pub struct Notifier {
     pub settings: Settings,

@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::app::{App, Clock, DecisionRequest, Principal, Role, Submit};
-use crate::notify::{AllowList, Notifier, RetrySchedule, Secret, Settings};
+use crate::notify::{AllowList, Notifier, Settings};
 use crate::receipt::ReceiptKey;
 use chrono::{DateTime, TimeZone, Utc};
 use handoff_domain::{Handoff, Policy, Status};
@@ -51,13 +51,8 @@ struct Harness {
 
 fn settings() -> Settings {
     Settings {
-        public_url: "https://handoff.example".into(),
-        secrets: vec![Secret::generate().unwrap_or_else(|e| panic!("{e}"))],
-        smtp_url: None,
-        mail_from: "handoff <handoff@localhost>".into(),
         callback_allow: AllowList::parse(&["127.0.0.1".to_owned()]).unwrap_or_default(),
-        schedule: RetrySchedule::default(),
-        timeout: Duration::from_secs(15),
+        ..Settings::defaults("https://handoff.example").unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

@@ -23,6 +23,10 @@ pub struct InboxArgs {
     /// Queries per measurement.
     #[arg(long, default_value_t = 2_000)]
     queries: usize,
+    /// Also time the web inbox page (`/`): the listing and the template, in process, the
+    /// function the page's handler calls.
+    #[arg(long)]
+    page: bool,
 }
 
 /// Tasks and their teams in the example policy; the inbox belongs to `sales` (ana).
@@ -41,6 +45,10 @@ pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
     let result = rt.block_on(query(&server, &key, args.queries));
     let (_, rss) = server.usage();
     server.stop();
+    let result = match result {
+        Ok(()) if args.page => rt.block_on(page(&dir, args.handoffs, args.queries)),
+        other => other,
+    };
     let size = std::fs::metadata(dir.join("handoff.db")).map_or(0, |m| m.len())
         + std::fs::metadata(dir.join("handoff.db-wal")).map_or(0, |m| m.len());
     let _ = std::fs::remove_dir_all(&dir);
@@ -117,6 +125,71 @@ async fn seed(dir: &std::path::Path, n: usize) -> anyhow::Result<String> {
     .await?;
     store.close().await;
     Ok(key)
+}
+
+/// Times the web inbox page for ana (team `sales`: a quarter of the handoffs, all open).
+async fn page(dir: &std::path::Path, n: usize, queries: usize) -> anyhow::Result<()> {
+    use crate::app::{App, Principal, Role};
+    use crate::web::inbox::{self, Filter};
+    use crate::web::page::Layout;
+    let store = crate::server::open_store(dir, None).await?;
+    let receipts = crate::receipt::ReceiptKey::load_or_create(dir)?;
+    let notifier =
+        crate::notify::Notifier::new(crate::notify::Settings::defaults("http://127.0.0.1:8080")?)?;
+    let app = App::new(store.clone(), Policy::example(), receipts, notifier);
+    let ana = Principal {
+        name: "ana".to_owned(),
+        role: Role::Reviewer,
+    };
+    let layout = || Layout {
+        title: "Inbox".to_owned(),
+        nonce: "bench-nonce".to_owned(),
+        user: "ana".to_owned(),
+        role: "reviewer",
+        csrf: "bench-csrf".to_owned(),
+        flash: None,
+        assets: crate::web::assets_version(),
+    };
+    // A cursor far into the list: 20 pages of 500.
+    let mut deep = Filter::default();
+    for _ in 0..20 {
+        let l = inbox::list(&app, &ana, &deep, 500)
+            .await
+            .map_err(|e| anyhow::anyhow!("listing: {}", e.detail()))?;
+        deep.cursor = Some(l.next.context("the inbox ended early")?);
+    }
+    println!(
+        "web inbox page for ana: {} open handoffs in her team, {} rows a page",
+        n.div_ceil(TASKS.len()),
+        inbox::PAGE
+    );
+    let pending = Filter {
+        status: Some("pending".to_owned()),
+        ..Filter::default()
+    };
+    for (what, filter) in [
+        ("page /, first 50 by SLA", Filter::default()),
+        ("page /?status=pending", pending),
+        ("page /, 50 after 10,000", deep),
+    ] {
+        let mut lat = Samples::default();
+        let started = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..queries {
+            let t = Instant::now();
+            let (status, html) = inbox::render(&app, &ana, filter.clone(), layout()).await;
+            lat.push(t.elapsed());
+            anyhow::ensure!(status.is_success(), "{what}: {status}");
+            bytes = html.len();
+        }
+        println!(
+            "{}  ({} KB of HTML)",
+            lat.line(what, started.elapsed()),
+            bytes / 1024
+        );
+    }
+    store.close().await;
+    Ok(())
 }
 
 async fn query(server: &BenchServer, key: &str, queries: usize) -> anyhow::Result<()> {

@@ -1,0 +1,391 @@
+//! `/handoffs/{id}`: everything a reviewer needs to decide, on one screen, and the forms
+//! for the actions the handoff's status and the caller allow.
+
+use super::page::{self, Layout};
+use super::session::Viewer;
+use super::{Nonce, Web, text, view};
+use crate::app::{App, Principal, Role};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use handoff_domain::Handoff;
+use handoff_domain::lifecycle::Status;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub struct Draft {
+    /// For display: bidi and invisible characters made visible.
+    pub shown: String,
+    /// For the editor: exactly as it is.
+    pub edit: String,
+    /// The agent's version, for the editor's diff.
+    pub original: String,
+    pub is_json: bool,
+    pub warnings: Vec<String>,
+    /// "version 2, edited by ana" when not the agent's.
+    pub version_note: Option<String>,
+}
+
+pub struct Evidence {
+    pub label: String,
+    pub detail: String,
+    pub url: String,
+}
+
+pub struct PathOption {
+    pub id: String,
+    pub label: String,
+    pub tradeoffs: Vec<(&'static str, String)>,
+}
+
+pub struct Entry {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// Which forms the page shows.
+#[derive(Default)]
+pub struct Actions {
+    pub approve: bool,
+    pub edit: bool,
+    pub reject: bool,
+    pub escalate: bool,
+    pub take_over: bool,
+    pub acknowledge: bool,
+    pub resolve: bool,
+    /// Why approve is missing although the handoff is pending.
+    pub note: Option<String>,
+}
+
+impl Actions {
+    pub fn any(&self) -> bool {
+        self.approve
+            || self.edit
+            || self.reject
+            || self.escalate
+            || self.take_over
+            || self.acknowledge
+            || self.resolve
+    }
+}
+
+#[derive(Template)]
+#[template(path = "handoff.html")]
+pub struct DetailPage {
+    layout: Layout,
+    id: String,
+    version: u64,
+    task: String,
+    status: &'static str,
+    agent: String,
+    team: String,
+    subject: String,
+    subject_warnings: Vec<String>,
+    summary: String,
+    summary_warnings: Vec<String>,
+    decision_needed: String,
+    decision_warnings: Vec<String>,
+    recommended_action: String,
+    confidence: f64,
+    confidence_pct: String,
+    level: String,
+    risk: &'static str,
+    reasons: Vec<(String, String)>,
+    eval_flags: Vec<String>,
+    agent_flags: Vec<String>,
+    rubric: Vec<(String, String)>,
+    draft: Option<Draft>,
+    evidence: Vec<Evidence>,
+    assumptions: Vec<String>,
+    open_questions: Vec<String>,
+    options: Vec<PathOption>,
+    context: Option<String>,
+    extra: Option<String>,
+    approvals: Vec<(String, String)>,
+    approvals_required: u32,
+    decision: Option<String>,
+    outcome: Option<String>,
+    sla: String,
+    overdue: bool,
+    sla_due_at: String,
+    expires_at: String,
+    created_at: String,
+    timeline: Vec<Entry>,
+    actions: Actions,
+    teams: Vec<String>,
+    error: Option<String>,
+}
+
+/// The draft as the editor holds it: text as itself, JSON pretty-printed (not revealed:
+/// what is saved must be what the agent sent, unless the reviewer changes it).
+fn draft_text(v: &Value) -> (String, bool) {
+    match v {
+        Value::String(s) => (s.clone(), false),
+        other => (
+            serde_json::to_string_pretty(other).unwrap_or_default(),
+            true,
+        ),
+    }
+}
+
+fn actions(h: &Handoff, who: &Principal) -> Actions {
+    if who.role == Role::Agent {
+        return Actions::default();
+    }
+    let s = &h.state;
+    match s.status {
+        Status::Pending => {
+            let current = s.current_draft_version();
+            let mine = s
+                .approvals
+                .iter()
+                .any(|a| a.by == who.name && a.draft_version == current);
+            Actions {
+                approve: !mine,
+                edit: true,
+                reject: true,
+                escalate: true,
+                take_over: true,
+                note: mine.then(|| {
+                    format!(
+                        "You approved this version; it needs {} approvals in all.",
+                        s.approvals_required
+                    )
+                }),
+                ..Actions::default()
+            }
+        }
+        Status::Alerted => Actions {
+            acknowledge: true,
+            ..Actions::default()
+        },
+        Status::HandedOver | Status::Acknowledged => Actions {
+            resolve: true,
+            ..Actions::default()
+        },
+        _ => Actions::default(),
+    }
+}
+
+pub async fn build(
+    app: &App,
+    who: &Principal,
+    h: Handoff,
+    layout: Layout,
+    error: Option<String>,
+) -> DetailPage {
+    let now = app.now();
+    let policy = app.policy();
+    let p = &h.packet;
+    let timeline = match app.store.timeline(&h.id).await {
+        Ok(entries) => entries
+            .into_iter()
+            .map(|e| Entry {
+                at: view::when(e.at),
+                actor: e.actor,
+                action: e.action,
+                detail: timeline_detail(&e.data),
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, handoff = %h.id, "cannot read the timeline");
+            Vec::new()
+        }
+    };
+    let draft = h.state.current_draft.as_ref().map(|d| {
+        let (edit, is_json) = draft_text(d);
+        let original = p.get("draft").map(|o| draft_text(o).0).unwrap_or_default();
+        let version_note = h.state.draft_versions.last().filter(|v| v.version > 1).map(|v| {
+            format!("version {}, edited by {} (the agent's version 1 is what the diff compares with)", v.version, v.by)
+        });
+        Draft {
+            shown: text::reveal(&edit),
+            warnings: view::warnings(&edit),
+            edit,
+            original,
+            is_json,
+            version_note,
+        }
+    });
+    let evidence = p
+        .get("evidence")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|e| Evidence {
+                    label: e.get("label").map(view::show).unwrap_or_default(),
+                    detail: e.get("detail").map(view::show).unwrap_or_default(),
+                    url: e.get("url").map(view::show).unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let options = p
+        .get("options")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|o| match o {
+                    Value::String(_) => PathOption {
+                        id: view::show(o),
+                        label: view::show(o),
+                        tradeoffs: Vec::new(),
+                    },
+                    o => PathOption {
+                        id: o.get("id").map(view::show).unwrap_or_default(),
+                        label: o.get("label").map(view::show).unwrap_or_default(),
+                        tradeoffs: ["risk", "effort", "impact", "note"]
+                            .into_iter()
+                            .filter_map(|k| o.get(k).map(|v| (k, view::show(v))))
+                            .collect(),
+                    },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let rubric = p
+        .get("rubric")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (super::text::reveal(k), view::show(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let object = |name: &str| {
+        p.get(name)
+            .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+            .map(view::pretty)
+    };
+    let confidence = p.get("confidence").and_then(Value::as_f64).unwrap_or(0.0);
+    let (sla, overdue) = view::time_left(h.evaluation.sla_due_at, now);
+    let s = &h.state;
+    let subject = view::field(&h, "subject");
+    let summary = view::field(&h, "summary");
+    let decision_needed = view::field(&h, "decision_needed");
+    DetailPage {
+        layout,
+        actions: actions(&h, who),
+        teams: policy
+            .teams
+            .keys()
+            .filter(|t| **t != s.assigned_team)
+            .cloned()
+            .collect(),
+        id: h.id.clone(),
+        version: s.version,
+        task: h.task.clone(),
+        status: s.status.as_str(),
+        agent: s.agent.clone(),
+        team: s.assigned_team.clone(),
+        subject_warnings: view::warnings(view::raw(&h, "subject")),
+        subject,
+        summary_warnings: view::warnings(view::raw(&h, "summary")),
+        summary,
+        decision_warnings: view::warnings(view::raw(&h, "decision_needed")),
+        decision_needed,
+        recommended_action: view::field(&h, "recommended_action"),
+        confidence,
+        confidence_pct: format!("{:.0}%", confidence * 100.0),
+        level: view::level(&h),
+        risk: h.evaluation.risk.as_str(),
+        reasons: h
+            .evaluation
+            .reasons
+            .iter()
+            .map(|r| (r.rule.clone(), r.effect.clone()))
+            .collect(),
+        eval_flags: h.evaluation.flags.clone(),
+        agent_flags: view::strings(p.get("flags")),
+        rubric,
+        draft,
+        evidence,
+        assumptions: view::strings(p.get("assumptions")),
+        open_questions: view::strings(p.get("open_questions")),
+        options,
+        context: object("context"),
+        extra: object("extra"),
+        approvals: s
+            .approvals
+            .iter()
+            .map(|a| (a.by.clone(), view::when(a.at)))
+            .collect(),
+        approvals_required: s.approvals_required,
+        decision: s.decision.as_ref().map(|d| {
+            let mut t = format!("{} by {} at {}", d.action, d.by, view::when(d.at));
+            if let Some(r) = &d.rationale {
+                t.push_str(&format!(": “{r}”"));
+            }
+            t
+        }),
+        outcome: s.outcome.as_ref().map(|o| {
+            format!(
+                "{} at {}{}",
+                o.result.as_str(),
+                view::when(o.at),
+                o.detail
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            )
+        }),
+        sla,
+        overdue,
+        sla_due_at: view::when(h.evaluation.sla_due_at),
+        expires_at: view::when(h.evaluation.expires_at),
+        created_at: view::when(h.created_at),
+        timeline,
+        error,
+    }
+}
+
+/// The parts of an audit entry's data worth a line: the status change, the rationale,
+/// the team.
+fn timeline_detail(data: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(a) = data.get("action").and_then(Value::as_str) {
+        parts.push(a.to_owned());
+    }
+    match (
+        data.get("from_status").and_then(Value::as_str),
+        data.get("to_status").and_then(Value::as_str),
+    ) {
+        (Some(f), Some(t)) => parts.push(format!("{f} → {t}")),
+        (None, Some(t)) => parts.push(format!("→ {t}")),
+        _ => {}
+    }
+    if let Some(s) = data.get("status").and_then(Value::as_str) {
+        parts.push(format!(
+            "level {} → {s}",
+            data.get("level").map(view::show).unwrap_or_default()
+        ));
+    }
+    if let Some(t) = data.get("to_team").and_then(Value::as_str) {
+        parts.push(format!("to {t}"));
+    }
+    if let Some(r) = data.get("rationale").and_then(Value::as_str) {
+        parts.push(format!("“{r}”"));
+    }
+    if let Some(r) = data.get("result").and_then(Value::as_str) {
+        parts.push(r.to_owned());
+    }
+    parts.join(" · ")
+}
+
+pub async fn page(
+    State(web): State<Arc<Web>>,
+    viewer: Viewer,
+    nonce: Nonce,
+    Path(id): Path<String>,
+) -> Response {
+    let h = match web.app.visible(&viewer.who, &id).await {
+        Ok(h) => h,
+        Err(e) => return page::api_error(&e),
+    };
+    let layout = Layout::new(format!("{} · {}", h.task, h.id), &nonce.0, &viewer);
+    let p = build(&web.app, &viewer.who, h, layout, None).await;
+    page::render(StatusCode::OK, &p)
+}

@@ -1,0 +1,369 @@
+//! `/`: the inbox. The caller's open handoffs (reviewers: their teams'; admins: every
+//! team's; agents: their own), by SLA due time, filtered by status, task and team, one
+//! page at a time through the store's cursor. `/batch` approves several at once.
+
+use super::page::{self, Layout};
+use super::session::Viewer;
+use super::{Form, Nonce, Web, view};
+use crate::api::ApiError;
+use crate::app::{App, DecisionRequest, Principal, Role};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use handoff_domain::Handoff;
+use handoff_domain::lifecycle::Status;
+use handoff_store::{Cursor, ListQuery, Scope};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Rows per page.
+pub const PAGE: u32 = 50;
+
+/// The statuses that wait for a person: what the inbox shows unless filtered.
+pub const OPEN: [Status; 4] = [
+    Status::Pending,
+    Status::HandedOver,
+    Status::Alerted,
+    Status::Acknowledged,
+];
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub task: Option<String>,
+    pub team: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl Filter {
+    fn clean(mut self) -> Filter {
+        for f in [
+            &mut self.status,
+            &mut self.task,
+            &mut self.team,
+            &mut self.cursor,
+        ] {
+            if f.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *f = None;
+            }
+        }
+        self
+    }
+
+    /// The query string of these filters (without the cursor).
+    fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("status", &self.status),
+            ("task", &self.task),
+            ("team", &self.team),
+        ] {
+            if let Some(v) = v {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
+}
+
+/// One page of the inbox and the cursor of the next.
+pub struct Listing {
+    pub items: Vec<Handoff>,
+    pub next: Option<String>,
+}
+
+/// Reviewers and admins read by SLA due time (admins over every team of the policy);
+/// agents read their own, newest first.
+fn scope(app: &App, who: &Principal) -> (Scope, bool) {
+    let policy = app.policy();
+    match who.role {
+        Role::Reviewer => (Scope::Teams(who.teams(&policy)), true),
+        Role::Admin => (Scope::Teams(policy.teams.keys().cloned().collect()), true),
+        Role::Agent => (Scope::Agent(who.name.clone()), false),
+    }
+}
+
+/// The listing behind the inbox: one indexed store query per status asked for (the open
+/// ones unless filtered), merged by the same order, cut to `limit`.
+pub async fn list(app: &App, who: &Principal, f: &Filter, limit: u32) -> Result<Listing, ApiError> {
+    let (scope, by_due) = scope(app, who);
+    let statuses: Vec<Status> = match f.status.as_deref() {
+        None | Some("open") => OPEN.to_vec(),
+        Some(s) => vec![Status::parse(s).ok_or_else(|| ApiError::field("status", "not a status"))?],
+    };
+    let after = match &f.cursor {
+        None => None,
+        Some(c) => Some(
+            decode_cursor(c, by_due)
+                .ok_or_else(|| ApiError::field("cursor", "not a cursor of this listing"))?,
+        ),
+    };
+    let mut items = Vec::new();
+    for status in statuses {
+        let q = ListQuery {
+            scope: scope.clone(),
+            status: Some(status.as_str().to_owned()),
+            task: f.task.clone(),
+            team: f.team.clone(),
+            level: None,
+            limit: limit + 1,
+            after: after.clone(),
+        };
+        items.extend(app.store.list(q).await?);
+    }
+    if by_due {
+        items.sort_by(|a, b| {
+            (a.evaluation.sla_due_at, &a.id).cmp(&(b.evaluation.sla_due_at, &b.id))
+        });
+    } else {
+        items.sort_by(|a, b| b.id.cmp(&a.id));
+    }
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|h| encode_cursor(h, by_due))
+    } else {
+        None
+    };
+    Ok(Listing { items, next })
+}
+
+fn encode_cursor(h: &Handoff, by_due: bool) -> String {
+    let key = if by_due {
+        format!("a.{}.{}", h.evaluation.sla_due_at.timestamp_millis(), h.id)
+    } else {
+        format!("b.{}", h.id)
+    };
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+fn decode_cursor(c: &str, by_due: bool) -> Option<Cursor> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
+    match (by_due, text.split_once('.')?) {
+        (true, ("a", rest)) => {
+            let (ms, id) = rest.split_once('.')?;
+            Some(Cursor::After {
+                sla_due_ms: ms.parse().ok()?,
+                id: id.to_owned(),
+            })
+        }
+        (false, ("b", id)) => Some(Cursor::Before { id: id.to_owned() }),
+        _ => None,
+    }
+}
+
+/// One row of the inbox table.
+pub struct Row {
+    pub id: String,
+    pub task: String,
+    pub subject: String,
+    pub summary: String,
+    pub warnings: Vec<String>,
+    pub level: u8,
+    pub risk: &'static str,
+    pub confidence: String,
+    pub flags: Vec<String>,
+    pub status: &'static str,
+    pub time_left: String,
+    pub overdue: bool,
+    /// Whether it may be approved in a batch: pending, level 2, one approver.
+    pub batchable: bool,
+}
+
+fn row(h: &Handoff, now: DateTime<Utc>, can_decide: bool) -> Row {
+    let (time_left, overdue) = view::time_left(h.evaluation.sla_due_at, now);
+    let summary = view::raw(h, "summary");
+    let subject = view::raw(h, "subject");
+    let mut flags = h.evaluation.flags.clone();
+    flags.extend(view::strings(h.packet.get("flags")));
+    let confidence = h
+        .packet
+        .get("confidence")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0);
+    Row {
+        id: h.id.clone(),
+        task: h.task.clone(),
+        subject: view::field(h, "subject"),
+        summary: view::clip(&view::field(h, "summary"), 180),
+        warnings: [view::warnings(subject), view::warnings(summary)].concat(),
+        level: h.evaluation.level.get(),
+        risk: h.evaluation.risk.as_str(),
+        confidence: format!("{:.0}%", confidence * 100.0),
+        flags,
+        status: h.state.status.as_str(),
+        time_left,
+        overdue,
+        batchable: can_decide
+            && h.state.status == Status::Pending
+            && h.evaluation.level.get() == 2
+            && h.state.approvals_required <= 1,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+pub struct InboxPage {
+    layout: Layout,
+    rows: Vec<Row>,
+    filter: Filter,
+    statuses: Vec<&'static str>,
+    tasks: Vec<String>,
+    teams: Vec<String>,
+    next_href: Option<String>,
+    first_href: Option<String>,
+    /// Batch approval is offered when the list is one task's.
+    batch: bool,
+    error: Option<String>,
+}
+
+impl InboxPage {
+    fn is_status(&self, s: &str) -> bool {
+        self.filter.status.as_deref().unwrap_or("open") == s
+    }
+}
+
+/// The inbox page as HTML: the listing and the template, what `/` serves (and what the
+/// inbox benchmark times).
+pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (StatusCode, String) {
+    let f = f.clean();
+    let policy = app.policy();
+    let (listing, error) = match list(app, who, &f, PAGE).await {
+        Ok(l) => (l, None),
+        Err(e) => (
+            Listing {
+                items: Vec::new(),
+                next: None,
+            },
+            Some(view::error_text(&e)),
+        ),
+    };
+    let now = app.now();
+    let can_decide = who.role != Role::Agent;
+    let rows: Vec<Row> = listing
+        .items
+        .iter()
+        .map(|h| row(h, now, can_decide))
+        .collect();
+    let query = f.query();
+    let next_href = listing.next.map(|c| {
+        let sep = if query.is_empty() { "" } else { "&" };
+        format!("/?{query}{sep}cursor={c}")
+    });
+    let first_href = f.cursor.as_ref().map(|_| format!("/?{query}"));
+    let teams = match who.role {
+        Role::Reviewer => who.teams(&policy),
+        _ => policy.teams.keys().cloned().collect(),
+    };
+    let batch = f.task.is_some() && rows.iter().any(|r| r.batchable);
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = InboxPage {
+        layout,
+        rows,
+        statuses: std::iter::once("open")
+            .chain(Status::ALL.iter().map(|s| s.as_str()))
+            .collect(),
+        tasks: policy.tasks.keys().cloned().collect(),
+        teams,
+        filter: f,
+        next_href,
+        first_href,
+        batch,
+        error,
+    };
+    match page.render() {
+        Ok(html) => (status, html),
+        Err(e) => {
+            tracing::error!(error = %e, "the inbox failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error".to_owned(),
+            )
+        }
+    }
+}
+
+pub async fn page(
+    State(web): State<Arc<Web>>,
+    viewer: Viewer,
+    nonce: Nonce,
+    Query(f): Query<Filter>,
+) -> Response {
+    let layout = Layout::new("Inbox", &nonce.0, &viewer);
+    let (status, html) = render(&web.app, &viewer.who, f, layout).await;
+    page::html_response(status, html)
+}
+
+/// `POST /batch`: approve each selected handoff; each must be pending, level 2, with one
+/// approver, and all of one task. Each is a separate decision (one may fail alone).
+pub async fn batch(
+    State(web): State<Arc<Web>>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Some(res) = viewer.refuse_post(&web, &headers, form.get("csrf")) {
+        return res;
+    }
+    let ids: Vec<&str> = form.all("id").collect();
+    let mut task: Option<String> = None;
+    let (mut approved, mut failed) = (0, Vec::new());
+    for id in &ids {
+        let h = match web.app.visible(&viewer.who, id).await {
+            Ok(h) => h,
+            Err(e) => {
+                failed.push(format!("{id}: {}", view::error_text(&e)));
+                continue;
+            }
+        };
+        if task.get_or_insert_with(|| h.task.clone()) != &h.task {
+            failed.push(format!("{id}: another task; a batch is one task's"));
+            continue;
+        }
+        if h.evaluation.level.get() != 2 || h.state.approvals_required > 1 {
+            failed.push(format!(
+                "{id}: needs its own review (level {}, {} approvers)",
+                h.evaluation.level.get(),
+                h.state.approvals_required
+            ));
+            continue;
+        }
+        let req = DecisionRequest {
+            action: "approve".to_owned(),
+            rationale: None,
+            draft: None,
+            option: None,
+            to_team: None,
+        };
+        match web
+            .app
+            .decide(&viewer.who, id, Some(h.state.version), req)
+            .await
+        {
+            Ok(_) => approved += 1,
+            Err(e) => failed.push(format!("{id}: {}", view::error_text(&e))),
+        }
+    }
+    let mut msg = format!("Approved {approved} of {}.", ids.len());
+    if !failed.is_empty() {
+        msg.push_str(&format!(" Not approved: {}", failed.join("; ")));
+    }
+    let to = match &task {
+        Some(t) => format!(
+            "/?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("task", t)
+                .finish()
+        ),
+        None => "/".to_owned(),
+    };
+    page::done(&web, &headers, &to, &msg)
+}

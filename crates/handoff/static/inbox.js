@@ -1,0 +1,41 @@
+// The inbox's live updates: a handoff decided elsewhere leaves the list without a
+// reload; new ones are announced. Plain JS, no dependencies; the page works without it.
+(function () {
+  "use strict";
+  var OPEN = ["pending", "handed_over", "alerted", "acknowledged"];
+  var live = document.getElementById("live");
+  var fresh = 0;
+  function say(text) { if (live) { live.textContent = text; } }
+  function row(id) {
+    var rows = document.querySelectorAll("tr[data-id]");
+    for (var i = 0; i < rows.length; i++) { if (rows[i].getAttribute("data-id") === id) { return rows[i]; } }
+    return null;
+  }
+  if (window.EventSource) {
+    var es = new EventSource("/events");
+    es.addEventListener("handoff", function (ev) {
+      var e;
+      try { e = JSON.parse(ev.data); } catch (_) { return; }
+      var r = row(e.id);
+      if (r && OPEN.indexOf(e.status) < 0) {
+        r.parentNode.removeChild(r);
+        say(e.id + " was decided elsewhere (" + e.status + ") and left the list.");
+      } else if (!r && e.version === 1 && OPEN.indexOf(e.status) >= 0) {
+        fresh += 1;
+        say(fresh + " new handoff" + (fresh > 1 ? "s" : "") + " arrived; reload to see them.");
+      }
+    });
+  }
+  var batch = document.getElementById("batch-approve");
+  if (batch) {
+    var boxes = document.querySelectorAll("#batch-form input[type=checkbox]");
+    var sync = function () {
+      var n = 0;
+      for (var i = 0; i < boxes.length; i++) { if (boxes[i].checked) { n++; } }
+      batch.disabled = n === 0;
+      batch.textContent = n ? "Approve " + n + " selected" : "Approve selected";
+    };
+    for (var i = 0; i < boxes.length; i++) { boxes[i].addEventListener("change", sync); }
+    sync();
+  }
+})();

@@ -1,0 +1,681 @@
+//! The web inbox, black-box: the real server, requests as a browser sends them (cookies,
+//! forms, Origin), and the HTML that comes back.
+
+mod common;
+
+use common::{Cast, TestApp, client_reply, expect_json, header, id_of};
+use reqwest::{Client, Response, redirect};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A browser's view of the server: no redirects followed, the session cookie kept by hand.
+struct Browser {
+    address: String,
+    client: Client,
+    session: Option<String>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            address: app.address.clone(),
+            client: Client::builder()
+                .no_proxy()
+                .redirect(redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a client"),
+            session: None,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    fn with_cookie(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.session {
+            Some(c) => req.header("Cookie", format!("handoff_session={c}")),
+            None => req,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        self.with_cookie(self.client.get(self.url(path)))
+            .send()
+            .await
+            .expect("GET failed")
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let body = form(fields);
+        let mut req = self
+            .with_cookie(self.client.post(self.url(path)))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Origin", self.address.clone())
+            .body(body);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("POST failed")
+    }
+
+    /// Signs in with `key`; insists on the redirect and keeps the cookie.
+    async fn login(&mut self, key: &str) {
+        let resp = self.post_form("/login", &[("key", key)], &[]).await;
+        assert_eq!(
+            resp.status().as_u16(),
+            303,
+            "login answered {}",
+            resp.status()
+        );
+        let cookie = set_cookie(&resp, "handoff_session").expect("login sets handoff_session");
+        let value = cookie.split(';').next().unwrap_or_default();
+        self.session = Some(value.trim_start_matches("handoff_session=").to_owned());
+    }
+
+    /// The page's HTML, insisting on `status`.
+    async fn page(&self, path: &str, status: u16) -> String {
+        let resp = self.get(path).await;
+        let got = resp.status().as_u16();
+        let text = resp.text().await.expect("a body");
+        assert_eq!(got, status, "GET {path}: {text}");
+        text
+    }
+
+    /// The form token embedded in a page.
+    async fn csrf(&self, path: &str) -> String {
+        let html = self.page(path, 200).await;
+        let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+        html[at..].split('"').next().unwrap_or_default().to_owned()
+    }
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn set_cookie(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+async fn with_cast() -> (TestApp, Cast) {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    (app, cast)
+}
+
+#[tokio::test]
+async fn login_sets_an_httponly_same_site_strict_cookie_that_opens_the_inbox() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    let resp = b.post_form("/login", &[("key", &cast.ana)], &[]).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(header(&resp, "location"), "/");
+    let cookie = set_cookie(&resp, "handoff_session").expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http: no Secure ({cookie})"
+    );
+    assert!(
+        !cookie.contains(&cast.ana),
+        "the cookie never carries the key"
+    );
+    b.login(&cast.ana).await;
+    let inbox = b.page("/", 200).await;
+    assert!(inbox.contains(&id), "the inbox lists the pending handoff");
+    assert!(inbox.contains("ana"), "it names who is signed in");
+
+    // Behind a TLS proxy the cookie is Secure.
+    let resp = b
+        .post_form(
+            "/login",
+            &[("key", &cast.ana)],
+            &[("X-Forwarded-Proto", "https")],
+        )
+        .await;
+    assert!(set_cookie(&resp, "handoff_session").is_some_and(|c| c.contains("; Secure")));
+}
+
+#[tokio::test]
+async fn a_bad_key_shows_the_form_again_with_an_error() {
+    let app = TestApp::spawn().await;
+    let b = Browser::new(&app);
+    let resp = b.post_form("/login", &[("key", "hk_not-a-key")], &[]).await;
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(set_cookie(&resp, "handoff_session").is_none());
+    let html = resp.text().await.expect("a body");
+    assert!(html.contains("unknown or revoked"), "{html}");
+    assert!(
+        html.contains("<form method=\"post\" action=\"/login\">"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn pages_without_a_session_redirect_to_the_login_form() {
+    let app = TestApp::spawn().await;
+    let b = Browser::new(&app);
+    for path in ["/", "/dashboard", "/handoffs/hnd_01ANYTHING", "/events"] {
+        let resp = b.get(path).await;
+        assert_eq!(resp.status().as_u16(), 303, "{path}");
+        assert_eq!(header(&resp, "location"), "/login", "{path}");
+    }
+    let resp = b
+        .post_form("/handoffs/hnd_x/decide", &[("action", "approve")], &[])
+        .await;
+    assert_eq!(
+        resp.status().as_u16(),
+        403,
+        "a POST without a session is refused"
+    );
+    let mut b = Browser::new(&app);
+    b.session = Some("v1.forged.9999999999.AAAA".to_owned());
+    assert_eq!(
+        b.get("/").await.status().as_u16(),
+        303,
+        "a forged cookie is no session"
+    );
+}
+
+#[tokio::test]
+async fn every_page_sends_the_security_headers() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let mut nonces = Vec::new();
+    for path in [
+        "/login",
+        "/",
+        "/dashboard",
+        &format!("/handoffs/{id}"),
+        "/handoffs/hnd_0NOPE",
+        "/?status=bogus",
+    ] {
+        let resp = b.get(path).await;
+        let csp = header(&resp, "content-security-policy");
+        for part in [
+            "default-src 'none'",
+            "script-src 'nonce-",
+            "style-src 'self'",
+            "img-src 'self'",
+            "connect-src 'self'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{path}: CSP {csp:?} lacks {part}");
+        }
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        nonces.push(
+            csp.split("'nonce-")
+                .nth(1)
+                .and_then(|s| s.split('\'').next())
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        assert_eq!(header(&resp, "x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header(&resp, "referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header(&resp, "cache-control"), "no-store", "{path}");
+        assert!(
+            header(&resp, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        let html = resp.text().await.expect("a body");
+        // Every script tag carries this response's nonce; there is no inline script.
+        for tag in html.split("<script").skip(1) {
+            let nonce = &nonces[nonces.len() - 1];
+            assert!(tag.contains(&format!("nonce=\"{nonce}\"")), "{path}: {tag}");
+            assert!(
+                tag.contains(" src=\"/static/"),
+                "{path}: only our own files: {tag}"
+            );
+        }
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 6, "a fresh nonce per response");
+    let css = b.get("/static/web.css").await;
+    assert!(header(&css, "cache-control").contains("max-age=31536000"));
+    assert!(header(&css, "content-type").starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn a_form_without_the_right_csrf_token_is_refused() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let path = format!("/handoffs/{id}/decide");
+    let resp = b.post_form(&path, &[("action", "approve")], &[]).await;
+    assert_eq!(resp.status().as_u16(), 403, "no token");
+    let resp = b
+        .post_form(&path, &[("action", "approve"), ("csrf", "AAAA")], &[])
+        .await;
+    assert_eq!(resp.status().as_u16(), 403, "a wrong token");
+    // Ben's token does not work in Ana's session.
+    let mut ben = Browser::new(&app);
+    ben.login(&cast.ben).await;
+    let bens = ben.csrf("/").await;
+    let resp = b
+        .post_form(&path, &[("action", "approve"), ("csrf", &bens)], &[])
+        .await;
+    assert_eq!(resp.status().as_u16(), 403, "another session's token");
+    assert_eq!(
+        app.fetch(&cast.ana, &id).await["status"],
+        "pending",
+        "nothing was decided"
+    );
+    let logout = b.post_form("/logout", &[], &[]).await;
+    assert_eq!(
+        logout.status().as_u16(),
+        403,
+        "logging out needs the token too"
+    );
+
+    let token = b.csrf(&format!("/handoffs/{id}")).await;
+    let resp = b
+        .post_form(&path, &[("action", "approve"), ("csrf", &token)], &[])
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(app.fetch(&cast.ana, &id).await["status"], "approved");
+
+    let logout = b.post_form("/logout", &[("csrf", &token)], &[]).await;
+    assert_eq!(logout.status().as_u16(), 303);
+    assert!(set_cookie(&logout, "handoff_session").is_some_and(|c| c.contains("Max-Age=0")));
+}
+
+#[tokio::test]
+async fn a_cross_origin_post_is_refused_even_with_a_valid_token() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let token = b.csrf("/").await;
+    let path = format!("/handoffs/{id}/decide");
+    let fields = [("action", "approve"), ("csrf", token.as_str())];
+    for extra in [
+        [("Origin", "http://evil.example")],
+        [("Origin", "null")],
+        [("Sec-Fetch-Site", "cross-site")],
+        [("Sec-Fetch-Site", "same-site")],
+    ] {
+        let body = form(&fields);
+        let mut req = b
+            .with_cookie(b.client.post(b.url(&path)))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        for (k, v) in extra {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.expect("POST");
+        assert_eq!(resp.status().as_u16(), 403, "{extra:?}");
+    }
+    let resp = b
+        .post_form(
+            "/login",
+            &[("key", &cast.ana)],
+            &[("Origin", "http://evil.example")],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 403, "no login from another site");
+    assert_eq!(app.fetch(&cast.ana, &id).await["status"], "pending");
+}
+
+#[tokio::test]
+async fn the_api_does_not_accept_the_session_cookie() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let resp = b
+        .with_cookie(
+            b.client
+                .post(b.url(&format!("/v1/handoffs/{id}/decisions"))),
+        )
+        .json(&json!({"action": "approve"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(b.get("/v1/handoffs").await.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn a_bearer_key_opens_the_pages_and_decides_without_a_form_token() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let b = Browser::new(&app);
+    let resp = b
+        .client
+        .get(b.url("/"))
+        .bearer_auth(&cast.ana)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await.expect("body").contains(&id));
+    let resp = b
+        .client
+        .get(b.url("/"))
+        .bearer_auth("hk_wrong")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = b
+        .client
+        .post(b.url(&format!("/handoffs/{id}/decide")))
+        .bearer_auth(&cast.ana)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("action=approve")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(app.fetch(&cast.ana, &id).await["status"], "approved");
+}
+
+#[tokio::test]
+async fn a_reviewer_cannot_see_another_teams_handoff() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await; // sales
+    let mut oz = Browser::new(&app); // ops
+    oz.login(&cast.oz).await;
+    let html = oz.page(&format!("/handoffs/{id}"), 404).await;
+    assert!(!html.contains("invoice"), "nothing of it shows");
+    assert!(!oz.page("/", 200).await.contains(&id));
+    let token = oz.csrf("/").await;
+    let resp = oz
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[("action", "approve"), ("csrf", &token)],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(app.fetch(&cast.ana, &id).await["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_revoked_key_ends_its_session_at_once() {
+    let (app, cast) = with_cast().await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    assert_eq!(b.get("/").await.status().as_u16(), 200);
+    assert_eq!(
+        app.revoke_key(&app.admin_key(), "ana")
+            .await
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(b.get("/").await.status().as_u16(), 303);
+}
+
+/// Markup and script in every field an agent writes, values and JSON keys.
+fn hostile_packet() -> Value {
+    let x = "<script>window.__pwned=1</script><img src=x onerror=alert(1)>";
+    json!({
+        "task": "respond_to_client_inquiry",
+        "subject": format!("Acme {x}"),
+        "summary": format!("Summary {x} <svg onload=alert(2)>"),
+        "decision_needed": format!("Send? {x}"),
+        "confidence": 0.9,
+        "draft": {"<script>key()</script>": x, "nested": {"<img src=y onerror=z>": ["javascript:alert(3)"]}},
+        "flags": [x],
+        "evidence": [{"label": x, "detail": x, "url": "javascript:alert(4)"}],
+        "assumptions": [x],
+        "open_questions": ["![x](http://evil.example/x.png)"],
+        "options": [{"id": "o1", "label": x, "note": x}],
+        "context": {"<b>k</b>": x},
+        "<script>extra</script>": x,
+    })
+}
+
+#[tokio::test]
+async fn agent_markup_is_escaped_everywhere() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &hostile_packet()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    for path in ["/".to_owned(), format!("/handoffs/{id}")] {
+        let html = b.page(&path, 200).await;
+        for raw in [
+            "<script>window",
+            "<script>key",
+            "<script>extra",
+            "<img src=x",
+            "<img src=y",
+            "<svg",
+            "<b>k</b>",
+            "href=\"javascript:",
+            "src=\"http://evil",
+        ] {
+            assert!(!html.contains(raw), "{path} holds raw {raw:?}");
+        }
+        assert!(
+            html.contains("&#60;script&#62;window.__pwned=1")
+                || html.contains("&lt;script&gt;window.__pwned=1"),
+            "{path} shows the text escaped"
+        );
+    }
+    let html = b.page(&format!("/handoffs/{id}"), 200).await;
+    assert!(html.contains("key()"), "JSON keys are shown");
+    assert!(
+        !html.contains("<a href=\"http://evil"),
+        "URLs are text, not links"
+    );
+}
+
+#[tokio::test]
+async fn hidden_characters_in_the_draft_are_flagged_and_shown() {
+    let (app, cast) = with_cast().await;
+    let mut p = client_reply();
+    p["summary"] = json!("Reset the p\u{0430}ypal password");
+    p["draft"] = json!("Refund approved\u{202E}\u{200B} for the client");
+    let id = app.submitted_id(&cast.agent, &p).await;
+    let html = Browser::new(&app)
+        .client
+        .get(format!("{}/handoffs/{id}", app.address))
+        .bearer_auth(&cast.ana)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains("bidi control U+202E"), "{html}");
+    assert!(html.contains("invisible U+200B"));
+    assert!(html.contains("mixed scripts in"));
+    assert!(html.contains("⟦U+202E⟧"), "the display marks where it is");
+}
+
+#[tokio::test]
+async fn deciding_through_the_form_goes_to_the_next_item_with_a_message() {
+    let (app, cast) = with_cast().await;
+    let first = app.submitted_id(&cast.agent, &client_reply()).await;
+    let second = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let token = b.csrf(&format!("/handoffs/{first}")).await;
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{first}/decide"),
+            &[("action", "approve"), ("csrf", &token), ("version", "1")],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(header(&resp, "location"), format!("/handoffs/{second}"));
+    let flash = set_cookie(&resp, "handoff_flash").expect("a flash message");
+    let flash = flash.split(';').next().unwrap_or_default().to_owned();
+    let next = b
+        .with_cookie(b.client.get(b.url(&format!("/handoffs/{second}"))))
+        .header("Cookie", flash)
+        .send()
+        .await
+        .expect("GET");
+    let cleared = set_cookie(&next, "handoff_flash").unwrap_or_default();
+    assert!(cleared.contains("Max-Age=0"), "shown once: {cleared}");
+    let html = next.text().await.expect("body");
+    assert!(html.contains(&format!("Approved {first}")), "{html}");
+    assert_eq!(app.fetch(&cast.ana, &first).await["status"], "approved");
+
+    // Reject with a rationale; edit a text draft.
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{second}/decide"),
+            &[
+                ("action", "edit"),
+                ("csrf", &token),
+                ("draft_kind", "text"),
+                ("draft", "Dear client,\r\nhere it is."),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let h = app.fetch(&cast.ana, &second).await;
+    assert_eq!(h["status"], "approved");
+    assert_eq!(h["approved_draft"], "Dear client,\nhere it is.");
+}
+
+#[tokio::test]
+async fn refusals_are_shown_as_readable_messages_on_the_page() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ben).await;
+    let token = b.csrf("/").await;
+    app.decided(&cast.ana, &id, &json!({"action": "approve"}))
+        .await;
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[("action", "approve"), ("csrf", &token)],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 409);
+    assert!(header(&resp, "content-type").starts_with("text/html"));
+    let html = resp.text().await.expect("body");
+    assert!(
+        html.contains("Not done:") && html.contains("it is now approved"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("urn:handoff:problem"),
+        "not the raw problem document"
+    );
+
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[("action", "reject"), ("csrf", &token)],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 422);
+    assert!(resp.text().await.expect("body").contains("rationale"));
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[("action", "approve"), ("csrf", &token), ("version", "7")],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 412);
+    assert!(
+        resp.text()
+            .await
+            .expect("body")
+            .contains("changed while you were reading")
+    );
+}
+
+#[tokio::test]
+async fn batch_approval_approves_the_selected_items_of_one_task() {
+    let (app, cast) = with_cast().await;
+    let a = app.submitted_id(&cast.agent, &client_reply()).await;
+    let c = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let html = b.page("/?task=respond_to_client_inquiry", 200).await;
+    assert!(
+        html.contains(&format!("name=\"id\" value=\"{a}\"")),
+        "checkboxes when filtered by task"
+    );
+    assert!(
+        !b.page("/", 200).await.contains("name=\"id\""),
+        "none without a task filter"
+    );
+    let token = b.csrf("/").await;
+    let resp = b
+        .post_form("/batch", &[("csrf", &token), ("id", &a), ("id", &c)], &[])
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    for id in [&a, &c] {
+        assert_eq!(app.fetch(&cast.ana, id).await["status"], "approved");
+    }
+}
+
+#[tokio::test]
+async fn the_pages_event_stream_takes_the_session_cookie() {
+    let (app, cast) = with_cast().await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let resp = b.get("/events").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(header(&resp, "content-type").starts_with("text/event-stream"));
+    let id = id_of(&expect_json(app.submit(&cast.agent, &client_reply()).await, 201).await);
+    let mut resp = resp;
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&id) {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            _ => panic!("no event for {id}: {seen}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_the_open_handoffs() {
+    let (app, cast) = with_cast().await;
+    for _ in 0..3 {
+        app.submitted_id(&cast.agent, &client_reply()).await;
+    }
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let html = b.page("/dashboard", 200).await;
+    assert!(html.contains("<span class=\"n\">3</span> open"), "{html}");
+    assert!(html.contains("respond_to_client_inquiry"));
+    assert!(
+        html.contains("come later"),
+        "it says what it does not show yet"
+    );
+}
