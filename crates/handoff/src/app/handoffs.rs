@@ -13,6 +13,8 @@ use handoff_domain::{Handoff, Packet};
 use handoff_store::{Change, Idempotency, Refused, Submission, Submitted};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use utoipa::ToSchema;
 
 /// The answer to a submission.
@@ -285,6 +287,9 @@ impl App {
         let receipts = self.receipts.clone();
         let notifier = self.notifier.clone();
         let policy = self.policy();
+        // Whether the committed change queued deliveries: only then is the outbox woken.
+        let queued = Arc::new(AtomicBool::new(false));
+        let queued_in = queued.clone();
         let f = Box::new(move |h: &Handoff| {
             let Step {
                 applied,
@@ -325,6 +330,7 @@ impl App {
             if status_changed {
                 deliveries.extend(notifier.for_agent(&next, action, now));
             }
+            queued_in.store(!deliveries.is_empty(), Ordering::Relaxed);
             Ok(Change {
                 handoff: next,
                 audit,
@@ -333,7 +339,9 @@ impl App {
         });
         let id = id.to_owned();
         let changed = self.store.update(id, if_match, f).await??;
-        self.outbox.notify_one();
+        if queued.load(Ordering::Relaxed) {
+            self.outbox.notify_one();
+        }
         Ok(changed)
     }
 }
