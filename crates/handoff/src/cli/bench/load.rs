@@ -196,33 +196,7 @@ async fn round_trips(
     let start = Instant::now();
     let deadline = start + duration;
     let (tx, rx) = mpsc::unbounded_channel::<String>();
-    let rx = Arc::new(Mutex::new(rx));
-    let mut reviewer_tasks = Vec::new();
-    for r in 0..reviewers {
-        let (client, url, rx) = (client.clone(), url.to_owned(), rx.clone());
-        let key = reviewer_keys[r % reviewer_keys.len()].clone();
-        reviewer_tasks.push(tokio::spawn(async move {
-            let mut lat = Samples::default();
-            loop {
-                let next = rx.lock().await.recv().await;
-                let Some(id) = next else { break };
-                let t = Instant::now();
-                let res = client
-                    .post(format!("{url}/v1/handoffs/{id}/decisions"))
-                    .bearer_auth(&key)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(r#"{"action":"approve"}"#)
-                    .send()
-                    .await?;
-                if res.status() != StatusCode::OK {
-                    bail!("decide answered {}", res.status());
-                }
-                res.bytes().await?;
-                lat.push(t.elapsed());
-            }
-            Ok(lat)
-        }));
-    }
+    let reviewer_tasks = approvers(client, url, reviewer_keys, reviewers, rx);
     let mut agent_tasks = Vec::new();
     for key in agent_keys {
         let (client, url, key, tx) = (client.clone(), url.to_owned(), key.clone(), tx.clone());
@@ -281,7 +255,51 @@ async fn round_trips(
     let elapsed = start.elapsed();
     let mut decide = Samples::default();
     for t in reviewer_tasks {
-        decide.extend(t.await??);
+        for (_, _, took) in t.await?? {
+            decide.push(took);
+        }
     }
     Ok((trips, decide, elapsed))
+}
+
+/// One approval: the handoff, when it was sent, how long the answer took.
+pub(super) type Approval = (String, Instant, Duration);
+
+/// `n` reviewers (taking turns with `keys`) approving every id the channel brings, until
+/// it closes.
+pub(super) fn approvers(
+    client: &Client,
+    url: &str,
+    keys: &[String],
+    n: usize,
+    ids: mpsc::UnboundedReceiver<String>,
+) -> Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Approval>>>> {
+    let ids = Arc::new(Mutex::new(ids));
+    (0..n)
+        .map(|r| {
+            let (client, url, ids) = (client.clone(), url.to_owned(), ids.clone());
+            let key = keys[r % keys.len()].clone();
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let next = ids.lock().await.recv().await;
+                    let Some(id) = next else { break };
+                    let t = Instant::now();
+                    let res = client
+                        .post(format!("{url}/v1/handoffs/{id}/decisions"))
+                        .bearer_auth(&key)
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(r#"{"action":"approve"}"#)
+                        .send()
+                        .await?;
+                    if res.status() != StatusCode::OK {
+                        bail!("decide answered {}", res.status());
+                    }
+                    res.bytes().await?;
+                    done.push((id, t, t.elapsed()));
+                }
+                Ok(done)
+            })
+        })
+        .collect()
 }

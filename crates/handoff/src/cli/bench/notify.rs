@@ -10,7 +10,7 @@
 //! receiver notes when each `handoff.decision` callback arrives. Reported: the delay from
 //! the reviewer sending the decision to the agent's callback arriving, p50/p99.
 
-use super::load::{create_key, packet};
+use super::load::{approvers, create_key, packet};
 use super::report::Samples;
 use super::server::{BenchServer, temp_dir};
 use anyhow::{Context, bail};
@@ -192,33 +192,7 @@ async fn drive(
     with_callback["callback_url"] = Value::String(format!("{receiver}/cb"));
     let body = Bytes::from(with_callback.to_string());
     let (tx, rx) = mpsc::unbounded_channel::<String>();
-    let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let mut deciders = Vec::new();
-    for r in 0..args.reviewers {
-        let (client, url, rx) = (client.clone(), server.url.clone(), rx.clone());
-        let key = reviewers[r % reviewers.len()].clone();
-        deciders.push(tokio::spawn(async move {
-            let mut sent = Vec::new();
-            loop {
-                let next = rx.lock().await.recv().await;
-                let Some(id) = next else { break };
-                let t = Instant::now();
-                let res = client
-                    .post(format!("{url}/v1/handoffs/{id}/decisions"))
-                    .bearer_auth(&key)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(r#"{"action":"approve"}"#)
-                    .send()
-                    .await?;
-                if res.status() != StatusCode::OK {
-                    bail!("decide answered {}", res.status());
-                }
-                res.bytes().await?;
-                sent.push((id, t));
-            }
-            anyhow::Ok(sent)
-        }));
-    }
+    let deciders = approvers(&client, &server.url, &reviewers, args.reviewers, rx);
     let start = Instant::now();
     submit_for(
         &client,
@@ -250,7 +224,7 @@ async fn drive(
     }
     let callbacks = received.callbacks.lock().unwrap_or_else(|p| p.into_inner());
     let mut delays = Samples::default();
-    for (id, sent) in &decided {
+    for (id, sent, _) in &decided {
         let at = callbacks.get(id).context("a callback is missing")?;
         delays.push(at.saturating_duration_since(*sent));
     }
