@@ -368,7 +368,10 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
         Box::pin(async move {
             let mut b = QueryBuilder::<Sqlite>::new(format!(
-                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending'"
+                // Without the hint the planner takes `outbox_state` and sorts every
+                // pending row; the partial index is already in `next_ms` order.
+                "SELECT {OUTBOX_COLUMNS} FROM outbox INDEXED BY outbox_due \
+                 WHERE state = 'pending'"
             ));
             if !skip.is_empty() {
                 b.push(" AND id NOT IN (");
