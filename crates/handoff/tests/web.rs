@@ -839,3 +839,36 @@ async fn escalate_take_over_and_resolve_work_through_the_forms() {
         "call"
     );
 }
+
+#[tokio::test]
+async fn an_agent_sees_only_its_own_handoffs_newest_first_and_pages_through_them() {
+    let (app, cast) = with_cast().await;
+    let mut ids = Vec::new();
+    for _ in 0..52 {
+        ids.push(app.submitted_id(&cast.agent, &client_reply()).await);
+    }
+    let theirs = app
+        .submitted_id(&cast.other_agent, &common::data_deletion())
+        .await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.agent).await;
+    let html = b.page("/", 200).await;
+    assert!(!html.contains(&theirs), "another agent's handoff");
+    let newest = html.find(&ids[51]).expect("the newest is listed");
+    let older = html.find(&ids[10]).expect("an older one is listed");
+    assert!(newest < older, "newest first");
+    assert!(!html.contains(&ids[0]), "50 a page");
+    let at = html
+        .find("rel=\"next\"")
+        .map(|_| html.find("href=\"/?cursor=").expect("a next link"));
+    let href = &html[at.expect("a next page") + 6..];
+    let href = href
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&amp;", "&");
+    let page2 = b.page(&href, 200).await;
+    assert!(page2.contains(&ids[0]) && page2.contains(&ids[1]) && !page2.contains(&ids[51]));
+    let other = b.page(&format!("/handoffs/{theirs}"), 404).await;
+    assert!(other.contains("no such handoff"), "{other}");
+}
