@@ -679,3 +679,196 @@ async fn the_dashboard_counts_the_open_handoffs() {
         "it says what it does not show yet"
     );
 }
+
+/// The names of the actions a decision page offers (`name="action" value="…"`).
+fn offered(html: &str) -> Vec<String> {
+    html.split("name=\"action\" value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_actions_offered_follow_the_status_and_the_caller() {
+    let (app, cast) = with_cast().await;
+    let page = |key: String, id: String| {
+        let b = Browser::new(&app);
+        async move {
+            let resp = b
+                .client
+                .get(b.url(&format!("/handoffs/{id}")))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.text().await.expect("body")
+        }
+    };
+    for (status, expected) in [
+        (
+            "pending",
+            vec!["approve", "edit", "reject", "escalate", "take_over"],
+        ),
+        ("alerted", vec!["acknowledge"]),
+        ("handed_over", vec!["resolve"]),
+        ("acknowledged", vec!["resolve"]),
+        ("approved", vec![]),
+        ("rejected", vec![]),
+    ] {
+        let (id, reviewer) = app.handoff_in(&cast, status).await;
+        assert_eq!(
+            offered(&page(reviewer, id.clone()).await),
+            expected,
+            "{status}"
+        );
+        if status == "pending" {
+            let html = page(cast.agent.clone(), id).await;
+            assert!(
+                offered(&html).is_empty(),
+                "the agent sees its handoff, without actions"
+            );
+            assert!(html.contains("agents do not decide"));
+        }
+    }
+    // Four eyes: after my approval, approve is no longer offered to me.
+    let id = app.submitted_id(&cast.agent, &common::big_purchase()).await;
+    app.decided(&cast.fay, &id, &json!({"action": "approve"}))
+        .await;
+    let html = page(cast.fay.clone(), id.clone()).await;
+    assert!(!offered(&html).contains(&"approve".to_owned()), "{html}");
+    assert!(html.contains("You approved this version"));
+    assert!(offered(&page(cast.finn.clone(), id).await).contains(&"approve".to_owned()));
+}
+
+#[tokio::test]
+async fn escalate_take_over_and_resolve_work_through_the_forms() {
+    let (app, cast) = with_cast().await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let token = b.csrf("/").await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[
+                ("action", "escalate"),
+                ("csrf", &token),
+                ("to_team", "sales-leads"),
+                ("rationale", "over my limit"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let h = app.fetch(&cast.lea, &id).await;
+    assert_eq!(h["assigned_team"], "sales-leads");
+    assert_eq!(
+        b.get(&format!("/handoffs/{id}")).await.status().as_u16(),
+        404,
+        "no longer ana's"
+    );
+
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[("action", "take_over"), ("csrf", &token)],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(app.fetch(&cast.ana, &id).await["status"], "handed_over");
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[
+                ("action", "resolve"),
+                ("csrf", &token),
+                ("rationale", "sent it myself"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(app.fetch(&cast.ana, &id).await["status"], "resolved");
+
+    // A JSON draft edited into invalid JSON is refused on the page.
+    let id = app.submitted_id(&cast.agent, &common::big_purchase()).await;
+    let mut fay = Browser::new(&app);
+    fay.login(&cast.fay).await;
+    let token = fay.csrf("/").await;
+    let resp = fay
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[
+                ("action", "edit"),
+                ("csrf", &token),
+                ("draft_kind", "json"),
+                ("draft", "{not json"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 422);
+    assert!(resp.text().await.expect("body").contains("not valid JSON"));
+    // The approve form carries the chosen option.
+    let mut p = client_reply();
+    p["options"] = json!(["send", {"id": "call", "label": "Call first", "risk": "low"}]);
+    let id = app.submitted_id(&cast.agent, &p).await;
+    let html = b.page(&format!("/handoffs/{id}"), 200).await;
+    assert!(
+        html.contains("<option value=\"call\">Call first</option>"),
+        "{html}"
+    );
+    let resp = b
+        .post_form(
+            &format!("/handoffs/{id}/decide"),
+            &[
+                ("action", "approve"),
+                ("csrf", &b.csrf("/").await),
+                ("option", "call"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(
+        app.fetch(&cast.ana, &id).await["decision"]["option"],
+        "call"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_sees_only_its_own_handoffs_newest_first_and_pages_through_them() {
+    let (app, cast) = with_cast().await;
+    let mut ids = Vec::new();
+    for _ in 0..52 {
+        ids.push(app.submitted_id(&cast.agent, &client_reply()).await);
+    }
+    let theirs = app
+        .submitted_id(&cast.other_agent, &common::data_deletion())
+        .await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.agent).await;
+    let html = b.page("/", 200).await;
+    assert!(!html.contains(&theirs), "another agent's handoff");
+    let newest = html.find(&ids[51]).expect("the newest is listed");
+    let older = html.find(&ids[10]).expect("an older one is listed");
+    assert!(newest < older, "newest first");
+    assert!(!html.contains(&ids[0]), "50 a page");
+    let at = html
+        .find("rel=\"next\"")
+        .map(|_| html.find("href=\"/?cursor=").expect("a next link"));
+    let href = &html[at.expect("a next page") + 6..];
+    let href = href
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&amp;", "&");
+    let page2 = b.page(&href, 200).await;
+    assert!(page2.contains(&ids[0]) && page2.contains(&ids[1]) && !page2.contains(&ids[51]));
+    let other = b.page(&format!("/handoffs/{theirs}"), 404).await;
+    assert!(other.contains("no such handoff"), "{other}");
+}

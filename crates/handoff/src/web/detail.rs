@@ -34,6 +34,8 @@ pub struct Evidence {
 }
 
 pub struct PathOption {
+    /// The id as the agent sent it, for the form's value.
+    pub raw_id: String,
     pub id: String,
     pub label: String,
     pub tradeoffs: Vec<(&'static str, String)>,
@@ -229,12 +231,18 @@ pub async fn build(
         .map(|a| {
             a.iter()
                 .map(|o| match o {
-                    Value::String(_) => PathOption {
+                    Value::String(raw) => PathOption {
+                        raw_id: raw.clone(),
                         id: view::show(o),
                         label: view::show(o),
                         tradeoffs: Vec::new(),
                     },
                     o => PathOption {
+                        raw_id: o
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
                         id: o.get("id").map(view::show).unwrap_or_default(),
                         label: o.get("label").map(view::show).unwrap_or_default(),
                         tradeoffs: ["risk", "effort", "impact", "note"]

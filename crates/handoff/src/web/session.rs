@@ -376,6 +376,59 @@ mod tests {
         assert!(!k.check_csrf(&a, ""));
     }
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_trusts_sec_fetch_site_then_origin() {
+        let host = ("host", "127.0.0.1:8080");
+        assert!(same_origin(&headers(&[host])), "scripts send neither");
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "https://127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "http://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[host, ("origin", "null")])));
+        assert!(
+            !same_origin(&headers(&[("origin", "http://127.0.0.1:8080")])),
+            "no Host"
+        );
+        assert!(
+            same_origin(&headers(&[
+                host,
+                ("origin", "null"),
+                ("sec-fetch-site", "same-origin")
+            ])),
+            "Chromium under no-referrer"
+        );
+        for site in ["cross-site", "same-site", "none"] {
+            let h = headers(&[
+                host,
+                ("origin", "http://127.0.0.1:8080"),
+                ("sec-fetch-site", site),
+            ]);
+            assert!(!same_origin(&h), "{site}");
+        }
+        let two = headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8080"),
+            ("origin", "http://evil.example"),
+        ]);
+        assert!(!same_origin(&two), "every Origin must be ours");
+    }
+
     #[test]
     fn flash_messages_are_signed_and_short_lived() {
         let k = SessionKey::fixed([7; 32]);
