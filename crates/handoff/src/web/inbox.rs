@@ -6,17 +6,16 @@ use super::page::{self, Layout};
 use super::session::Viewer;
 use super::{Form, Nonce, Web, view};
 use crate::api::ApiError;
+use crate::api::{decode_cursor, encode_cursor};
 use crate::app::{App, DecisionRequest, Principal, Role};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use handoff_domain::Handoff;
 use handoff_domain::lifecycle::Status;
-use handoff_store::{Cursor, ListQuery, Scope};
+use handoff_store::{ListQuery, Scope};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -129,30 +128,6 @@ pub async fn list(app: &App, who: &Principal, f: &Filter, limit: u32) -> Result<
         None
     };
     Ok(Listing { items, next })
-}
-
-fn encode_cursor(h: &Handoff, by_due: bool) -> String {
-    let key = if by_due {
-        format!("a.{}.{}", h.evaluation.sla_due_at.timestamp_millis(), h.id)
-    } else {
-        format!("b.{}", h.id)
-    };
-    URL_SAFE_NO_PAD.encode(key)
-}
-
-fn decode_cursor(c: &str, by_due: bool) -> Option<Cursor> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
-    match (by_due, text.split_once('.')?) {
-        (true, ("a", rest)) => {
-            let (ms, id) = rest.split_once('.')?;
-            Some(Cursor::After {
-                sla_due_ms: ms.parse().ok()?,
-                id: id.to_owned(),
-            })
-        }
-        (false, ("b", id)) => Some(Cursor::Before { id: id.to_owned() }),
-        _ => None,
-    }
 }
 
 /// One row of the inbox table.

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use handoff_domain::Handoff;
 use handoff_domain::lifecycle::Status;
 use handoff_store::{Cursor, ListQuery, Scope};
 use serde::Deserialize;
@@ -57,14 +58,7 @@ pub async fn list(
     let mut items = app.store.list(q).await?;
     let next = if items.len() > limit {
         items.truncate(limit);
-        items.last().map(|h| {
-            let key = if by_due {
-                format!("a.{}.{}", h.evaluation.sla_due_at.timestamp_millis(), h.id)
-            } else {
-                format!("b.{}", h.id)
-            };
-            URL_SAFE_NO_PAD.encode(key)
-        })
+        items.last().map(|h| encode_cursor(h, by_due))
     } else {
         None
     };
@@ -131,7 +125,18 @@ fn parse(p: &ListParams, by_due: bool) -> ApiResult<ListQuery> {
     })
 }
 
-fn decode_cursor(c: &str, by_due: bool) -> Option<Cursor> {
+/// The cursor after `h`: its SLA due time and id for by-due listings, else its id.
+pub fn encode_cursor(h: &Handoff, by_due: bool) -> String {
+    let key = if by_due {
+        format!("a.{}.{}", h.evaluation.sla_due_at.timestamp_millis(), h.id)
+    } else {
+        format!("b.{}", h.id)
+    };
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+/// A cursor [`encode_cursor`] issued for a listing of the same order, or `None`.
+pub fn decode_cursor(c: &str, by_due: bool) -> Option<Cursor> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
     match (by_due, text.split_once('.')?) {
         (true, ("a", rest)) => {
