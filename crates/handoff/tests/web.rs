@@ -156,6 +156,17 @@ async fn login_sets_an_httponly_same_site_strict_cookie_that_opens_the_inbox() {
 }
 
 #[tokio::test]
+async fn an_https_public_url_makes_the_session_cookie_secure() {
+    let app = TestApp::spawn_with(None, &["--public-url", "https://handoff.example"]).await;
+    let ana = app.key("reviewer", "ana").await;
+    let b = Browser::new(&app);
+    let resp = b.post_form("/login", &[("key", &ana)], &[]).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let cookie = set_cookie(&resp, "handoff_session").expect("a session cookie");
+    assert!(cookie.contains("; Secure"), "{cookie} lacks Secure");
+}
+
+#[tokio::test]
 async fn a_bad_key_shows_the_form_again_with_an_error() {
     let app = TestApp::spawn().await;
     let b = Browser::new(&app);

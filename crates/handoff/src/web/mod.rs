@@ -122,7 +122,12 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if had_flash && is_page && res.status().is_success() {
-        let clear = session::cookie(&req_headers, session::FLASH_COOKIE, "", 0);
+        let clear = session::cookie(
+            session::over_https(None, &req_headers),
+            session::FLASH_COOKIE,
+            "",
+            0,
+        );
         res.headers_mut().append(header::SET_COOKIE, clear);
     }
     res

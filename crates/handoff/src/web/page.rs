@@ -97,7 +97,12 @@ pub fn done(web: &Web, headers: &HeaderMap, to: &str, message: &str) -> Response
     let flash = web.key.flash(message, web.app.now().timestamp());
     res.headers_mut().append(
         header::SET_COOKIE,
-        session::cookie(headers, session::FLASH_COOKIE, &flash, 60),
+        session::cookie(
+            session::over_https(Some(web), headers),
+            session::FLASH_COOKIE,
+            &flash,
+            60,
+        ),
     );
     res
 }

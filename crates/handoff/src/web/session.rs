@@ -191,17 +191,27 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Whether the browser reached us over https (directly or through a proxy that says so):
-/// only then is the cookie marked `Secure`, or it would never come back over plain http.
-fn over_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+/// Whether the browser reaches us over https: the public URL (`--public-url`) says so, or
+/// a proxy does (`X-Forwarded-Proto`). Only then is the cookie marked `Secure`, or it
+/// would never come back over plain http.
+pub fn over_https(web: Option<&Web>, headers: &HeaderMap) -> bool {
+    let public = web.is_some_and(|w| {
+        w.app
+            .notifier
+            .settings
+            .public_url
+            .to_ascii_lowercase()
+            .starts_with("https://")
+    });
+    public
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
-pub fn cookie(headers: &HeaderMap, name: &str, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if over_https(headers) { "; Secure" } else { "" };
+pub fn cookie(https: bool, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if https { "; Secure" } else { "" };
     let text =
         format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -329,7 +339,12 @@ pub async fn login(
     *res.status_mut() = StatusCode::SEE_OTHER;
     res.headers_mut().append(
         header::SET_COOKIE,
-        cookie(&headers, SESSION_COOKIE, &token, SESSION_SECS),
+        cookie(
+            over_https(Some(&web), &headers),
+            SESSION_COOKIE,
+            &token,
+            SESSION_SECS,
+        ),
     );
     res
 }
@@ -346,8 +361,10 @@ pub async fn logout(
     }
     let mut res = Redirect::to("/login").into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;
-    res.headers_mut()
-        .append(header::SET_COOKIE, cookie(&headers, SESSION_COOKIE, "", 0));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookie(over_https(Some(&web), &headers), SESSION_COOKIE, "", 0),
+    );
     res
 }
 
