@@ -23,8 +23,9 @@ pub struct Handoff {
     pub receipt: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// What the clock has done: reminders, escalations, alerts (see `schedule`).
-    #[serde(default)]
+    /// What the clock has done: reminders, escalations, alerts (see `schedule`). Left
+    /// out of the stored JSON while nothing has happened (most records, ever).
+    #[serde(default, skip_serializing_if = "Timers::is_untouched")]
     pub timers: Timers,
 }
 

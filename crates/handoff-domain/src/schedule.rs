@@ -41,6 +41,13 @@ pub struct Timers {
     pub last_alert_at: Option<DateTime<Utc>>,
 }
 
+impl Timers {
+    /// Nothing has fired: the state every handoff starts in below level 4.
+    pub fn is_untouched(&self) -> bool {
+        *self == Timers::default()
+    }
+}
+
 /// One kind of deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timer {
