@@ -371,8 +371,45 @@ fn timeline_detail(data: &Value) -> String {
             data.get("level").map(view::show).unwrap_or_default()
         ));
     }
+    // The clock's entries: which reminder, and where an escalation came from.
+    if let Some(k) = data.get("kind").and_then(Value::as_str) {
+        parts.push(match k {
+            "sla" => "half the SLA gone".to_owned(),
+            "overdue" => "SLA passed, nobody above".to_owned(),
+            "alert" => format!(
+                "alert {}",
+                data.get("alert").map(view::show).unwrap_or_default()
+            ),
+            other => other.to_owned(),
+        });
+    }
+    if let Some(t) = data.get("from_team").and_then(Value::as_str) {
+        parts.push(format!("from {t}"));
+    }
     if let Some(t) = data.get("to_team").and_then(Value::as_str) {
         parts.push(format!("to {t}"));
+    }
+    // Deliveries: what went where, which attempt, and what came of it.
+    if let (Some(event), Some(channel)) = (
+        data.get("event").and_then(Value::as_str),
+        data.get("channel").and_then(Value::as_str),
+    ) {
+        let target = data.get("target").and_then(Value::as_str).unwrap_or("");
+        parts.push(format!("{event} by {channel} to {target}"));
+        if let Some(n) = data.get("attempt") {
+            parts.push(format!("attempt {}", view::show(n)));
+        }
+        if let Some(e) = data.get("error").and_then(Value::as_str) {
+            parts.push(e.to_owned());
+        }
+        match (
+            data.get("final").and_then(Value::as_bool),
+            data.get("next_attempt_at").and_then(Value::as_str),
+        ) {
+            (Some(true), _) => parts.push("no more attempts".to_owned()),
+            (_, Some(next)) => parts.push(format!("next attempt {next}")),
+            _ => {}
+        }
     }
     if let Some(r) = data.get("rationale").and_then(Value::as_str) {
         parts.push(format!("“{r}”"));
@@ -396,4 +433,40 @@ pub async fn page(
     let layout = Layout::new(format!("{} · {}", h.task, h.id), &nonce.0, &viewer);
     let p = build(&web.app, &viewer.who, h, layout, None).await;
     page::render(StatusCode::OK, &p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timeline_detail;
+    use serde_json::json;
+
+    #[test]
+    fn timeline_lines_say_what_the_clock_and_the_outbox_did() {
+        assert_eq!(
+            timeline_detail(&json!({"kind": "sla", "team": "sales"})),
+            "half the SLA gone"
+        );
+        assert_eq!(
+            timeline_detail(
+                &json!({"from_team": "sales", "to_team": "leads", "reason": "sla passed"})
+            ),
+            "from sales · to leads"
+        );
+        assert_eq!(
+            timeline_detail(&json!({
+                "delivery": "msg_1", "event": "handoff.routed", "channel": "webhook",
+                "target": "https://hooks.example/…", "attempt": 2, "error": "HTTP 500",
+                "final": false, "next_attempt_at": "2026-11-21T10:05:00.000Z"
+            })),
+            "handoff.routed by webhook to https://hooks.example/… · attempt 2 · HTTP 500 · \
+             next attempt 2026-11-21T10:05:00.000Z"
+        );
+        assert_eq!(
+            timeline_detail(&json!({
+                "event": "handoff.decision", "channel": "callback", "target": "https://a.example",
+                "attempt": 1, "result": "HTTP 204"
+            })),
+            "handoff.decision by callback to https://a.example · attempt 1 · HTTP 204"
+        );
+    }
 }
