@@ -86,20 +86,12 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn drive(server: &BenchServer, args: &LoadArgs) -> anyhow::Result<()> {
-    let client = Client::builder()
-        .pool_max_idle_per_host(args.agents + args.reviewers)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(60))
-        .build()?;
+    let People {
+        client,
+        agents: agent_keys,
+        reviewers: reviewer_keys,
+    } = people(server, args.agents, args.reviewers).await?;
     let url = server.url.clone();
-    let mut agent_keys = Vec::new();
-    for i in 0..args.agents {
-        agent_keys.push(create_key(&client, server, "agent", &format!("agent-{i}")).await?);
-    }
-    let reviewer_keys = [
-        create_key(&client, server, "reviewer", "ana").await?,
-        create_key(&client, server, "reviewer", "ben").await?,
-    ];
     let duration = Duration::from_secs(args.seconds);
     println!(
         "{} agents, {} reviewers, {} s per phase, server {url}",
@@ -125,7 +117,40 @@ async fn drive(server: &BenchServer, args: &LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn create_key(
+/// The simulated people: one client pooled for all of them, a key per agent, and the
+/// example policy's `sales` reviewers.
+pub(super) struct People {
+    pub client: Client,
+    pub agents: Vec<String>,
+    pub reviewers: [String; 2],
+}
+
+pub(super) async fn people(
+    server: &BenchServer,
+    agents: usize,
+    reviewers: usize,
+) -> anyhow::Result<People> {
+    let client = Client::builder()
+        .pool_max_idle_per_host(agents + reviewers)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let mut keys = Vec::new();
+    for i in 0..agents {
+        keys.push(create_key(&client, server, "agent", &format!("agent-{i}")).await?);
+    }
+    let reviewers = [
+        create_key(&client, server, "reviewer", "ana").await?,
+        create_key(&client, server, "reviewer", "ben").await?,
+    ];
+    Ok(People {
+        client,
+        agents: keys,
+        reviewers,
+    })
+}
+
+async fn create_key(
     client: &Client,
     server: &BenchServer,
     role: &str,

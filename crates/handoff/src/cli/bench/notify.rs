@@ -10,7 +10,7 @@
 //! receiver notes when each `handoff.decision` callback arrives. Reported: the delay from
 //! the reviewer sending the decision to the agent's callback arriving, p50/p99.
 
-use super::load::{approvers, create_key, packet};
+use super::load::{People, approvers, packet, people};
 use super::report::Samples;
 use super::server::{BenchServer, temp_dir};
 use anyhow::{Context, bail};
@@ -133,19 +133,11 @@ async fn drive(
     receiver: &str,
     received: &Received,
 ) -> anyhow::Result<()> {
-    let client = Client::builder()
-        .pool_max_idle_per_host(args.agents + args.reviewers)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let mut agents = Vec::new();
-    for i in 0..args.agents {
-        agents.push(create_key(&client, server, "agent", &format!("agent-{i}")).await?);
-    }
-    let reviewers = [
-        create_key(&client, server, "reviewer", "ana").await?,
-        create_key(&client, server, "reviewer", "ben").await?,
-    ];
+    let People {
+        client,
+        agents,
+        reviewers,
+    } = people(server, args.agents, args.reviewers).await?;
     let duration = Duration::from_secs(args.seconds);
     println!(
         "{} agents, {} reviewers, {} s per phase, server {}, receiver {receiver}",
