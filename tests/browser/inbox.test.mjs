@@ -132,6 +132,21 @@ test("a handoff decided elsewhere leaves the open inbox without a reload", async
   await context.close();
 });
 
+test("a handoff escalated to another team leaves the open inbox without a reload", async () => {
+  const id = await server.submit(keys.agent, clientReply());
+  const { context, page } = await signedIn(keys.ana);
+  const row = page.locator(`tr[data-id="${id}"]`);
+  await row.waitFor();
+  await page.waitForTimeout(300);
+  // ben (also sales) sends it up to sales-leads, where ana is not a member.
+  await server.api("POST", `/v1/handoffs/${id}/decisions`, keys.ben, {
+    action: "escalate", rationale: "a lead should decide", to_team: "sales-leads",
+  });
+  await row.waitFor({ state: "detached", timeout: 5000 });
+  assert.match(await page.locator("#live").innerText(), /moved to team sales-leads/);
+  await context.close();
+});
+
 const XSS = [
   "<script>window.__pwned=1;console.log('pwned')</script>",
   "<img src=x onerror=\"window.__pwned=2;alert(2)\">",

@@ -21,6 +21,9 @@ pub struct Event {
     pub task: String,
     pub assigned_team: String,
     pub agent: String,
+    /// The team it was routed to before this change, when the change moved it (an
+    /// escalation): that team's reviewers hear that it left them.
+    pub previous_team: Option<String>,
 }
 
 impl Event {
@@ -34,6 +37,7 @@ impl Event {
             task: h.task.clone(),
             assigned_team: h.state.assigned_team.clone(),
             agent: h.state.agent.clone(),
+            previous_team: None,
         }
     }
 }
@@ -148,6 +152,7 @@ mod tests {
             task: "t".to_owned(),
             assigned_team: "ops".to_owned(),
             agent: "bot".to_owned(),
+            previous_team: None,
         }
     }
 

@@ -11,6 +11,9 @@
     for (var i = 0; i < rows.length; i++) { if (rows[i].getAttribute("data-id") === id) { return rows[i]; } }
     return null;
   }
+  // A reviewer's teams: a handoff escalated to another team leaves the list too.
+  var table = document.querySelector("table.inbox[data-teams]");
+  var mine = table ? table.getAttribute("data-teams").split(" ") : null;
   if (window.EventSource) {
     var es = new EventSource("/events");
     es.addEventListener("handoff", function (ev) {
@@ -20,6 +23,9 @@
       if (r && OPEN.indexOf(e.status) < 0) {
         r.parentNode.removeChild(r);
         say(e.id + " was decided elsewhere (" + e.status + ") and left the list.");
+      } else if (r && mine && mine.indexOf(e.assigned_team) < 0) {
+        r.parentNode.removeChild(r);
+        say(e.id + " moved to team " + e.assigned_team + " and left the list.");
       } else if (!r && e.version === 1 && OPEN.indexOf(e.status) >= 0) {
         fresh += 1;
         say(fresh + " new handoff" + (fresh > 1 ? "s" : "") + " arrived; reload to see them.");

@@ -178,3 +178,33 @@ async fn the_event_stream_needs_a_key() {
     expect_problem(app.get_path(None, "/v1/events").await, 401).await;
     expect_problem(app.get_path(Some("hk_nope"), "/v1/events").await, 401).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reviewer_hears_that_a_handoff_left_their_team_by_escalation() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let mut stream = app.events(&cast.ana, None).await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    stream.until(WITHIN, is_about(&id)).await;
+
+    // ana (sales) escalates it to sales-leads, where she is not a member.
+    app.decided(
+        &cast.ana,
+        &id,
+        &json!({"action": "escalate", "rationale": "needs a lead", "to_team": "sales-leads"}),
+    )
+    .await;
+    let events = stream.until(WITHIN, is_about(&id)).await;
+    let moved = events.last().expect("the escalation's event").json();
+    assert_eq!(moved["assigned_team"], "sales-leads");
+    assert_eq!(moved["status"], "pending");
+    assert_eq!(moved["version"], 2);
+    // The event's form is the SPEC's, whoever receives it.
+    let mut keys: Vec<&String> = moved.as_object().expect("an object").keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["assigned_team", "id", "status", "task", "version"]);
+    // After that she hears nothing more of it: a later change stays with sales-leads.
+    let marker = app.submitted_id(&cast.agent, &client_reply()).await;
+    let events = stream.until(WITHIN, is_about(&marker)).await;
+    assert!(!ids_of(&events).contains(&id), "{:?}", ids_of(&events));
+}

@@ -544,6 +544,7 @@ impl Batch {
                 current: current.version(),
             });
         }
+        let team_before = current.state.assigned_team.clone();
         let Change {
             handoff,
             audit,
@@ -551,6 +552,11 @@ impl Batch {
         } = f(current)?;
         let seq = self.seal(Prepared::new(audit));
         self.touch(&handoff, seq, None, None);
+        if handoff.state.assigned_team != team_before
+            && let Some((_, event)) = self.events.last_mut()
+        {
+            event.previous_team = Some(team_before);
+        }
         self.deliveries.extend(deliveries);
         self.current.insert(handoff.id.clone(), handoff.clone());
         Ok(handoff)

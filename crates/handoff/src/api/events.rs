@@ -115,7 +115,15 @@ impl Feed {
         match self.who.role {
             Role::Admin => true,
             Role::Agent => e.agent == self.who.name,
-            Role::Reviewer => self.who.reviews(&e.assigned_team, &self.app.policy()),
+            // A reviewer also hears that a handoff left their team (an escalation), so
+            // an open inbox can drop it.
+            Role::Reviewer => {
+                let policy = self.app.policy();
+                self.who.reviews(&e.assigned_team, &policy)
+                    || e.previous_team
+                        .as_deref()
+                        .is_some_and(|t| self.who.reviews(t, &policy))
+            }
         }
     }
 }

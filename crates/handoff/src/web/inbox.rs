@@ -193,6 +193,9 @@ pub struct InboxPage {
     /// Batch approval is offered when the list is one task's.
     batch: bool,
     error: Option<String>,
+    /// A reviewer's teams, space-separated, for the live updates: a row whose handoff
+    /// moves to another team (an escalation) leaves the list.
+    live_teams: Option<String>,
 }
 
 impl InboxPage {
@@ -239,9 +242,11 @@ pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (S
     } else {
         StatusCode::OK
     };
+    let live_teams = (who.role == Role::Reviewer).then(|| teams.join(" "));
     let page = InboxPage {
         layout,
         rows,
+        live_teams,
         statuses: std::iter::once("open")
             .chain(Status::ALL.iter().map(|s| s.as_str()))
             .collect(),
