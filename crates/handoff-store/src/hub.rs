@@ -3,7 +3,8 @@
 //! polling of the database), and event streams receive it.
 //!
 //! Waiters are kept per handoff id, so a decision wakes only the requests waiting on that
-//! handoff, whatever the number of others waiting.
+//! handoff, whatever the number of others waiting. The outbox's sender is woken the same
+//! way when a commit queued deliveries (or made one due again).
 
 use handoff_domain::lifecycle::Status;
 use std::collections::HashMap;
@@ -48,6 +49,8 @@ const STREAM_BACKLOG: usize = 4096;
 pub struct Hub {
     events: broadcast::Sender<Arc<Event>>,
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Woken after a commit that wrote deliveries to send (see [`Hub::outbox`]).
+    outbox: Notify,
 }
 
 impl Default for Hub {
@@ -55,6 +58,7 @@ impl Default for Hub {
         Hub {
             events: broadcast::channel(STREAM_BACKLOG).0,
             waiters: Mutex::new(HashMap::new()),
+            outbox: Notify::new(),
         }
     }
 }
@@ -87,6 +91,13 @@ impl Hub {
             id: id.to_owned(),
             notify,
         }
+    }
+
+    /// The outbox's doorbell: rung (`notify_one`, so a ring while nobody waits is kept)
+    /// after each commit that queued deliveries or rescheduled one; the sender also rings
+    /// it when a send ends and frees a slot.
+    pub fn outbox(&self) -> &Notify {
+        &self.outbox
     }
 
     /// Called by the writer after a commit, in commit order.

@@ -154,8 +154,16 @@ impl Writer {
                 for d in batch.done {
                     d.send(None);
                 }
+                let outbox = !batch.deliveries.is_empty()
+                    || batch
+                        .attempts
+                        .iter()
+                        .any(|a| a.state == crate::DeliveryState::Pending);
                 self.hub
                     .publish(batch.events.into_iter().map(|(_, e)| e).collect());
+                if outbox {
+                    self.hub.outbox().notify_one();
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "a write batch failed and was rolled back");

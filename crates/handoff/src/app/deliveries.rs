@@ -45,7 +45,6 @@ impl App {
             }),
         };
         self.store.record_attempt(attempt, Some(entry)).await?;
-        self.outbox.notify_one();
         Ok(Delivery {
             state: DeliveryState::Pending,
             attempts: 0,

@@ -13,8 +13,6 @@ use handoff_domain::{Handoff, Packet};
 use handoff_store::{Change, Idempotency, Refused, Submission, Submitted};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use utoipa::ToSchema;
 
 /// The answer to a submission.
@@ -111,7 +109,6 @@ impl App {
         }
         let audit = h.submitted_entry();
         let deliveries = self.notifier.on_submit(&policy, &h);
-        let notify = !deliveries.is_empty();
         let sub = Submission {
             handoff: h,
             audit,
@@ -121,9 +118,6 @@ impl App {
         match self.store.submit(sub).await? {
             Submitted::Created(h) => {
                 self.metrics.submitted(h.evaluation.level.get());
-                if notify {
-                    self.outbox.notify_one();
-                }
                 let check = self
                     .next_deadline_check
                     .load(std::sync::atomic::Ordering::Relaxed);
@@ -287,9 +281,6 @@ impl App {
         let receipts = self.receipts.clone();
         let notifier = self.notifier.clone();
         let policy = self.policy();
-        // Whether the committed change queued deliveries: only then is the outbox woken.
-        let queued = Arc::new(AtomicBool::new(false));
-        let queued_in = queued.clone();
         let f = Box::new(move |h: &Handoff| {
             let Step {
                 applied,
@@ -298,7 +289,6 @@ impl App {
                 data,
             } = step(h, now)?;
             let to_team = applied.to_team.clone();
-            let status_changed = applied.from != applied.to;
             let audit = NewEntry {
                 at: now,
                 actor,
@@ -313,24 +303,12 @@ impl App {
             if became_approved {
                 next.receipt = Some(super::receipt(&receipts, &next, now));
             }
-            // The team it was escalated to hears of it; the agent hears of every change
-            // of status.
-            let mut deliveries = Vec::new();
-            if let Some(team) = &to_team {
-                let cause = format!("v{}", next.version());
-                deliveries.extend(notifier.for_team(
-                    &policy,
-                    &next,
-                    team,
-                    Notice::Routed,
-                    &cause,
-                    now,
-                ));
-            }
-            if status_changed {
-                deliveries.extend(notifier.for_agent(&next, action, now));
-            }
-            queued_in.store(!deliveries.is_empty(), Ordering::Relaxed);
+            // The team it was escalated to hears of it (`v<version>` is unique).
+            let cause = format!("v{}", next.version());
+            let notice = to_team
+                .as_deref()
+                .map(|t| (t, Notice::Routed, cause.as_str()));
+            let deliveries = notifier.on_change(&policy, h, &next, action, notice, now);
             Ok(Change {
                 handoff: next,
                 audit,
@@ -338,10 +316,6 @@ impl App {
             })
         });
         let id = id.to_owned();
-        let changed = self.store.update(id, if_match, f).await??;
-        if queued.load(Ordering::Relaxed) {
-            self.outbox.notify_one();
-        }
-        Ok(changed)
+        Ok(self.store.update(id, if_match, f).await??)
     }
 }

@@ -39,8 +39,6 @@ pub struct App {
     /// When the scheduler looks next (Unix ms).
     pub next_deadline_check: std::sync::atomic::AtomicI64,
     pub notifier: Arc<Notifier>,
-    /// Woken when a commit adds deliveries to the outbox.
-    pub outbox: tokio::sync::Notify,
     clock: Clock,
 }
 
@@ -61,7 +59,6 @@ impl App {
             deadlines: tokio::sync::Notify::new(),
             next_deadline_check: std::sync::atomic::AtomicI64::new(0),
             notifier: Arc::new(notifier),
-            outbox: tokio::sync::Notify::new(),
             clock: Clock::System,
         }
     }

@@ -26,21 +26,19 @@ impl App {
                 .and_then(|t| t.escalate_to.as_deref());
             let fired = h.fire(timer, now, up)?;
             let next = &fired.handoff;
-            let mut deliveries = Vec::new();
-            if let Some((team, notice)) = &fired.notify {
-                // What makes this notice unique on this handoff (with the target, the
-                // delivery id): the period, the version or the alert's number.
-                let cause = match timer {
-                    Timer::Remind => format!("reminder-{}", h.timers.escalations),
-                    Timer::Escalate if next.timers.overdue => "overdue".to_owned(),
-                    Timer::Realert => format!("alert-{}", next.timers.alerts),
-                    _ => format!("v{}", next.version()),
-                };
-                deliveries.extend(notifier.for_team(&policy, next, team, *notice, &cause, now));
-            }
-            if next.state.status != h.state.status {
-                deliveries.extend(notifier.for_agent(next, &fired.entry.action, now));
-            }
+            // What makes the notice unique on this handoff (with the target, the delivery
+            // id): the period, the version or the alert's number.
+            let cause = match timer {
+                Timer::Remind => format!("reminder-{}", h.timers.escalations),
+                Timer::Escalate if next.timers.overdue => "overdue".to_owned(),
+                Timer::Realert => format!("alert-{}", next.timers.alerts),
+                _ => format!("v{}", next.version()),
+            };
+            let notice = fired
+                .notify
+                .as_ref()
+                .map(|(team, notice)| (team.as_str(), *notice, cause.as_str()));
+            let deliveries = notifier.on_change(&policy, h, next, &fired.entry.action, notice, now);
             Ok(Change {
                 handoff: fired.handoff,
                 audit: fired.entry,
@@ -50,7 +48,6 @@ impl App {
         match self.store.update(id.to_owned(), None, f).await {
             Ok(Ok(h)) => {
                 tracing::info!(handoff = id, status = %h.state.status, team = %h.state.assigned_team, "timer fired");
-                self.outbox.notify_one();
                 true
             }
             Ok(Err(_)) => false,

@@ -118,7 +118,7 @@ impl Notifier {
 
     /// The messages telling `team` about `h`, one per `notify` channel. `cause` names what
     /// happened uniquely for this handoff; with the channel it makes the delivery id.
-    pub fn for_team(
+    fn for_team(
         &self,
         policy: &Policy,
         h: &Handoff,
@@ -158,7 +158,7 @@ impl Notifier {
 
     /// The agent's notice that its handoff changed (`event` is the audit action that
     /// changed it), when it gave a `callback_url`.
-    pub fn for_agent(&self, h: &Handoff, event: &str, now: DateTime<Utc>) -> Option<Delivery> {
+    fn for_agent(&self, h: &Handoff, event: &str, now: DateTime<Utc>) -> Option<Delivery> {
         let url = h.packet.get("callback_url")?.as_str()?;
         let cause = format!("v{}", h.version());
         let payload = message::agent_event(h, event, &self.link(&h.id), now);
@@ -171,6 +171,28 @@ impl Notifier {
             payload,
             now,
         ))
+    }
+
+    /// The deliveries of one change of `before` into `after`, recorded as `action`: the
+    /// team `notice` names hears of it (`cause` makes the notice unique on this handoff),
+    /// and the agent hears of every change of status.
+    pub fn on_change(
+        &self,
+        policy: &Policy,
+        before: &Handoff,
+        after: &Handoff,
+        action: &str,
+        notice: Option<(&str, Notice, &str)>,
+        now: DateTime<Utc>,
+    ) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        if let Some((team, notice, cause)) = notice {
+            out.extend(self.for_team(policy, after, team, notice, cause, now));
+        }
+        if after.state.status != before.state.status {
+            out.extend(self.for_agent(after, action, now));
+        }
+        out
     }
 
     /// The deliveries of a new handoff: its team hears of it unless the policy approved it.

@@ -1,9 +1,9 @@
 //! The outbox worker: sends what is due, at most [`CONCURRENCY`] at once, and records each
 //! attempt with its audit entry (`notification.sent` or `notification.failed`). It sleeps
-//! until the next attempt is due and is woken when a commit adds deliveries or an attempt
-//! ends. A delivery stays `pending` until an attempt's result is committed, so a crash
-//! mid-send means it is sent again after the restart, under the same `webhook-id`:
-//! at-least-once, never silently dropped.
+//! until the next attempt is due and is woken by the store's hub when a commit queues
+//! deliveries, and when one of its sends ends. A delivery stays `pending` until an
+//! attempt's result is committed, so a crash mid-send means it is sent again after the
+//! restart, under the same `webhook-id`: at-least-once, never silently dropped.
 
 use super::send::Sent;
 use crate::app::App;
@@ -186,7 +186,7 @@ pub async fn run(app: Arc<App>) {
     let closing = app.closing();
     tokio::pin!(closing);
     loop {
-        let woken = app.outbox.notified();
+        let woken = app.store.hub().outbox().notified();
         let sleep = match dispatch(&app, &permits, &inflight).await {
             Ok(sleep) => sleep,
             Err(e) => {
@@ -244,7 +244,7 @@ async fn dispatch(
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
             drop(permit);
-            app.outbox.notify_one();
+            app.store.hub().outbox().notify_one();
         });
     }
     // A full page may have more behind it: look again as soon as a send ends (each end

@@ -9,6 +9,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
+use std::error::Error;
 use std::time::Duration;
 
 /// An attempt that did not deliver.
@@ -106,8 +107,10 @@ fn answer(res: Result<reqwest::Response, reqwest::Error>) -> Sent {
         Err(e) if e.is_timeout() => return Err(Failure::retry("no answer before the timeout")),
         Err(e) => {
             // The guarded resolver's refusal is permanent; other connection errors pass.
+            let refused = std::iter::successors(e.source(), |s| (*s).source())
+                .any(|s| s.is::<ssrf::RefusedAddress>());
             let text = error_chain(&e);
-            return Err(if text.contains("internal address: refused") {
+            return Err(if refused {
                 Failure::stop(text)
             } else {
                 Failure::retry(text)

@@ -186,6 +186,18 @@ fn check_ip(host: &str, ip: IpAddr, allow: &AllowList) -> Result<(), String> {
     }
 }
 
+/// A callback name that resolves inside: no later attempt can succeed.
+#[derive(Debug)]
+pub struct RefusedAddress(String);
+
+impl std::fmt::Display for RefusedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RefusedAddress {}
+
 /// The resolver of the callback client: resolves, then refuses the name if any address
 /// it resolves to is not permitted.
 #[derive(Debug)]
@@ -201,11 +213,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if let Some(bad) = addrs.iter().find(|a| !allow.permits(&host, a.ip())) {
-                return Err(format!(
+                return Err(Box::new(RefusedAddress(format!(
                     "{host} resolves to {}, an internal address: refused",
                     bad.ip()
-                )
-                .into());
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
             Ok(addrs)

@@ -187,20 +187,10 @@ async fn submissions(
             let (body, submit) = (packet(), format!("{url}/v1/handoffs"));
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let res = client
-                    .post(&submit)
-                    .bearer_auth(&key)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                if res.status() != StatusCode::CREATED {
-                    bail!("submit answered {}", res.status());
-                }
-                res.bytes().await?;
+                submit_one(&client, &submit, &key, &body).await?;
                 lat.push(t.elapsed());
             }
-            Ok(lat)
+            anyhow::Ok(lat)
         }));
     }
     let mut all = Samples::default();
@@ -230,16 +220,7 @@ async fn round_trips(
             let (body, submit) = (packet(), format!("{url}/v1/handoffs"));
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let bytes = client
-                    .post(&submit)
-                    .bearer_auth(&key)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .bytes()
-                    .await?;
+                let bytes = submit_one(&client, &submit, &key, &body).await?;
                 let id = serde_json::from_slice::<Seen>(&bytes)?.id;
                 tx.send(id.clone()).ok().context("reviewers gone")?;
                 loop {
@@ -285,6 +266,27 @@ async fn round_trips(
         }
     }
     Ok((trips, decide, elapsed))
+}
+
+/// One submission of `body` to `submit` (the `/v1/handoffs` URL); the answer's bytes,
+/// which only the callers that need the id parse.
+pub(super) async fn submit_one(
+    client: &Client,
+    submit: &str,
+    key: &str,
+    body: &Bytes,
+) -> anyhow::Result<Bytes> {
+    let res = client
+        .post(submit)
+        .bearer_auth(key)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.clone())
+        .send()
+        .await?;
+    if res.status() != StatusCode::CREATED {
+        bail!("submit answered {}", res.status());
+    }
+    Ok(res.bytes().await?)
 }
 
 /// One approval: the handoff, when it was sent, how long the answer took.

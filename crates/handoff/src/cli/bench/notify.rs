@@ -10,7 +10,7 @@
 //! receiver notes when each `handoff.decision` callback arrives. Reported: the delay from
 //! the reviewer sending the decision to the agent's callback arriving, p50/p99.
 
-use super::load::{People, approvers, packet, people};
+use super::load::{People, approvers, packet, people, submit_one};
 use super::report::Samples;
 use super::server::{BenchServer, temp_dir};
 use anyhow::{Context, bail};
@@ -19,7 +19,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use clap::Args;
-use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -244,17 +243,8 @@ async fn submit_for(
         tasks.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             while Instant::now() < deadline {
-                let res = client
-                    .post(&submit)
-                    .bearer_auth(&key)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                if res.status() != StatusCode::CREATED {
-                    bail!("submit answered {}", res.status());
-                }
-                let h: Value = serde_json::from_slice(&res.bytes().await?)?;
+                let bytes = submit_one(&client, &submit, &key, &body).await?;
+                let h: Value = serde_json::from_slice(&bytes)?;
                 let id = h["id"].as_str().context("no id")?.to_owned();
                 if let Some(d) = &decide {
                     d.send(id.clone()).ok().context("reviewers gone")?;
