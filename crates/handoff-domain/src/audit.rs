@@ -22,6 +22,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// One sealed entry, as stored: one row per entry, one column per field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: DateTime<Utc>,
@@ -30,6 +31,7 @@ pub struct AuditEntry {
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Value,
     pub prev_hash: String,
     pub hash: String,
@@ -157,6 +159,7 @@ pub fn seal_after(tail: Option<(i64, &str)>, new: NewEntry) -> AuditEntry {
 
 /// The result of checking a chain, as the audit endpoint reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verification {
     pub ok: bool,
     /// How many entries were read, including any after the break.

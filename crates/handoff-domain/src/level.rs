@@ -6,6 +6,7 @@ use std::fmt;
 /// How much autonomy a handoff gets: 1 autonomous … 4 alert. Valid by construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "u8")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Level(u8);
 
 impl Level {
@@ -58,6 +59,7 @@ impl fmt::Display for Level {
 /// A rubric grade and the overall risk of a handoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Risk {
     Low,
     Medium,

@@ -1,9 +1,10 @@
-//! Starting and stopping the service: the data dir, the store, the active policy, the
-//! admin key (saved before the first connection is accepted), the receipt key, the
-//! listener, and a graceful drain on SIGTERM or Ctrl-C.
+//! Starting and stopping the service (`Application::build`, `run_until_stopped`): the data
+//! dir, the store, the active policy, the admin key (saved before the first connection is
+//! accepted), the receipt key, the listener, the jobs, and a graceful drain when the
+//! shutdown future given resolves (SIGTERM or Ctrl-C for `handoff serve`).
 
-use crate::app::App;
-use crate::notify::{AllowList, Notifier, RetrySchedule, Secret, Settings};
+use crate::app::{App, Clock};
+use crate::notify::{AllowList, Notifier, RetrySchedule, Settings};
 use crate::receipt::ReceiptKey;
 use anyhow::{Context, bail};
 use handoff_domain::Policy;
@@ -11,11 +12,13 @@ use handoff_domain::audit::NewEntry;
 use handoff_domain::policy::EXAMPLE_POLICY;
 use handoff_store::{SqliteStore, Store};
 use serde_json::json;
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[derive(Debug, Clone)]
 pub struct Config {
     pub addr: String,
     pub data_dir: PathBuf,
@@ -28,6 +31,25 @@ pub struct Config {
     pub callback_allow: AllowList,
     pub schedule: RetrySchedule,
     pub delivery_timeout: Duration,
+}
+
+impl Config {
+    /// What `handoff serve` does without flags, but on a free loopback port and `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            addr: "127.0.0.1:0".to_owned(),
+            data_dir,
+            policy_file: None,
+            database_url: None,
+            public_url: None,
+            webhook_secrets: Vec::new(),
+            smtp_url: None,
+            mail_from: "handoff <handoff@localhost>".to_owned(),
+            callback_allow: AllowList::default(),
+            schedule: RetrySchedule::default(),
+            delivery_timeout: Duration::from_secs(15),
+        }
+    }
 }
 
 /// How long in-flight requests get to finish after the signal.
@@ -58,94 +80,162 @@ pub async fn open_store(
     Ok(Arc::new(store))
 }
 
+/// The service, built and listening, not yet serving: its address is known (port 0 picks
+/// a free one), so the binary prints it and tests connect to it.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    app: Arc<App>,
+    store: Arc<dyn Store>,
+    new_admin_key: Option<String>,
+    data_dir: PathBuf,
+    shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Application {
+    /// Opens the store, loads the policy and the secrets, binds the listener. `clock` is
+    /// what every operation and timer reads; `shutdown` resolving starts a graceful drain.
+    pub async fn build(
+        cfg: Config,
+        clock: Clock,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("cannot create the data dir {}", cfg.data_dir.display()))?;
+        let store = open_store(&cfg.data_dir, cfg.database_url.as_deref()).await?;
+        let policy = active_policy(store.as_ref(), cfg.policy_file.as_deref()).await?;
+        let receipts = ReceiptKey::load_or_create(&cfg.data_dir)?;
+        tracing::info!(
+            kid = receipts.kid(),
+            "approval receipts are signed with this key"
+        );
+        let new_admin_key = ensure_admin_key(store.as_ref(), &cfg.data_dir).await?;
+        let secrets = crate::secrets::webhook_secrets(&cfg.webhook_secrets, &cfg.data_dir)?;
+        let web_key = crate::web::SessionKey::load_or_create(&cfg.data_dir)?;
+        let listener = tokio::net::TcpListener::bind(&cfg.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.addr))?;
+        let addr = listener.local_addr()?;
+        let settings = Settings {
+            public_url: cfg
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            secrets,
+            smtp_url: cfg.smtp_url.clone(),
+            mail_from: cfg.mail_from.clone(),
+            callback_allow: cfg.callback_allow.clone(),
+            schedule: cfg.schedule.clone(),
+            timeout: cfg.delivery_timeout,
+        };
+        let notifier = Notifier::new(settings)?;
+        let app = Arc::new(App::new(store.clone(), policy, receipts, notifier).with_clock(clock));
+        let (router, _) = crate::api::router(app.clone());
+        let router = router.merge(crate::web::router(app.clone(), web_key));
+        Ok(Application {
+            listener,
+            router,
+            app,
+            store,
+            new_admin_key,
+            data_dir: cfg.data_dir,
+            shutdown: Box::pin(shutdown),
+        })
+    }
+
+    pub fn addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The service's operations, for tests that look beside the API.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// The admin key, when this start made it (a new data dir).
+    pub fn new_admin_key(&self) -> Option<&str> {
+        self.new_admin_key.as_deref()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Serves until `shutdown` resolves, then drains: long-polls and streams end, requests
+    /// in flight get [`DRAIN`] to finish, the jobs stop, the store finishes its queue.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            app,
+            store,
+            shutdown,
+            ..
+        } = self;
+        let scheduler = tokio::spawn(crate::jobs::scheduler::run(app.clone()));
+        let outbox = tokio::spawn(crate::jobs::outbox::run(app.clone()));
+        let drain_app = app.clone();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("draining in-flight requests");
+            drain_app.begin_shutdown();
+        });
+        let closing = app.closing();
+        tokio::select! {
+            r = server => r.context("the server failed")?,
+            () = async { closing.await; tokio::time::sleep(DRAIN).await } => {
+                tracing::warn!("requests still open after {DRAIN:?}; stopping anyway");
+            }
+        }
+        let _ = scheduler.await;
+        let _ = outbox.await;
+        store.close().await;
+        Ok(())
+    }
+}
+
+/// `handoff serve`: the service on the system clock until SIGTERM or Ctrl-C.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create the data dir {}", cfg.data_dir.display()))?;
-    let store = open_store(&cfg.data_dir, cfg.database_url.as_deref()).await?;
-    let policy = active_policy(store.as_ref(), cfg.policy_file.as_deref()).await?;
-    let receipts = ReceiptKey::load_or_create(&cfg.data_dir)?;
-    tracing::info!(
-        kid = receipts.kid(),
-        "approval receipts are signed with this key"
-    );
-    let new_admin_key = ensure_admin_key(store.as_ref(), &cfg.data_dir).await?;
-    let secrets = webhook_secrets(&cfg.webhook_secrets, &cfg.data_dir)?;
-    let web_key = crate::web::SessionKey::load_or_create(&cfg.data_dir)?;
-    let listener = tokio::net::TcpListener::bind(&cfg.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.addr))?;
-    let addr = listener.local_addr()?;
-    let settings = Settings {
-        public_url: cfg
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}")),
-        secrets,
-        smtp_url: cfg.smtp_url.clone(),
-        mail_from: cfg.mail_from.clone(),
-        callback_allow: cfg.callback_allow.clone(),
-        schedule: cfg.schedule.clone(),
-        timeout: cfg.delivery_timeout,
-    };
-    let notifier = Notifier::new(settings)?;
-    let app = Arc::new(App::new(store.clone(), policy, receipts, notifier));
-    let (router, _) = crate::api::router(app.clone());
-    let router = router.merge(crate::web::router(app.clone(), web_key));
-    let scheduler = tokio::spawn(crate::scheduler::run(app.clone()));
-    let outbox = tokio::spawn(crate::notify::outbox::run(app.clone()));
+    let application = Application::build(cfg, Clock::System, shutdown_signal()).await?;
+    let addr = application.addr()?;
     {
+        let admin_key = application.data_dir().join("admin.key");
         let mut out = std::io::stdout().lock();
-        if let Some(key) = new_admin_key {
+        if let Some(key) = application.new_admin_key() {
             writeln!(out, "admin key: {key}")?;
             writeln!(
                 out,
                 "(saved in {}; create more with POST /v1/keys)",
-                cfg.data_dir.join("admin.key").display()
+                admin_key.display()
             )?;
         } else {
-            writeln!(
-                out,
-                "admin key in {}",
-                cfg.data_dir.join("admin.key").display()
-            )?;
+            writeln!(out, "admin key in {}", admin_key.display())?;
         }
         writeln!(out, "handoff listening on http://{addr}")?;
         out.flush()?;
     }
-    let drain_app = app.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("draining in-flight requests");
-        drain_app.begin_shutdown();
-    });
-    let closing = app.closing();
-    tokio::select! {
-        r = server => r.context("the server failed")?,
-        () = async { closing.await; tokio::time::sleep(DRAIN).await } => {
-            tracing::warn!("requests still open after {DRAIN:?}; stopping anyway");
-        }
-    }
-    let _ = scheduler.await;
-    let _ = outbox.await;
-    store.close().await;
-    Ok(())
+    application.run_until_stopped().await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed at the call, before the
+/// listening line is printed: a signal sent as soon as it is read is not lost.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(term) => {}
+            () = wait(interrupt) => {}
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }
 
@@ -195,7 +285,7 @@ async fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<
         Ok(text) => (text.trim().to_owned(), false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = crate::ids::api_key();
-            write_secret(&path, &key)?;
+            crate::secrets::write_secret(&path, &key)?;
             (key, true)
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -216,44 +306,4 @@ async fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> anyhow::Result<
         }
     }
     Ok(Some(key))
-}
-
-/// The webhook signing secrets: the flag's, else the one kept in the data dir (made at
-/// the first start).
-fn webhook_secrets(given: &[String], data_dir: &Path) -> anyhow::Result<Vec<Secret>> {
-    if !given.is_empty() {
-        return given
-            .iter()
-            .map(|s| Secret::parse(s).map_err(|e| anyhow::anyhow!("--webhook-secret: {e}")))
-            .collect();
-    }
-    let path = data_dir.join("webhook.secret");
-    let secret = match std::fs::read_to_string(&path) {
-        Ok(text) => Secret::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let s = Secret::generate().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            write_secret(&path, &s.encode())?;
-            s
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    tracing::info!(path = %path.display(), "webhooks are signed with the secret kept here");
-    Ok(vec![secret])
-}
-
-/// Writes a secret readable by its owner only, atomically (temp file, fsync, rename).
-pub fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    writeln!(f, "{secret}")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

@@ -8,6 +8,7 @@ use std::fmt;
 /// Where a handoff is in its life (SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Status {
     Pending,
     Approved,
@@ -92,6 +93,7 @@ impl fmt::Display for Status {
 /// What a reviewer (or, for level 1, the policy) decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DecisionAction {
     Approve,
     Edit,
@@ -139,6 +141,7 @@ impl fmt::Display for DecisionAction {
 /// What the agent reports after acting (or undoing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OutcomeResult {
     Executed,
     Failed,
@@ -173,6 +176,7 @@ impl fmt::Display for OutcomeResult {
 
 /// One reviewer's approval of one draft version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Approval {
     pub by: String,
     pub at: DateTime<Utc>,
@@ -181,6 +185,7 @@ pub struct Approval {
 
 /// One version of the draft: 1 is the agent's, each edit adds one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DraftVersion {
     pub version: u32,
     pub by: String,
@@ -189,6 +194,7 @@ pub struct DraftVersion {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Decision {
     pub action: DecisionAction,
     pub by: String,
@@ -199,6 +205,7 @@ pub struct Decision {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Outcome {
     pub result: OutcomeResult,
     pub detail: Option<String>,

@@ -13,12 +13,16 @@ use serde::{Deserialize, Serialize};
 const HIGH_UNCERTAINTY_BELOW: f64 = 0.6;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evaluation {
     pub level: Level,
     pub risk: Risk,
     pub route: String,
     pub approvals_required: u32,
+    /// As the policy writes durations: `4h`, `1h30m`, `30d`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "4h"))]
     pub sla: Span,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "3d"))]
     pub expire_after: Span,
     pub sla_due_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -30,6 +34,7 @@ pub struct Evaluation {
 
 /// One step of the evaluation that fired: which, and what it required.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reason {
     pub rule: String,
     pub effect: String,

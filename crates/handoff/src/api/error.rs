@@ -3,10 +3,10 @@
 //! naming each field at fault. Refusals a client can act on carry their reason; anything
 //! unexpected is logged with its cause and answered with a bare 500, never the cause.
 
+use crate::app::AppError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use handoff_domain::{FieldError, TransitionError};
-use handoff_store::{Refused, StoreError};
+use handoff_domain::FieldError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -138,38 +138,22 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        tracing::error!(error = %e, "store failure");
+/// The one place an application error becomes HTTP: its variant picks the status.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
         match e {
-            StoreError::Closed => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is shutting down",
-            ),
-            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-        }
-    }
-}
-
-impl From<TransitionError> for ApiError {
-    fn from(e: TransitionError) -> ApiError {
-        match e {
-            TransitionError::Conflict { message, .. } => ApiError::conflict(message),
-            TransitionError::Invalid { field, message } => ApiError::field(field, message),
-            TransitionError::Forbidden { message } => ApiError::forbidden(message),
-        }
-    }
-}
-
-impl From<Refused> for ApiError {
-    fn from(r: Refused) -> ApiError {
-        match r {
-            Refused::NotFound => ApiError::not_found("such handoff"),
-            Refused::VersionMismatch { current } => ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                format!("If-Match does not match the current version {current}"),
-            ),
-            Refused::Transition(t) => t.into(),
+            AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::Forbidden(m) => ApiError::forbidden(m),
+            AppError::Conflict(m) => ApiError::conflict(m),
+            e @ AppError::Stale { .. } => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, e.to_string())
+            }
+            AppError::Invalid(errors) => ApiError::invalid(errors),
+            AppError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            AppError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
         }
     }
 }

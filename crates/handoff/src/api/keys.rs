@@ -1,24 +1,20 @@
-//! `POST /v1/keys`, `DELETE /v1/keys/{name}`: admins create and revoke API keys. The key
-//! is shown once; only its SHA-256 is stored; a revoked key stops working at once.
+//! `POST /v1/keys`, `DELETE /v1/keys/{name}`: admins create and revoke API keys.
 
-use crate::api::{ApiError, ApiResult, json_body};
-use crate::app::{App, Principal, Role, register_key};
+use crate::api::{ApiResult, Problem, json_body};
+use crate::app::{App, Principal, Role};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use handoff_domain::audit::NewEntry;
-
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// agent, reviewer or admin.
+    #[schema(value_type = Role)]
     role: String,
     /// The principal's name: 1–64 of letters, digits, `_ . @ -`. Reviewers are named in
     /// the policy's team `members`.
@@ -28,16 +24,9 @@ pub struct CreateKey {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedKey {
     name: String,
-    role: String,
+    role: Role,
     /// Shown once; only its SHA-256 is kept.
     key: String,
-}
-
-pub fn valid_key_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
 }
 
 /// Create an API key.
@@ -45,8 +34,9 @@ pub fn valid_key_name(name: &str) -> bool {
     post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
     responses(
         (status = 201, description = "The new key, shown once.", body = CreatedKey),
-        (status = 409, description = "A key by that name exists.", body = crate::api::Problem),
-        (status = 422, description = "A bad role or name.", body = crate::api::Problem),
+        (status = 403, description = "Admins only.", body = Problem),
+        (status = 409, description = "A key by that name exists.", body = Problem),
+        (status = 422, description = "A bad role or name.", body = Problem),
     )
 )]
 pub async fn create(
@@ -54,36 +44,12 @@ pub async fn create(
     who: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
-    who.require_admin("manage keys")?;
     let req: CreateKey = json_body(&body?)?;
-    let mut errors = Vec::new();
-    let role = Role::parse(&req.role);
-    if role.is_none() {
-        errors.push(handoff_domain::FieldError::new(
-            "role",
-            "must be agent, reviewer or admin",
-        ));
-    }
-    if !valid_key_name(&req.name) {
-        errors.push(handoff_domain::FieldError::new(
-            "name",
-            "1 to 64 letters, digits, '_', '.', '@' or '-'",
-        ));
-    }
-    let Some(role) = role.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::invalid(errors));
-    };
-    let key = crate::ids::api_key();
-    if !register_key(app.store.as_ref(), &key, &req.name, role, &who.name).await? {
-        return Err(ApiError::conflict(format!(
-            "a key named {:?} exists",
-            req.name
-        )));
-    }
+    let k = app.create_key(&who, &req.role, &req.name).await?;
     let created = CreatedKey {
-        name: req.name,
-        role: role.as_str().to_owned(),
-        key,
+        name: k.name,
+        role: k.role,
+        key: k.key,
     };
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -94,7 +60,8 @@ pub async fn create(
     params(("name" = String, Path, description = "The key's name.")),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 404, description = "No key by that name.", body = crate::api::Problem),
+        (status = 403, description = "Admins only.", body = Problem),
+        (status = 404, description = "No key by that name.", body = Problem),
     )
 )]
 pub async fn revoke(
@@ -102,21 +69,6 @@ pub async fn revoke(
     who: Principal,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    who.require_admin("manage keys")?;
-    let audit = NewEntry {
-        at: app.now(),
-        actor: who.name.clone(),
-        action: "key.revoked".to_owned(),
-        handoff_id: None,
-        data: json!({ "name": name }),
-    };
-    // Forget it before and after: no request may authenticate with it from now on.
-    app.forget_key(&name);
-    let revoked = app.store.revoke_key(name.clone(), audit).await?;
-    app.forget_key(&name);
-    if revoked {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("key by that name"))
-    }
+    app.revoke_key(&who, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,14 +9,13 @@ mod error;
 mod events;
 mod handoffs;
 mod keys;
+mod packet;
 mod policy;
 mod resource;
 mod system;
 
 pub use error::{ApiError, ApiResult, Problem};
 pub use events::stream as event_stream;
-pub use handoffs::list::{decode_cursor, encode_cursor};
-pub use keys::valid_key_name;
 
 use crate::app::App;
 use auth::BearerAuth;

@@ -1,5 +1,5 @@
 //! The handoff resource of SPEC §3, rendered from the stored record by borrowing (no copy
-//! of the packet on the way out).
+//! of the packet on the way out), and its schema for the OpenAPI document.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -8,40 +8,63 @@ use handoff_domain::lifecycle::{Approval, Decision, DraftVersion, Outcome, Statu
 use handoff_domain::{Handoff, Level, Reason, Risk, Span};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
-#[derive(Serialize)]
+/// A handoff: the agent's packet, the policy's evaluation, where it stands.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Handoff)]
 pub struct Resource<'a> {
+    /// `hnd_` and a ULID.
     id: &'a str,
+    /// Grows by one with every change; `ETag` and `If-Match` carry it.
     version: u64,
     status: Status,
     task: &'a str,
+    /// The name of the agent's key.
     agent: &'a str,
+    /// The packet as the agent sent it (SPEC §2).
+    #[schema(value_type = Object)]
     packet: &'a Value,
     evaluation: EvaluationView<'a>,
     assigned_team: &'a str,
     approvals: &'a [Approval],
     decision: Option<&'a Decision>,
     draft_versions: &'a [DraftVersion],
+    /// The draft as approved (after any edit), once approved.
+    #[schema(value_type = Option<Object>)]
     approved_draft: Option<&'a Value>,
     outcome: Option<&'a Outcome>,
+    /// The approval receipt (a compact JWS), once approved.
     receipt: Option<&'a str>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+/// What the policy decided when the handoff was submitted.
+#[derive(Serialize, ToSchema)]
+#[schema(as = HandoffEvaluation)]
 struct EvaluationView<'a> {
     level: Level,
     risk: Risk,
     route: &'a str,
     approvals_required: u32,
+    #[schema(value_type = String, example = "4h")]
     sla: Span,
+    #[schema(value_type = String, example = "3d")]
     expire_after: Span,
     sla_due_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     flags: &'a [String],
     reasons: &'a [Reason],
     policy_version: &'a str,
+}
+
+/// One page of handoffs.
+#[derive(Serialize, ToSchema)]
+pub struct HandoffPage<'a> {
+    pub items: Vec<Resource<'a>>,
+    /// Pass it as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
 }
 
 pub fn resource(h: &Handoff) -> Resource<'_> {

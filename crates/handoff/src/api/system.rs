@@ -21,7 +21,7 @@ pub async fn healthz() -> Json<Value> {
     responses((status = 200, description = "Ready to serve."), (status = 503, description = "The store does not answer."))
 )]
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.store.policy().await {
+    match app.ready().await {
         Ok(_) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
@@ -44,10 +44,35 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
+/// A JWK Set (RFC 7517) holding the receipts' Ed25519 public key (RFC 8037).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Jwk {
+    /// `OKP`.
+    kty: String,
+    /// `Ed25519`.
+    crv: String,
+    /// The public key, base64url.
+    x: String,
+    /// The `kid` of receipts' JWS headers.
+    kid: String,
+    /// `EdDSA`.
+    alg: String,
+    /// `sig`.
+    #[schema(rename = "use")]
+    use_: String,
+}
+
 /// The public key of approval receipts, as a JWK Set (RFC 8037).
-#[utoipa::path(get, path = "/v1/receipt-key", tag = "system", security(()), responses((status = 200, description = "`{keys: [{kty: OKP, crv: Ed25519, x, kid}]}`.", body = Object)))]
+#[utoipa::path(get, path = "/v1/receipt-key", tag = "system", security(()), responses((status = 200, description = "The receipts' public key.", body = JwkSet)))]
 pub async fn receipt_key(State(app): State<Arc<App>>) -> Json<Value> {
-    Json(app.receipts.jwks())
+    Json(app.receipt_jwks())
 }
 
 /// The OpenAPI document (served as built at start).

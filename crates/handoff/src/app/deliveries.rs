@@ -1,21 +1,57 @@
-//! The outbox as admins see it: deliveries by state, and sending a failed one again.
+//! The outbox through `App`: admins list deliveries and send a failed one again; the
+//! outbox job reads what is due and makes one attempt, recorded with its audit entry.
 
-use super::{App, Principal};
-use crate::api::ApiError;
+use super::{App, AppError, AppResult, Page, Principal};
 use handoff_domain::audit::NewEntry;
 use handoff_store::{Attempted, Delivery, DeliveryState};
 use serde_json::json;
 
+/// Deliveries per page unless asked (at most [`MAX_PAGE`]).
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 500;
+
 impl App {
+    /// Deliveries, newest first, optionally in one state; admins only.
+    pub async fn deliveries(
+        &self,
+        who: &Principal,
+        state: Option<DeliveryState>,
+        cursor: Option<String>,
+        limit: Option<u32>,
+    ) -> AppResult<Page<Delivery>> {
+        who.require_admin("read deliveries")?;
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(AppError::field("limit", "must be 1 to 500"));
+        }
+        let mut items = self.store.deliveries(state, cursor, limit + 1).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|d| d.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One delivery; admins only.
+    pub async fn delivery(&self, who: &Principal, id: &str) -> AppResult<Delivery> {
+        who.require_admin("read deliveries")?;
+        self.store
+            .delivery(id)
+            .await?
+            .ok_or(AppError::NotFound("such delivery"))
+    }
+
     /// Starts a delivery's attempts over, at once; audited as `notification.redelivered`.
-    /// One still pending is refused (409): it is being tried.
-    pub async fn redeliver(&self, who: &Principal, id: &str) -> Result<Delivery, ApiError> {
+    /// One still pending is refused: it is being tried.
+    pub async fn redeliver(&self, who: &Principal, id: &str) -> AppResult<Delivery> {
         who.require_admin("redeliver notifications")?;
         let Some(d) = self.store.delivery(id).await? else {
-            return Err(ApiError::not_found("such delivery"));
+            return Err(AppError::NotFound("such delivery"));
         };
         if d.state == DeliveryState::Pending {
-            return Err(ApiError::conflict(format!(
+            return Err(AppError::conflict(format!(
                 "delivery {id} is pending: attempt {} is due at {}",
                 d.attempts + 1,
                 d.next_at.to_rfc3339()
@@ -52,5 +88,40 @@ impl App {
             updated_at: now,
             ..d
         })
+    }
+
+    /// For the outbox job: pending deliveries by their next attempt, leaving out `skip`.
+    pub(crate) async fn due_deliveries(
+        &self,
+        limit: u32,
+        skip: Vec<String>,
+    ) -> AppResult<Vec<Delivery>> {
+        Ok(self.store.due_deliveries(limit, skip).await?)
+    }
+
+    /// For the outbox job: one attempt at `d`, recorded with its audit entry
+    /// (`notification.sent` or `notification.failed`).
+    pub(crate) async fn attempt_delivery(&self, d: Delivery, jitter: f64) {
+        let sent = self.notifier.send(&d, self.now()).await;
+        let now = self.now();
+        self.metrics.delivery(&d.channel, sent.is_ok());
+        let schedule = &self.notifier.settings.schedule;
+        let (attempted, entry) = crate::notify::outbox::settle(&d, &sent, schedule, now, jitter);
+        // Every attempt is in the audit log; the log shows only what needs a person.
+        match &sent {
+            Ok(_) => tracing::debug!(delivery = %d.id, channel = %d.channel, "delivered"),
+            Err(f) if attempted.state == DeliveryState::Failed => tracing::warn!(
+                delivery = %d.id, channel = %d.channel, attempts = attempted.attempts,
+                error = %f.message, "delivery failed for good; an admin can redeliver it"
+            ),
+            Err(f) => tracing::debug!(
+                delivery = %d.id, channel = %d.channel, error = %f.message,
+                "delivery attempt failed"
+            ),
+        }
+        if let Err(e) = self.store.record_attempt(attempted, Some(entry)).await {
+            // The delivery stays pending: it is tried again (same id) after the next look.
+            tracing::warn!(delivery = %d.id, error = %e, "cannot record a delivery attempt");
+        }
     }
 }

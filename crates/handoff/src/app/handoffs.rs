@@ -1,9 +1,8 @@
-//! The handoff operations: submit, decide, cancel, report an outcome. Each checks the
-//! role, then makes exactly one store call; changes are computed from the state inside
+//! The handoff operations: submit, read, decide, cancel, report an outcome. Each checks
+//! the role, then makes exactly one store call; changes are computed from the state inside
 //! the store's transaction, so concurrent requests see each other.
 
-use super::{App, Principal, Role};
-use crate::api::ApiError;
+use super::{App, AppError, AppResult, Principal, Role};
 use chrono::{DateTime, Utc};
 use handoff_domain::audit::NewEntry;
 use handoff_domain::canonical::sha256_hex;
@@ -11,9 +10,7 @@ use handoff_domain::lifecycle::{Applied, Command, DecisionAction, OutcomeResult,
 use handoff_domain::schedule::Notice;
 use handoff_domain::{Handoff, Packet};
 use handoff_store::{Change, Idempotency, Refused, Submission, Submitted};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
 /// The answer to a submission.
 pub enum Submit {
@@ -21,15 +18,12 @@ pub enum Submit {
     Replayed(Handoff),
 }
 
-/// `POST /v1/handoffs/{id}/decisions`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionRequest {
-    /// approve, edit, reject, escalate, take_over, resolve or acknowledge.
-    pub action: String,
+/// A reviewer's decision on a handoff.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub action: DecisionAction,
     pub rationale: Option<String>,
     /// The new draft, for `edit`.
-    #[schema(value_type = Object)]
     pub draft: Option<Value>,
     /// The id (or label) of the agent's option chosen.
     pub option: Option<String>,
@@ -37,16 +31,45 @@ pub struct DecisionRequest {
     pub to_team: Option<String>,
 }
 
-/// `POST /v1/handoffs/{id}/outcome`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OutcomeRequest {
-    /// executed, failed or rolled_back.
-    pub result: String,
+impl Decision {
+    /// A decision with only its action.
+    pub fn new(action: DecisionAction) -> Decision {
+        Decision {
+            action,
+            rationale: None,
+            draft: None,
+            option: None,
+            to_team: None,
+        }
+    }
+
+    /// The action a front door received as text, or the field error that names them all.
+    pub fn parse_action(text: &str) -> AppResult<DecisionAction> {
+        DecisionAction::parse(text).ok_or_else(|| {
+            AppError::field(
+                "action",
+                "must be approve, edit, reject, escalate, take_over, resolve or acknowledge",
+            )
+        })
+    }
+}
+
+/// The agent's report of what happened when it acted.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub result: OutcomeResult,
     pub detail: Option<String>,
     /// For `executed`: the digest of the draft acted on; another than the approved one
     /// is refused.
     pub draft_sha256: Option<String>,
+}
+
+impl Outcome {
+    /// The result a front door received as text, or the field error that names them.
+    pub fn parse_result(text: &str) -> AppResult<OutcomeResult> {
+        OutcomeResult::parse(text)
+            .ok_or_else(|| AppError::field("result", "must be executed, failed or rolled_back"))
+    }
 }
 
 /// One accepted lifecycle step, with what its audit entry records.
@@ -76,13 +99,13 @@ impl App {
         who: &Principal,
         body: Value,
         idempotency_key: Option<&str>,
-    ) -> Result<Submit, ApiError> {
+    ) -> AppResult<Submit> {
         if who.role != Role::Agent {
-            return Err(ApiError::forbidden("only agents submit handoffs"));
+            return Err(AppError::forbidden("only agents submit handoffs"));
         }
         let idempotency = match idempotency_key {
             Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
-                return Err(ApiError::field(
+                return Err(AppError::field(
                     "Idempotency-Key",
                     "must be 1 to 255 characters",
                 ));
@@ -93,17 +116,17 @@ impl App {
             }),
             None => None,
         };
-        let packet = Packet::parse(body).map_err(ApiError::invalid)?;
+        let packet = Packet::parse(body).map_err(AppError::Invalid)?;
         if let Some(url) = &packet.callback_url {
             crate::notify::ssrf::check_url(url, &self.notifier.settings.callback_allow)
-                .map_err(|e| ApiError::field("callback_url", e))?;
+                .map_err(|e| AppError::field("callback_url", e))?;
         }
         let now = self.now();
         let policy = self.policy();
         let evaluation = policy.evaluate(&packet, now);
         let id = crate::ids::handoff_id(now);
         let mut h = Handoff::submitted(id, &who.name, &packet, evaluation, now)
-            .map_err(|e| ApiError::field("packet", e.to_string()))?;
+            .map_err(|e| AppError::field("packet", e.to_string()))?;
         if h.state.status == Status::Approved {
             h.receipt = Some(self.receipt(&h, now));
         }
@@ -129,42 +152,38 @@ impl App {
                 Ok(Submit::Created(*h))
             }
             Submitted::Replayed(h) => Ok(Submit::Replayed(*h)),
-            Submitted::KeyReused => Err(ApiError::field(
+            Submitted::KeyReused => Err(AppError::field(
                 "Idempotency-Key",
                 "this key was used with another body in the last 24 hours",
             )),
         }
     }
 
-    /// A handoff the caller may see, or 404.
-    pub async fn visible(&self, who: &Principal, id: &str) -> Result<Handoff, ApiError> {
+    /// A handoff the caller may see; one it may not see does not exist for it.
+    pub async fn visible(&self, who: &Principal, id: &str) -> AppResult<Handoff> {
         match self.store.get(id).await? {
             Some(h) if who.can_see(&h, &self.policy()) => Ok(h),
-            _ => Err(ApiError::not_found("such handoff")),
+            _ => Err(AppError::NotFound("such handoff")),
         }
     }
 
+    /// Decides `id` as `who`, on the version `if_match` when given.
     pub async fn decide(
         &self,
         who: &Principal,
         id: &str,
         if_match: Option<u64>,
-        req: DecisionRequest,
-    ) -> Result<Handoff, ApiError> {
+        req: Decision,
+    ) -> AppResult<Handoff> {
         if who.role == Role::Agent {
-            return Err(ApiError::forbidden("agents do not decide handoffs"));
+            return Err(AppError::forbidden("agents do not decide handoffs"));
         }
-        let action = DecisionAction::parse(&req.action).ok_or_else(|| {
-            ApiError::field(
-                "action",
-                "must be approve, edit, reject, escalate, take_over, resolve or acknowledge",
-            )
-        })?;
+        let action = req.action;
         let policy = self.policy();
         if let Some(team) = &req.to_team
             && !policy.teams.contains_key(team)
         {
-            return Err(ApiError::field(
+            return Err(AppError::field(
                 "to_team",
                 format!("no team named {team:?}"),
             ));
@@ -206,7 +225,8 @@ impl App {
         .await
     }
 
-    pub async fn cancel(&self, who: &Principal, id: &str) -> Result<Handoff, ApiError> {
+    /// The agent withdraws its pending handoff.
+    pub async fn cancel(&self, who: &Principal, id: &str) -> AppResult<Handoff> {
         let who = self.agent_only(who, "cancel")?;
         self.transition(id, None, move |h, now| {
             if h.agent() != who.name {
@@ -224,15 +244,10 @@ impl App {
         .await
     }
 
-    pub async fn outcome(
-        &self,
-        who: &Principal,
-        id: &str,
-        req: OutcomeRequest,
-    ) -> Result<Handoff, ApiError> {
+    /// The agent reports what happened when it acted on an approval.
+    pub async fn outcome(&self, who: &Principal, id: &str, req: Outcome) -> AppResult<Handoff> {
         let who = self.agent_only(who, "report outcomes")?;
-        let result = OutcomeResult::parse(&req.result)
-            .ok_or_else(|| ApiError::field("result", "must be executed, failed or rolled_back"))?;
+        let result = req.result;
         self.transition(id, None, move |h, now| {
             if h.agent() != who.name {
                 return Err(Refused::NotFound);
@@ -256,11 +271,11 @@ impl App {
         .await
     }
 
-    fn agent_only(&self, who: &Principal, what: &str) -> Result<Principal, ApiError> {
+    fn agent_only(&self, who: &Principal, what: &str) -> AppResult<Principal> {
         if who.role == Role::Agent {
             Ok(who.clone())
         } else {
-            Err(ApiError::forbidden(format!(
+            Err(AppError::forbidden(format!(
                 "only the submitting agent may {what}"
             )))
         }
@@ -268,12 +283,7 @@ impl App {
 
     /// Runs one lifecycle step inside the store: `step` sees the handoff as it is in the
     /// transaction and returns the applied command and its audit action.
-    async fn transition<F>(
-        &self,
-        id: &str,
-        if_match: Option<u64>,
-        step: F,
-    ) -> Result<Handoff, ApiError>
+    async fn transition<F>(&self, id: &str, if_match: Option<u64>, step: F) -> AppResult<Handoff>
     where
         F: FnOnce(&Handoff, DateTime<Utc>) -> Result<Step, Refused> + Send + 'static,
     {

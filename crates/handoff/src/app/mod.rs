@@ -1,33 +1,49 @@
-//! The running service's state and its operations, between the HTTP handlers and the
-//! store: the active policy, the key cache, receipts, notifications, the clock, and the
-//! operations that turn a request into one store call: handoffs (`handoffs.rs`), timers
-//! (`timers.rs`), deliveries (`deliveries.rs`).
+//! The application layer: the only way in. Every front door (the HTTP API, the web
+//! inbox, the background jobs, and MCP and Slack to come) calls one `App` operation, which
+//! checks the caller's rights itself and makes its store calls; the front door only
+//! parses and renders. Nothing here knows HTTP: refusals are [`AppError`]s.
+//!
+//! - `handoffs`: submit, read, decide, cancel, report an outcome; `wait`: long-polls;
+//! - `list`: listings with each role's scope, their cursors, timelines;
+//! - `events`: the feed of changes a principal may see;
+//! - `policy`, `keys`, `audit`, `deliveries`: the admin's operations;
+//! - `timers`: what the scheduler fires; `principal`: who calls; `clock`: what time it is.
 
+mod audit;
 mod clock;
 mod deliveries;
+mod error;
+mod events;
 mod handoffs;
 mod keys;
+mod list;
+mod policy;
 mod principal;
 mod timers;
+mod wait;
 
-pub use clock::Clock;
-pub use handoffs::{DecisionRequest, OutcomeRequest, Submit};
-pub use keys::register_key;
+pub use clock::{Clock, ManualClock};
+pub use error::{AppError, AppResult};
+pub use events::Event;
+pub use handoffs::{Decision, Outcome, Submit};
+pub use keys::{CreatedKey, register_key, valid_key_name};
+pub use list::{Cursor, ListRequest, Order, Page};
 pub use principal::{Principal, Role};
+pub use wait::MAX_WAIT;
 
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::receipt::{ReceiptKey, ReceiptPayload};
 use chrono::{DateTime, Utc};
 use handoff_domain::{Handoff, Policy};
-use handoff_store::{Store, StoreError};
+use handoff_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub struct App {
-    pub store: Arc<dyn Store>,
+    store: Arc<dyn Store>,
     policy: RwLock<Arc<Policy>>,
-    pub receipts: Arc<ReceiptKey>,
+    receipts: Arc<ReceiptKey>,
     /// Keys seen so far, by digest. Revoking through this server removes the entry at
     /// once; a key made beside the server (`handoff keys create`) is found on first use.
     keys: RwLock<HashMap<String, Principal>>,
@@ -35,10 +51,10 @@ pub struct App {
     /// Flips to true when the server starts draining: long-polls and streams end.
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Woken when a submission brings a deadline before the scheduler's next look.
-    pub deadlines: tokio::sync::Notify,
+    pub(crate) deadlines: tokio::sync::Notify,
     /// When the scheduler looks next (Unix ms).
-    pub next_deadline_check: std::sync::atomic::AtomicI64,
-    pub notifier: Arc<Notifier>,
+    pub(crate) next_deadline_check: std::sync::atomic::AtomicI64,
+    notifier: Arc<Notifier>,
     clock: Clock,
 }
 
@@ -63,8 +79,7 @@ impl App {
         }
     }
 
-    /// The same app reading `clock` (tests run on tokio's paused clock).
-    #[cfg(test)]
+    /// The same app reading `clock` (tests move a manual or paused clock by hand).
     pub fn with_clock(mut self, clock: Clock) -> App {
         self.clock = clock;
         self
@@ -95,12 +110,56 @@ impl App {
             .clone()
     }
 
-    pub fn set_policy(&self, policy: Policy) {
+    /// The store itself, for unit tests that look beneath the operations.
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock itself, for the jobs that sleep until a deadline on it.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn set_policy(&self, policy: Policy) {
         *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
     }
 
+    /// The notification settings (the public URL pages link to, …).
+    pub fn notify_settings(&self) -> &crate::notify::Settings {
+        &self.notifier.settings
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn ready(&self) -> Result<(), AppError> {
+        self.store.policy().await?;
+        Ok(())
+    }
+
+    /// The public key of approval receipts, as a JWK Set.
+    pub fn receipt_jwks(&self) -> serde_json::Value {
+        self.receipts.jwks()
+    }
+
+    /// Woken by the store's hub when a commit queued deliveries.
+    pub(crate) fn outbox_bell(&self) -> &tokio::sync::Notify {
+        self.store.hub().outbox()
+    }
+
+    /// The principal a key's digest names, looked up in the store every time (web
+    /// sessions name the key by its digest; a revoked key's row is gone at once).
+    pub async fn authenticate_digest(&self, digest: &str) -> AppResult<Option<Principal>> {
+        let Some(record) = self.store.find_key(digest).await? else {
+            return Ok(None);
+        };
+        Ok(Role::parse(&record.role).map(|role| Principal {
+            name: record.name,
+            role,
+        }))
+    }
+
     /// The principal a key names, if the key is live.
-    pub async fn authenticate(&self, key: &str) -> Result<Option<Principal>, StoreError> {
+    pub async fn authenticate(&self, key: &str) -> AppResult<Option<Principal>> {
         let digest = crate::ids::key_sha256(key);
         if let Some(p) = self
             .keys
@@ -129,7 +188,7 @@ impl App {
     }
 
     /// Forgets a revoked key at once.
-    pub fn forget_key(&self, name: &str) {
+    fn forget_key(&self, name: &str) {
         self.keys
             .write()
             .unwrap_or_else(|p| p.into_inner())

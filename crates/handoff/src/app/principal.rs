@@ -4,7 +4,7 @@
 use handoff_domain::{Handoff, Policy};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Agent,
@@ -54,14 +54,12 @@ impl Principal {
         }
     }
 
-    /// Admins only: anyone else is refused (403) with `what` they may not do.
-    pub fn require_admin(&self, what: &str) -> Result<(), crate::api::ApiError> {
+    /// Admins only: anyone else is refused with `what` they may not do.
+    pub(super) fn require_admin(&self, what: &str) -> Result<(), super::AppError> {
         if self.role == Role::Admin {
             Ok(())
         } else {
-            Err(crate::api::ApiError::forbidden(format!(
-                "only admins {what}"
-            )))
+            Err(super::AppError::forbidden(format!("only admins {what}")))
         }
     }
 

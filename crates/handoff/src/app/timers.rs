@@ -4,9 +4,14 @@
 use super::App;
 use handoff_domain::schedule::Timer;
 use handoff_domain::{Handoff, TransitionError};
-use handoff_store::{Change, Refused};
+use handoff_store::{Change, Deadline, Refused};
 
 impl App {
+    /// For the scheduler: handoffs by their next deadline, earliest first.
+    pub(crate) async fn next_deadlines(&self, limit: u32) -> super::AppResult<Vec<Deadline>> {
+        Ok(self.store.next_deadlines(limit).await?)
+    }
+
     /// Fires the timer due on `id` now, if any; whether one fired. A refusal (decided or
     /// fired meanwhile, by this node or another) is not an error.
     pub async fn fire_due(&self, id: &str) -> bool {

@@ -39,7 +39,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     let Some(role) = crate::app::Role::parse(&args.role) else {
         bail!("--role must be agent, reviewer or admin");
     };
-    if !crate::api::valid_key_name(&args.name) {
+    if !crate::app::valid_key_name(&args.name) {
         bail!("--name must be 1 to 64 letters, digits, '_', '.', '@' or '-'");
     }
     super::runtime()?.block_on(async {

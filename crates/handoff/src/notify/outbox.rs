@@ -1,25 +1,16 @@
-//! The outbox worker: sends what is due, at most [`CONCURRENCY`] at once, and records each
-//! attempt with its audit entry (`notification.sent` or `notification.failed`). It sleeps
-//! until the next attempt is due and is woken by the store's hub when a commit queues
-//! deliveries, and when one of its sends ends. A delivery stays `pending` until an
-//! attempt's result is committed, so a crash mid-send means it is sent again after the
-//! restart, under the same `webhook-id`: at-least-once, never silently dropped.
+//! The outbox's rules, without the loop (`jobs/outbox.rs`): the retry schedule, what an
+//! attempt leaves a delivery as and the audit entry that records it, and how targets are
+//! shown in the log. A delivery stays `pending` until an attempt's result is committed,
+//! so a crash mid-send means it is sent again after the restart, under the same
+//! `webhook-id`: at-least-once, never silently dropped.
 
 use super::send::Sent;
-use crate::app::App;
 use chrono::{DateTime, SecondsFormat, Utc};
 use handoff_domain::audit::NewEntry;
 use handoff_store::{Attempted, Delivery, DeliveryState};
 use serde_json::json;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
-/// Sends in flight at once.
-pub const CONCURRENCY: usize = 64;
-/// The longest sleep between looks, a backstop for deliveries added by another process.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// A receiver's `Retry-After` is honoured up to this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -169,110 +160,6 @@ pub fn settle(
         data,
     };
     (attempted, entry)
-}
-
-/// A uniform value in [-1, 1].
-fn jitter() -> f64 {
-    let mut b = [0u8; 2];
-    if getrandom::fill(&mut b).is_err() {
-        return 0.0;
-    }
-    f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) * 2.0 - 1.0
-}
-
-pub async fn run(app: Arc<App>) {
-    let permits = Arc::new(Semaphore::new(CONCURRENCY));
-    let inflight = Arc::new(Mutex::new(HashSet::new()));
-    let closing = app.closing();
-    tokio::pin!(closing);
-    loop {
-        let woken = app.store.hub().outbox().notified();
-        let sleep = match dispatch(&app, &permits, &inflight).await {
-            Ok(sleep) => sleep,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox: cannot read deliveries; retrying");
-                Duration::from_secs(1)
-            }
-        };
-        tokio::select! {
-            () = tokio::time::sleep(sleep) => {}
-            () = woken => {}
-            () = &mut closing => return,
-        }
-    }
-}
-
-/// Starts every due delivery not already in flight; returns how long to sleep.
-async fn dispatch(
-    app: &Arc<App>,
-    permits: &Arc<Semaphore>,
-    inflight: &Arc<Mutex<HashSet<String>>>,
-) -> anyhow::Result<Duration> {
-    // A page of due deliveries, none already in flight; each waits for a free slot.
-    let skip: Vec<String> = inflight
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .cloned()
-        .collect();
-    let page = u32::try_from(CONCURRENCY).unwrap_or(64);
-    let due = app.store.due_deliveries(page, skip).await?;
-    let full = due.len() == CONCURRENCY;
-    let now = app.now();
-    for d in due {
-        if d.next_at > now {
-            return Ok((d.next_at - now)
-                .to_std()
-                .unwrap_or_default()
-                .min(MAX_SLEEP));
-        }
-        if !inflight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(d.id.clone())
-        {
-            continue;
-        }
-        let permit = permits.clone().acquire_owned().await?;
-        let app = app.clone();
-        let inflight = inflight.clone();
-        tokio::spawn(async move {
-            let id = d.id.clone();
-            attempt(&app, d).await;
-            inflight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-            drop(permit);
-            app.store.hub().outbox().notify_one();
-        });
-    }
-    // A full page may have more behind it: look again as soon as a send ends (each end
-    // wakes this loop); else sleep until woken or the backstop.
-    Ok(if full { Duration::ZERO } else { MAX_SLEEP })
-}
-
-/// One attempt, recorded.
-async fn attempt(app: &App, d: Delivery) {
-    let sent = app.notifier.send(&d, app.now()).await;
-    let now = app.now();
-    app.metrics.delivery(&d.channel, sent.is_ok());
-    let (attempted, entry) = settle(&d, &sent, &app.notifier.settings.schedule, now, jitter());
-    // Every attempt is in the audit log; the log shows only what needs a person.
-    match &sent {
-        Ok(_) => tracing::debug!(delivery = %d.id, channel = %d.channel, "delivered"),
-        Err(f) if attempted.state == DeliveryState::Failed => tracing::warn!(
-            delivery = %d.id, channel = %d.channel, attempts = attempted.attempts,
-            error = %f.message, "delivery failed for good; an admin can redeliver it"
-        ),
-        Err(f) => tracing::debug!(
-            delivery = %d.id, channel = %d.channel, error = %f.message, "delivery attempt failed"
-        ),
-    }
-    if let Err(e) = app.store.record_attempt(attempted, Some(entry)).await {
-        // The delivery stays pending: it is tried again (same id) after the next look.
-        tracing::warn!(delivery = %d.id, error = %e, "cannot record a delivery attempt");
-    }
 }
 
 #[cfg(test)]

@@ -38,12 +38,12 @@ pub async fn page(State(web): State<Arc<Web>>, viewer: Viewer, nonce: Nonce) -> 
     let mut items = Vec::new();
     let mut f = Filter::default();
     loop {
-        let l = match inbox::list(app, &viewer.who, &f, 500).await {
+        let l = match inbox::list(app, &viewer.who, &f, Some(500)).await {
             Ok(l) => l,
-            Err(e) => return page::api_error(&e),
+            Err(e) => return page::app_error(&e),
         };
         items.extend(l.items);
-        match l.next {
+        match l.next_cursor {
             Some(c) if items.len() < CAP => f.cursor = Some(c),
             _ => break,
         }

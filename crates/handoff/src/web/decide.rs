@@ -7,10 +7,9 @@ use super::inbox::{self, Filter};
 use super::page::{self, Layout};
 use super::session::Viewer;
 use super::{Form, Nonce, Web, view};
-use crate::api::ApiError;
-use crate::app::DecisionRequest;
+use crate::app::{AppError, AppResult, Decision};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use handoff_domain::Handoff;
 use handoff_domain::lifecycle::Status;
@@ -19,12 +18,12 @@ use std::sync::Arc;
 
 /// The request the form describes. An edited draft comes back as text: as a JSON
 /// string when the draft was text, parsed when it was JSON.
-fn request(form: &Form) -> Result<DecisionRequest, ApiError> {
-    let action = form.text("action").unwrap_or_default();
+fn request(form: &Form) -> AppResult<Decision> {
+    let action = Decision::parse_action(&form.text("action").unwrap_or_default())?;
     let draft = match (action.as_str(), form.get("draft")) {
         ("edit", Some(text)) => Some(if form.get("draft_kind") == Some("json") {
             serde_json::from_str::<Value>(text).map_err(|e| {
-                ApiError::field("draft", format!("the edited draft is not valid JSON: {e}"))
+                AppError::field("draft", format!("the edited draft is not valid JSON: {e}"))
             })?
         } else {
             // Browsers send line ends as CRLF; the agent's text had LF.
@@ -32,7 +31,7 @@ fn request(form: &Form) -> Result<DecisionRequest, ApiError> {
         }),
         _ => None,
     };
-    Ok(DecisionRequest {
+    Ok(Decision {
         action,
         rationale: form.text("rationale"),
         draft,
@@ -78,7 +77,7 @@ pub async fn decide(
     let version = form.get("version").and_then(|v| v.parse::<u64>().ok());
     let result = match request(&form) {
         Ok(req) => {
-            let action = req.action.clone();
+            let action = req.action.as_str();
             web.app
                 .decide(&viewer.who, &id, version, req)
                 .await
@@ -88,7 +87,7 @@ pub async fn decide(
     };
     match result {
         Ok((h, action)) => {
-            let msg = message(&h, &action, &viewer.who.name);
+            let msg = message(&h, action, &viewer.who.name);
             let to = next_item(&web, &viewer, &h.id).await;
             page::done(&web, &headers, &to, &msg)
         }
@@ -99,7 +98,7 @@ pub async fn decide(
 /// The next handoff waiting for this viewer: the first of the inbox other than the one
 /// just decided, or the inbox itself when none is left.
 async fn next_item(web: &Web, viewer: &Viewer, done: &str) -> String {
-    match inbox::list(&web.app, &viewer.who, &Filter::default(), 2).await {
+    match inbox::list(&web.app, &viewer.who, &Filter::default(), Some(2)).await {
         Ok(l) => l
             .items
             .iter()
@@ -110,18 +109,18 @@ async fn next_item(web: &Web, viewer: &Viewer, done: &str) -> String {
 }
 
 /// The decision page again, as the handoff is now, with what went wrong in words.
-async fn refused(web: &Web, viewer: &Viewer, nonce: &Nonce, id: &str, e: &ApiError) -> Response {
+async fn refused(web: &Web, viewer: &Viewer, nonce: &Nonce, id: &str, e: &AppError) -> Response {
     let h = match web.app.visible(&viewer.who, id).await {
         Ok(h) => h,
-        Err(e) => return page::api_error(&e),
+        Err(e) => return page::app_error(&e),
     };
-    let text = match e.status() {
-        StatusCode::CONFLICT => format!(
+    let text = match e {
+        AppError::Conflict(_) => format!(
             "Not done: {} (someone may have decided it meanwhile; it is now {}.)",
             view::error_text(e),
             h.state.status
         ),
-        StatusCode::PRECONDITION_FAILED => format!(
+        AppError::Stale { .. } => format!(
             "Not done: the handoff changed while you were reading it (now version {}, {}). Check it again below.",
             h.state.version, h.state.status
         ),
@@ -129,5 +128,5 @@ async fn refused(web: &Web, viewer: &Viewer, nonce: &Nonce, id: &str, e: &ApiErr
     };
     let layout = Layout::new(format!("{} · {}", h.task, h.id), &nonce.0, viewer);
     let p = detail::build(&web.app, &viewer.who, h, layout, Some(text)).await;
-    page::render(e.status(), &p)
+    page::render(view::error_status(e), &p)
 }

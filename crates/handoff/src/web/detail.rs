@@ -182,7 +182,7 @@ pub async fn build(
     let now = app.now();
     let policy = app.policy();
     let p = &h.packet;
-    let timeline = match app.store.timeline(&h.id).await {
+    let timeline = match app.timeline(who, &h.id).await {
         Ok(entries) => entries
             .into_iter()
             .map(|e| Entry {
@@ -428,7 +428,7 @@ pub async fn page(
 ) -> Response {
     let h = match web.app.visible(&viewer.who, &id).await {
         Ok(h) => h,
-        Err(e) => return page::api_error(&e),
+        Err(e) => return page::app_error(&e),
     };
     let layout = Layout::new(format!("{} · {}", h.task, h.id), &nonce.0, &viewer);
     let p = build(&web.app, &viewer.who, h, layout, None).await;

@@ -5,9 +5,7 @@
 use super::page::{self, Layout};
 use super::session::Viewer;
 use super::{Form, Nonce, Web, view};
-use crate::api::ApiError;
-use crate::api::{decode_cursor, encode_cursor};
-use crate::app::{App, DecisionRequest, Principal, Role};
+use crate::app::{App, AppError, AppResult, Decision, ListRequest, Order, Page, Principal, Role};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,7 +13,6 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use handoff_domain::Handoff;
 use handoff_domain::lifecycle::Status;
-use handoff_store::{ListQuery, Scope};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -69,65 +66,28 @@ impl Filter {
     }
 }
 
-/// One page of the inbox and the cursor of the next.
-pub struct Listing {
-    pub items: Vec<Handoff>,
-    pub next: Option<String>,
-}
-
-/// Reviewers and admins read by SLA due time (admins over every team of the policy);
-/// agents read their own, newest first.
-fn scope(app: &App, who: &Principal) -> (Scope, bool) {
-    let policy = app.policy();
-    match who.role {
-        Role::Reviewer => (Scope::Teams(who.teams(&policy)), true),
-        Role::Admin => (Scope::Teams(policy.teams.keys().cloned().collect()), true),
-        Role::Agent => (Scope::Agent(who.name.clone()), false),
-    }
-}
-
-/// The listing behind the inbox: one indexed store query per status asked for (the open
-/// ones unless filtered), merged by the same order, cut to `limit`.
-pub async fn list(app: &App, who: &Principal, f: &Filter, limit: u32) -> Result<Listing, ApiError> {
-    let (scope, by_due) = scope(app, who);
+/// The listing behind the inbox: `App::list` by SLA due time (agents: their own, newest
+/// first), the open statuses unless filtered.
+pub async fn list(
+    app: &App,
+    who: &Principal,
+    f: &Filter,
+    limit: Option<u32>,
+) -> AppResult<Page<Handoff>> {
     let statuses: Vec<Status> = match f.status.as_deref() {
         None | Some("open") => OPEN.to_vec(),
-        Some(s) => vec![Status::parse(s).ok_or_else(|| ApiError::field("status", "not a status"))?],
+        Some(s) => vec![Status::parse(s).ok_or_else(|| AppError::field("status", "not a status"))?],
     };
-    let after = match &f.cursor {
-        None => None,
-        Some(c) => Some(
-            decode_cursor(c, by_due)
-                .ok_or_else(|| ApiError::field("cursor", "not a cursor of this listing"))?,
-        ),
+    let req = ListRequest {
+        statuses,
+        task: f.task.clone(),
+        team: f.team.clone(),
+        level: None,
+        limit,
+        cursor: f.cursor.clone(),
+        order: Order::ByDue,
     };
-    let mut items = Vec::new();
-    for status in statuses {
-        let q = ListQuery {
-            scope: scope.clone(),
-            status: Some(status.as_str().to_owned()),
-            task: f.task.clone(),
-            team: f.team.clone(),
-            level: None,
-            limit: limit + 1,
-            after: after.clone(),
-        };
-        items.extend(app.store.list(q).await?);
-    }
-    if by_due {
-        items.sort_by(|a, b| {
-            (a.evaluation.sla_due_at, &a.id).cmp(&(b.evaluation.sla_due_at, &b.id))
-        });
-    } else {
-        items.sort_by(|a, b| b.id.cmp(&a.id));
-    }
-    let next = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|h| encode_cursor(h, by_due))
-    } else {
-        None
-    };
-    Ok(Listing { items, next })
+    app.list(who, &req).await
 }
 
 /// One row of the inbox table.
@@ -209,12 +169,12 @@ impl InboxPage {
 pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (StatusCode, String) {
     let f = f.clean();
     let policy = app.policy();
-    let (listing, error) = match list(app, who, &f, PAGE).await {
+    let (listing, error) = match list(app, who, &f, Some(PAGE)).await {
         Ok(l) => (l, None),
         Err(e) => (
-            Listing {
+            Page {
                 items: Vec::new(),
-                next: None,
+                next_cursor: None,
             },
             Some(view::error_text(&e)),
         ),
@@ -227,7 +187,7 @@ pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (S
         .map(|h| row(h, now, can_decide))
         .collect();
     let query = f.query();
-    let next_href = listing.next.map(|c| {
+    let next_href = listing.next_cursor.map(|c| {
         let sep = if query.is_empty() { "" } else { "&" };
         format!("/?{query}{sep}cursor={c}")
     });
@@ -316,13 +276,7 @@ pub async fn batch(
             ));
             continue;
         }
-        let req = DecisionRequest {
-            action: "approve".to_owned(),
-            rationale: None,
-            draft: None,
-            option: None,
-            to_team: None,
-        };
+        let req = Decision::new(handoff_domain::DecisionAction::Approve);
         match web
             .app
             .decide(&viewer.who, id, Some(h.state.version), req)

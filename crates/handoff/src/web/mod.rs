@@ -140,7 +140,7 @@ async fn events(
     viewer: session::Viewer,
     headers: HeaderMap,
 ) -> Response {
-    crate::api::event_stream(web.app.clone(), viewer.who, &headers).into_response()
+    crate::api::event_stream(&web.app, viewer.who, &headers).into_response()
 }
 
 /// An `application/x-www-form-urlencoded` body; a name may repeat (`id=a&id=b`).

@@ -86,9 +86,9 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     )
 }
 
-/// An `ApiError` as a page: its status and what it tells the client.
-pub fn api_error(e: &crate::api::ApiError) -> Response {
-    error_page(e.status(), &super::view::error_text(e))
+/// A refusal as a page: its status and what it tells the reader.
+pub fn app_error(e: &crate::app::AppError) -> Response {
+    error_page(super::view::error_status(e), &super::view::error_text(e))
 }
 
 /// `303 See Other` to `to`, with `message` shown once on the page it leads to.

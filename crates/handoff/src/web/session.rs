@@ -5,7 +5,7 @@
 //! short-lived signed cookies. The signing key lives in `<data-dir>/web.key`.
 
 use super::{Web, page};
-use crate::app::{App, Principal, Role};
+use crate::app::{App, Principal};
 use anyhow::Context;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -45,7 +45,7 @@ impl SessionKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-                crate::server::write_secret(&path, &URL_SAFE_NO_PAD.encode(bytes))?;
+                crate::secrets::write_secret(&path, &URL_SAFE_NO_PAD.encode(bytes))?;
                 Ok(SessionKey(bytes))
             }
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -197,8 +197,7 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 pub fn over_https(web: Option<&Web>, headers: &HeaderMap) -> bool {
     let public = web.is_some_and(|w| {
         w.app
-            .notifier
-            .settings
+            .notify_settings()
             .public_url
             .to_ascii_lowercase()
             .starts_with("https://")
@@ -230,11 +229,7 @@ fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// The principal a key digest names, looked up each time: a revoked key's row is gone.
 async fn principal_by_digest(app: &App, digest: &str) -> Option<Principal> {
-    let record = app.store.find_key(digest).await.ok()??;
-    Some(Principal {
-        name: record.name,
-        role: Role::parse(&record.role)?,
-    })
+    app.authenticate_digest(digest).await.ok().flatten()
 }
 
 impl FromRequestParts<Arc<Web>> for Viewer {

@@ -2,6 +2,8 @@
 //! that templates stay simple and everything agent-written reaches them as text to escape.
 
 use super::text;
+use crate::app::AppError;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use handoff_domain::Handoff;
 use serde_json::Value;
@@ -82,16 +84,35 @@ pub fn level(h: &Handoff) -> String {
     )
 }
 
-/// What an `ApiError` says, with the fields at fault.
-pub fn error_text(e: &crate::api::ApiError) -> String {
-    let mut out = e.detail().to_owned();
-    let fields = e.field_errors();
-    if fields.len() > 1 {
-        for f in fields {
-            out.push_str(&format!("; {}: {}", f.field, f.message));
+/// What a refusal says, with the fields at fault; never the cause of a store failure.
+pub fn error_text(e: &AppError) -> String {
+    match e {
+        AppError::Store(cause) => {
+            tracing::error!(error = %cause, "store failure");
+            "internal error".to_owned()
         }
+        AppError::Invalid(fields) if fields.len() > 1 => {
+            let mut out = e.to_string();
+            for f in fields {
+                out.push_str(&format!("; {}: {}", f.field, f.message));
+            }
+            out
+        }
+        e => e.to_string(),
     }
-    out
+}
+
+/// The status a page answers a refusal with.
+pub fn error_status(e: &AppError) -> StatusCode {
+    match e {
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+        AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// Text cut to `max` characters, for table cells (the page shows it whole).

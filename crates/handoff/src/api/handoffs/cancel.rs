@@ -1,7 +1,7 @@
 //! `POST /v1/handoffs/{id}/cancel`: the agent withdraws a pending handoff.
 
-use crate::api::ApiResult;
-use crate::api::resource::respond;
+use crate::api::resource::{Resource, respond};
+use crate::api::{ApiResult, Problem};
 use crate::app::{App, Principal};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,10 +13,10 @@ use std::sync::Arc;
     post, path = "/v1/handoffs/{id}/cancel", tag = "handoffs",
     params(("id" = String, Path, description = "The handoff id.")),
     responses(
-        (status = 200, description = "The cancelled handoff.", body = Object),
-        (status = 403, description = "Only agents cancel.", body = crate::api::Problem),
-        (status = 404, description = "No such handoff of yours.", body = crate::api::Problem),
-        (status = 409, description = "No longer pending.", body = crate::api::Problem),
+        (status = 200, description = "The cancelled handoff.", body = Resource),
+        (status = 403, description = "Only agents cancel.", body = Problem),
+        (status = 404, description = "No such handoff of yours.", body = Problem),
+        (status = 409, description = "No longer pending.", body = Problem),
     )
 )]
 pub async fn cancel(

@@ -1,7 +1,7 @@
 //! `POST /v1/handoffs`: an agent submits a packet; the policy judges it; it is stored.
 
-use crate::api::resource::respond;
-use crate::api::{ApiResult, json_body};
+use crate::api::resource::{Resource, respond};
+use crate::api::{ApiResult, Problem, json_body};
 use crate::app::{App, Principal, Submit};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,14 +14,15 @@ use std::sync::Arc;
 /// Submit a handoff packet (SPEC §2).
 #[utoipa::path(
     post, path = "/v1/handoffs", tag = "handoffs",
-    request_body(content = Object, description = "The handoff packet (SPEC §2)."),
+    request_body(content = crate::api::packet::PacketSchema, description = "The handoff packet (SPEC §2)."),
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the same handoff for the same key and body within 24 h.")),
     responses(
-        (status = 201, description = "Stored and judged: the handoff resource.", body = Object),
-        (status = 200, description = "An idempotent replay (`Idempotent-Replayed: true`).", body = Object),
-        (status = 400, description = "Not JSON.", body = crate::api::Problem),
-        (status = 413, description = "Over 1 MiB.", body = crate::api::Problem),
-        (status = 422, description = "Bad fields, each named.", body = crate::api::Problem),
+        (status = 201, description = "Stored and judged: the handoff resource.", body = Resource),
+        (status = 200, description = "An idempotent replay (`Idempotent-Replayed: true`).", body = Resource),
+        (status = 400, description = "Not JSON.", body = Problem),
+        (status = 403, description = "Only agents submit.", body = Problem),
+        (status = 413, description = "Over 1 MiB.", body = Problem),
+        (status = 422, description = "Bad fields, each named.", body = Problem),
     )
 )]
 pub async fn submit(

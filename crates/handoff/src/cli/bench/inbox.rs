@@ -153,10 +153,10 @@ async fn page(dir: &std::path::Path, n: usize, queries: usize) -> anyhow::Result
     // A cursor far into the list: 20 pages of 500.
     let mut deep = Filter::default();
     for _ in 0..20 {
-        let l = inbox::list(&app, &ana, &deep, 500)
+        let l = inbox::list(&app, &ana, &deep, Some(500))
             .await
-            .map_err(|e| anyhow::anyhow!("listing: {}", e.detail()))?;
-        deep.cursor = Some(l.next.context("the inbox ended early")?);
+            .map_err(|e| anyhow::anyhow!("listing: {}", e))?;
+        deep.cursor = Some(l.next_cursor.context("the inbox ended early")?);
     }
     println!(
         "web inbox page for ana: {} open handoffs in her team, {} rows a page",

@@ -30,11 +30,12 @@ pub async fn run(app: Arc<App>) {
                 STUCK
             }
         };
-        let wake_at = app.now() + chrono::Duration::from_std(sleep).unwrap_or_default();
+        let read_at = app.now();
+        let wake_at = read_at + chrono::Duration::from_std(sleep).unwrap_or_default();
         app.next_deadline_check
             .store(wake_at.timestamp_millis(), Ordering::Relaxed);
         tokio::select! {
-            () = tokio::time::sleep(sleep) => {}
+            () = app.clock().sleep(read_at, sleep) => {}
             () = woken => {}
             () = &mut closing => return,
         }
@@ -45,7 +46,7 @@ pub async fn run(app: Arc<App>) {
 /// catches up); returns how long to sleep until the next deadline.
 async fn fire_due(app: &App) -> anyhow::Result<Duration> {
     loop {
-        let due = app.store.next_deadlines(PAGE).await?;
+        let due = app.next_deadlines(PAGE).await?;
         let mut fired = false;
         for (id, at) in &due {
             let now = app.now();

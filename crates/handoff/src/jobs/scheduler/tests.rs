@@ -5,7 +5,7 @@
 //! every test, so "fires once" is tested against a race, not assumed.
 
 use super::*;
-use crate::app::{App, Clock, DecisionRequest, Principal, Role, Submit};
+use crate::app::{App, Clock, Decision, Principal, Role, Submit};
 use crate::notify::{AllowList, Notifier, Settings};
 use crate::receipt::ReceiptKey;
 use chrono::{DateTime, TimeZone, Utc};
@@ -113,7 +113,7 @@ impl Harness {
     async fn expect_actions(&self, id: &str, expected: &[&str]) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         for round in 0u64.. {
-            let actions: Vec<String> = match self.app.store.timeline(id).await {
+            let actions: Vec<String> = match self.app.store().timeline(id).await {
                 Ok(entries) => entries
                     .into_iter()
                     .map(|e| e.action)
@@ -139,7 +139,7 @@ impl Harness {
     /// just after the commit that the timeline already shows).
     async fn handoff(&self, id: &str, ready: impl Fn(&Handoff) -> bool) -> Handoff {
         loop {
-            if let Ok(Some(h)) = self.app.store.get(id).await
+            if let Ok(Some(h)) = self.app.store().get(id).await
                 && ready(&h)
             {
                 return h;
@@ -152,7 +152,7 @@ impl Harness {
     async fn deliveries(&self, id: &str) -> Vec<(String, String)> {
         let mut all = self
             .app
-            .store
+            .store()
             .deliveries(None, None, 500)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -268,13 +268,7 @@ async fn level_four_re_alerts_every_quarter_hour_until_acknowledged() {
         name: "ana".into(),
         role: Role::Reviewer,
     };
-    let ack = DecisionRequest {
-        action: "acknowledge".into(),
-        rationale: None,
-        draft: None,
-        option: None,
-        to_team: None,
-    };
+    let ack = Decision::new(handoff_domain::DecisionAction::Acknowledge);
     t.app
         .decide(&ana, id, None, ack)
         .await
@@ -301,7 +295,7 @@ async fn a_deadline_that_passed_while_the_server_was_down_fires_once_at_start() 
     let id = h.id.clone();
     // The server stops before anything is due...
     t.app.begin_shutdown();
-    t.app.store.close().await;
+    t.app.store().close().await;
     drop(t.app);
 
     // ...and starts nine hours later: past the reminder, the SLA and the expiry.

@@ -1,0 +1,8 @@
+//! The background jobs, a front door driven by the clock instead of a request: they call
+//! `App` operations like the API does.
+//!
+//! - [`scheduler`]: SLA reminders, escalation, expiry, level-4 re-alerts;
+//! - [`outbox`]: sends the queued notifications and records each attempt.
+
+pub mod outbox;
+pub mod scheduler;
