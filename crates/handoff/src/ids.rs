@@ -25,6 +25,19 @@ fn random<const N: usize>() -> [u8; N] {
 /// from it, so that ids from one process sort in the order they were made.
 static LAST: std::sync::Mutex<(u64, u128)> = std::sync::Mutex::new((0, 0));
 
+/// A request's id: this process's random prefix and a counter (no system call per
+/// request), unique across restarts and nodes.
+pub fn request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let b = random::<6>();
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("req_{prefix}{n:x}")
+}
+
 /// `hnd_` + 26 characters: 48 bits of milliseconds, then 80 random bits (monotonic
 /// within a millisecond).
 pub fn handoff_id(now: DateTime<Utc>) -> String {

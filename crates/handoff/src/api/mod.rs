@@ -84,7 +84,10 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
-/// Counts and times each request by its matched route (the web pages' too).
+/// Counts and times each request by its matched route (the web pages' too), and runs it
+/// in a span carrying its request id (the client's `X-Request-Id` when it is a sane one,
+/// else ours, answered in `X-Request-Id`) and the handoff id of its path, so that every
+/// log line of the request names both. A submission records its new id in the span.
 pub async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
@@ -93,7 +96,44 @@ pub async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
-    let mut res = next.run(req).await;
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map_or_else(crate::ids::request_id, str::to_owned);
+    let handoff = req
+        .uri()
+        .path()
+        .split('/')
+        .find(|s| s.starts_with("hnd_"))
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method = %method,
+        route = %route,
+        handoff = tracing::field::Empty,
+    );
+    if !handoff.is_empty() {
+        span.record("handoff", handoff);
+    }
+    let mut res = tracing::Instrument::instrument(
+        async move {
+            let res = next.run(req).await;
+            tracing::debug!(status = res.status().as_u16(), elapsed = ?started.elapsed(), "answered");
+            res
+        },
+        span,
+    )
+    .await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
     app.metrics
         .request(&method, &route, res.status().as_u16(), started.elapsed());
     res.headers_mut().insert(

@@ -125,6 +125,8 @@ impl App {
         let policy = self.policy();
         let evaluation = policy.evaluate(&packet, now);
         let id = crate::ids::handoff_id(now);
+        // The request's span names the handoff from here on (see `api::observe`).
+        tracing::Span::current().record("handoff", id.as_str());
         let mut h = Handoff::submitted(id, &who.name, &packet, evaluation, now)
             .map_err(|e| AppError::field("packet", e.to_string()))?;
         if h.state.status == Status::Approved {

@@ -50,7 +50,10 @@ impl App {
                 deliveries,
             })
         });
-        match self.store.update(id.to_owned(), None, f).await {
+        let span = tracing::info_span!("timer", handoff = id);
+        let updated =
+            tracing::Instrument::instrument(self.store.update(id.to_owned(), None, f), span);
+        match updated.await {
             Ok(Ok(h)) => {
                 tracing::info!(handoff = id, status = %h.state.status, team = %h.state.assigned_team, "timer fired");
                 true
