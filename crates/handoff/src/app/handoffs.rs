@@ -18,6 +18,21 @@ pub enum Submit {
     Replayed(Handoff),
 }
 
+/// What a principal may decide on a handoff now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenDecisions {
+    pub actions: Vec<DecisionAction>,
+    /// Set when this principal approved the current draft already: the approvals it needs
+    /// in all.
+    pub approved_already: Option<u32>,
+}
+
+impl OpenDecisions {
+    pub fn allows(&self, action: DecisionAction) -> bool {
+        self.actions.contains(&action)
+    }
+}
+
 /// A reviewer's decision on a handoff.
 #[derive(Debug, Clone)]
 pub struct Decision {
@@ -166,6 +181,46 @@ impl App {
         match self.store.get(id).await? {
             Some(h) if who.can_see(&h, &self.policy()) => Ok(h),
             _ => Err(AppError::NotFound("such handoff")),
+        }
+    }
+
+    /// The decisions `who` may take on `h` as it is now (what a page shows as forms, a
+    /// chat message as buttons), and, when approving is not among them although the
+    /// handoff is pending, why.
+    pub fn decisions_open_to(&self, who: &Principal, h: &Handoff) -> OpenDecisions {
+        use DecisionAction as A;
+        let s = &h.state;
+        let mut open = OpenDecisions::default();
+        if !who.decides() || !who.can_see(h, &self.policy()) {
+            return open;
+        }
+        open.actions = match s.status {
+            Status::Pending => {
+                let current = s.current_draft_version();
+                let mine = s
+                    .approvals
+                    .iter()
+                    .any(|a| a.by == who.name && a.draft_version == current);
+                if mine {
+                    open.approved_already = Some(s.approvals_required);
+                    vec![A::Edit, A::Reject, A::Escalate, A::TakeOver]
+                } else {
+                    vec![A::Approve, A::Edit, A::Reject, A::Escalate, A::TakeOver]
+                }
+            }
+            Status::Alerted => vec![A::Acknowledge],
+            Status::HandedOver | Status::Acknowledged => vec![A::Resolve],
+            _ => Vec::new(),
+        };
+        open
+    }
+
+    /// The teams `who` works with: a reviewer's own, every team for the others.
+    pub fn teams_of(&self, who: &Principal) -> Vec<String> {
+        let policy = self.policy();
+        match who.role {
+            Role::Reviewer => who.teams(&policy),
+            _ => policy.teams.keys().cloned().collect(),
         }
     }
 

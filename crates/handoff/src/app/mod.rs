@@ -25,7 +25,7 @@ mod wait;
 pub use clock::{Clock, ManualClock};
 pub use error::{AppError, AppResult};
 pub use events::Event;
-pub use handoffs::{Decision, Outcome, Submit};
+pub use handoffs::{Decision, OpenDecisions, Outcome, Submit};
 pub use keys::{CreatedKey, register_key, valid_key_name};
 pub use list::{Cursor, ListRequest, Order, Page};
 pub use principal::{Principal, Role};

@@ -63,6 +63,11 @@ impl Principal {
         }
     }
 
+    /// Whether this principal decides handoffs at all (reviewers and admins do).
+    pub fn decides(&self) -> bool {
+        self.role != Role::Agent
+    }
+
     pub fn reviews(&self, team: &str, policy: &Policy) -> bool {
         policy
             .teams

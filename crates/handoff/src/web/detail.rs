@@ -4,13 +4,12 @@
 use super::page::{self, Layout};
 use super::session::Viewer;
 use super::{Nonce, Web, text, view};
-use crate::app::{App, Principal, Role};
+use crate::app::{App, Principal};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use handoff_domain::Handoff;
-use handoff_domain::lifecycle::Status;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -133,42 +132,21 @@ fn draft_text(v: &Value) -> (String, bool) {
     }
 }
 
-fn actions(h: &Handoff, who: &Principal) -> Actions {
-    if who.role == Role::Agent {
-        return Actions::default();
-    }
-    let s = &h.state;
-    match s.status {
-        Status::Pending => {
-            let current = s.current_draft_version();
-            let mine = s
-                .approvals
-                .iter()
-                .any(|a| a.by == who.name && a.draft_version == current);
-            Actions {
-                approve: !mine,
-                edit: true,
-                reject: true,
-                escalate: true,
-                take_over: true,
-                note: mine.then(|| {
-                    format!(
-                        "You approved this version; it needs {} approvals in all.",
-                        s.approvals_required
-                    )
-                }),
-                ..Actions::default()
-            }
-        }
-        Status::Alerted => Actions {
-            acknowledge: true,
-            ..Actions::default()
-        },
-        Status::HandedOver | Status::Acknowledged => Actions {
-            resolve: true,
-            ..Actions::default()
-        },
-        _ => Actions::default(),
+/// The forms of the decisions `App` says are open to this viewer.
+fn actions(app: &App, h: &Handoff, who: &Principal) -> Actions {
+    use handoff_domain::DecisionAction as A;
+    let open = app.decisions_open_to(who, h);
+    Actions {
+        approve: open.allows(A::Approve),
+        edit: open.allows(A::Edit),
+        reject: open.allows(A::Reject),
+        escalate: open.allows(A::Escalate),
+        take_over: open.allows(A::TakeOver),
+        acknowledge: open.allows(A::Acknowledge),
+        resolve: open.allows(A::Resolve),
+        note: open
+            .approved_already
+            .map(|n| format!("You approved this version; it needs {n} approvals in all.")),
     }
 }
 
@@ -276,7 +254,7 @@ pub async fn build(
     let decision_needed = view::field(&h, "decision_needed");
     DetailPage {
         layout,
-        actions: actions(&h, who),
+        actions: actions(app, &h, who),
         teams: policy
             .teams
             .keys()

@@ -180,7 +180,7 @@ pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (S
         ),
     };
     let now = app.now();
-    let can_decide = who.role != Role::Agent;
+    let can_decide = who.decides();
     let rows: Vec<Row> = listing
         .items
         .iter()
@@ -192,10 +192,7 @@ pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (S
         format!("/?{query}{sep}cursor={c}")
     });
     let first_href = f.cursor.as_ref().map(|_| format!("/?{query}"));
-    let teams = match who.role {
-        Role::Reviewer => who.teams(&policy),
-        _ => policy.teams.keys().cloned().collect(),
-    };
+    let teams = app.teams_of(who);
     let batch = f.task.is_some() && rows.iter().any(|r| r.batchable);
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
