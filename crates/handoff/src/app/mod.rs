@@ -4,12 +4,14 @@
 //! parses and renders. Nothing here knows HTTP: refusals are [`AppError`]s.
 //!
 //! - `handoffs`: submit, read, decide, cancel, report an outcome; `wait`: long-polls;
+//!   `batch`: approving several routine handoffs at once;
 //! - `list`: listings with each role's scope, their cursors, timelines;
 //! - `events`: the feed of changes a principal may see;
 //! - `policy`, `keys`, `audit`, `deliveries`: the admin's operations;
 //! - `timers`: what the scheduler fires; `principal`: who calls; `clock`: what time it is.
 
 mod audit;
+mod batch;
 mod clock;
 mod deliveries;
 mod error;

@@ -5,7 +5,7 @@
 use super::page::{self, Layout};
 use super::session::Viewer;
 use super::{Form, Nonce, Web, view};
-use crate::app::{App, AppError, AppResult, Decision, ListRequest, Order, Page, Principal, Role};
+use crate::app::{App, AppError, AppResult, ListRequest, Order, Page, Principal, Role};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -108,7 +108,7 @@ pub struct Row {
     pub batchable: bool,
 }
 
-fn row(h: &Handoff, now: DateTime<Utc>, can_decide: bool) -> Row {
+fn row(h: &Handoff, now: DateTime<Utc>, batchable: bool) -> Row {
     let (time_left, overdue) = view::time_left(h.evaluation.sla_due_at, now);
     let summary = view::raw(h, "summary");
     let subject = view::raw(h, "subject");
@@ -132,10 +132,7 @@ fn row(h: &Handoff, now: DateTime<Utc>, can_decide: bool) -> Row {
         status: h.state.status.as_str(),
         time_left,
         overdue,
-        batchable: can_decide
-            && h.state.status == Status::Pending
-            && h.evaluation.level.get() == 2
-            && h.state.approvals_required <= 1,
+        batchable,
     }
 }
 
@@ -180,11 +177,10 @@ pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (S
         ),
     };
     let now = app.now();
-    let can_decide = who.decides();
     let rows: Vec<Row> = listing
         .items
         .iter()
-        .map(|h| row(h, now, can_decide))
+        .map(|h| row(h, now, app.batchable(who, h)))
         .collect();
     let query = f.query();
     let next_href = listing.next_cursor.map(|c| {
@@ -250,35 +246,11 @@ pub async fn batch(
     if let Some(res) = viewer.refuse_post(&web, &headers, form.get("csrf")) {
         return res;
     }
-    let ids: Vec<&str> = form.all("id").collect();
-    let mut task: Option<String> = None;
+    let ids: Vec<(String, Option<u64>)> = form.all("id").map(|id| (id.to_owned(), None)).collect();
+    let (task, results) = web.app.approve_batch(&viewer.who, &ids).await;
     let (mut approved, mut failed) = (0, Vec::new());
-    for id in &ids {
-        let h = match web.app.visible(&viewer.who, id).await {
-            Ok(h) => h,
-            Err(e) => {
-                failed.push(format!("{id}: {}", view::error_text(&e)));
-                continue;
-            }
-        };
-        if task.get_or_insert_with(|| h.task.clone()) != &h.task {
-            failed.push(format!("{id}: another task; a batch is one task's"));
-            continue;
-        }
-        if h.evaluation.level.get() != 2 || h.state.approvals_required > 1 {
-            failed.push(format!(
-                "{id}: needs its own review (level {}, {} approvers)",
-                h.evaluation.level.get(),
-                h.state.approvals_required
-            ));
-            continue;
-        }
-        let req = Decision::new(handoff_domain::DecisionAction::Approve);
-        match web
-            .app
-            .decide(&viewer.who, id, Some(h.state.version), req)
-            .await
-        {
+    for (id, result) in results {
+        match result {
             Ok(_) => approved += 1,
             Err(e) => failed.push(format!("{id}: {}", view::error_text(&e))),
         }
