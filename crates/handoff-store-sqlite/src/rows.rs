@@ -1,8 +1,8 @@
 //! Between Rust values and SQLite rows: the handoff row's columns, timestamps, audit rows.
 
-use crate::{Delivery, DeliveryState, Idempotency};
 use chrono::{DateTime, SecondsFormat, Utc};
 use handoff_domain::{AuditEntry, Handoff};
+use handoff_store::{Delivery, DeliveryState, Idempotency, KeyRecord};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqliteConnection};
@@ -123,8 +123,8 @@ pub(super) fn decode_audit(row: &SqliteRow) -> Result<AuditEntry, sqlx::Error> {
     })
 }
 
-pub(super) fn decode_key(row: &SqliteRow) -> Result<crate::KeyRecord, sqlx::Error> {
-    Ok(crate::KeyRecord {
+pub(super) fn decode_key(row: &SqliteRow) -> Result<KeyRecord, sqlx::Error> {
+    Ok(KeyRecord {
         name: row.try_get(0)?,
         role: row.try_get(1)?,
         key_sha256: row.try_get(2)?,

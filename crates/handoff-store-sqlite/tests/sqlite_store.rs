@@ -11,8 +11,9 @@ use handoff_domain::lifecycle::{Command, DecisionAction, Status, TransitionError
 use handoff_domain::{Handoff, Packet, Policy};
 use handoff_store::{
     Attempted, Change, Cursor, Delivery, DeliveryState, Idempotency, KeyRecord, ListQuery, Refused,
-    Scope, SqliteStore, Store, Submission, Submitted, UpdateFn,
+    Scope, Store, Submission, Submitted, UpdateFn,
 };
+use handoff_store_sqlite::SqliteStore;
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::PathBuf;
