@@ -236,14 +236,14 @@ fn read<'a, T: Send + 'a>(
 }
 
 fn push_filters(b: &mut QueryBuilder<Sqlite>, q: &ListQuery) {
-    if let Some(s) = &q.status {
-        b.push(" AND status = ").push_bind(s.clone());
+    if let Some(s) = q.status {
+        b.push(" AND status = ").push_bind(s.as_str());
     }
     if let Some(t) = &q.task {
         b.push(" AND task = ").push_bind(t.clone());
     }
     if let Some(l) = q.level {
-        b.push(" AND level = ").push_bind(i64::from(l));
+        b.push(" AND level = ").push_bind(i64::from(l.get()));
     }
 }
 

@@ -722,6 +722,124 @@ async fn a_reviewer_listing_orders_two_teams_by_due_time_and_pages_without_gaps_
     store.close().await;
 }
 
+/// Whether `h` is in the listing `q` asks for, by the query's meaning.
+fn wanted(q: &ListQuery, h: &Handoff) -> bool {
+    let in_scope = match &q.scope {
+        Scope::All => true,
+        Scope::Agent(agent) => h.agent() == agent,
+        Scope::Teams(teams) => teams.contains(&h.state.assigned_team),
+    };
+    in_scope
+        && q.status.is_none_or(|s| h.state.status == s)
+        && q.task.as_ref().is_none_or(|t| &h.task == t)
+        && q.team.as_ref().is_none_or(|t| &h.state.assigned_team == t)
+        && q.level.is_none_or(|l| h.evaluation.level == l)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_filters_by_status_task_team_and_level() {
+    let fx = Fixture::new();
+    let store = fx.open().await;
+    // Pending (level 2), approved by policy (level 1), handed over (level 3), by two agents.
+    let kinds = [
+        ("respond_to_client_inquiry", 0.95),
+        ("categorize_support_ticket", 0.97),
+        ("delete_data", 0.95),
+        ("publish_content", 0.95),
+    ];
+    let mut all = Vec::new();
+    for n in 0..12u32 {
+        let (task, confidence) = kinds[n as usize % kinds.len()];
+        let agent = if n % 3 == 0 { "ops-bot" } else { "sales-bot" };
+        let at = t0() + minutes(n.into());
+        let h = fx.handoff_with_confidence(n, task, agent, at, confidence);
+        all.push(created(&store, submission(h)).await);
+    }
+    // And one approved by a reviewer: level 2, like the pending ones.
+    all[0] = store
+        .update(all[0].id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("ana approves");
+
+    let query = |scope: Scope| ListQuery {
+        scope,
+        status: None,
+        task: None,
+        team: None,
+        level: None,
+        limit: 100,
+        after: None,
+    };
+    let all_of = || query(Scope::All);
+    let reviewer = Scope::Teams(vec!["sales".to_owned(), "marketing".to_owned()]);
+    let queries = [
+        ListQuery {
+            status: Some(Status::Pending),
+            ..all_of()
+        },
+        ListQuery {
+            status: Some(Status::Approved),
+            ..all_of()
+        },
+        ListQuery {
+            status: Some(Status::Approved),
+            level: Some(handoff_domain::Level::REVIEW),
+            ..all_of()
+        },
+        ListQuery {
+            status: Some(Status::HandedOver),
+            ..all_of()
+        },
+        ListQuery {
+            level: Some(handoff_domain::Level::AUTONOMOUS),
+            ..all_of()
+        },
+        ListQuery {
+            level: Some(handoff_domain::Level::STOP),
+            ..all_of()
+        },
+        ListQuery {
+            task: Some("publish_content".to_owned()),
+            ..all_of()
+        },
+        ListQuery {
+            team: Some("sales".to_owned()),
+            ..all_of()
+        },
+        ListQuery {
+            status: Some(Status::Pending),
+            ..query(Scope::Agent("ops-bot".to_owned()))
+        },
+        ListQuery {
+            status: Some(Status::Pending),
+            level: Some(handoff_domain::Level::REVIEW),
+            ..query(reviewer.clone())
+        },
+        ListQuery {
+            status: Some(Status::Approved),
+            ..query(reviewer)
+        },
+    ];
+    for q in queries {
+        let mut expected: Vec<&Handoff> = all.iter().filter(|h| wanted(&q, h)).collect();
+        if matches!(q.scope, Scope::Teams(_)) {
+            expected.sort_by_key(|h| (h.evaluation.sla_due_at, h.id.clone()));
+        } else {
+            expected.sort_by(|a, b| b.id.cmp(&a.id));
+        }
+        let expected: Vec<&str> = expected.iter().map(|h| h.id.as_str()).collect();
+        assert!(
+            !expected.is_empty() && expected.len() < all.len(),
+            "{q:?} picks some, not all"
+        );
+        let listed = store.list(q.clone()).await.expect("the list reads");
+        let ids: Vec<&str> = listed.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(ids, expected, "{q:?}");
+    }
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn next_deadlines_lists_only_handoffs_with_one_ahead_earliest_first() {
     let fx = Fixture::new();

@@ -17,7 +17,8 @@ pub mod delivery;
 pub mod hub;
 
 use chrono::{DateTime, Utc};
-use handoff_domain::{AuditEntry, Handoff, NewEntry, TransitionError, Verification};
+use handoff_domain::lifecycle::Status;
+use handoff_domain::{AuditEntry, Handoff, Level, NewEntry, TransitionError, Verification};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -123,13 +124,15 @@ pub enum Scope {
     Teams(Vec<String>),
 }
 
+/// A page of handoffs: whose, filtered by what (each filter an exact match), how many,
+/// and after which cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     pub scope: Scope,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub task: Option<String>,
     pub team: Option<String>,
-    pub level: Option<u8>,
+    pub level: Option<Level>,
     pub limit: u32,
     pub after: Option<Cursor>,
 }
