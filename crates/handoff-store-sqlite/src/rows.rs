@@ -1,7 +1,7 @@
 //! Between Rust values and SQLite rows: the handoff row's columns, timestamps, audit rows.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use handoff_domain::{AuditEntry, Handoff};
+use handoff_domain::{AuditEntry, Handoff, Role};
 use handoff_store::{Delivery, DeliveryState, Idempotency, KeyRecord};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqliteRow;
@@ -123,10 +123,14 @@ pub(super) fn decode_audit(row: &SqliteRow) -> Result<AuditEntry, sqlx::Error> {
     })
 }
 
+/// A key row (`name, role, key_sha256, created_at`). A role this build does not know is an
+/// error that names it: the key is not let in with some other role.
 pub(super) fn decode_key(row: &SqliteRow) -> Result<KeyRecord, sqlx::Error> {
+    let role: &str = row.try_get(1)?;
     Ok(KeyRecord {
         name: row.try_get(0)?,
-        role: row.try_get(1)?,
+        role: Role::parse(role)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown key role {role:?}").into()))?,
         key_sha256: row.try_get(2)?,
         created_at: parse_ts(row.try_get(3)?)?,
     })

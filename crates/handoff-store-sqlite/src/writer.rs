@@ -301,7 +301,7 @@ impl Writer {
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(&key.name)
-                .bind(&key.role)
+                .bind(key.role.as_str())
                 .bind(&key.key_sha256)
                 .bind(rows::ts(key.created_at))
                 .execute(&mut self.conn)

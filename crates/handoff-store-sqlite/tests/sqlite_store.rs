@@ -8,10 +8,10 @@
 use chrono::{DateTime, Duration, Utc};
 use handoff_domain::audit::{AuditEntry, NewEntry};
 use handoff_domain::lifecycle::{Command, DecisionAction, Status, TransitionError};
-use handoff_domain::{Handoff, Packet, Policy};
+use handoff_domain::{Handoff, Packet, Policy, Role};
 use handoff_store::{
     Attempted, Change, Cursor, Delivery, DeliveryState, Idempotency, KeyRecord, ListQuery, Refused,
-    Scope, Store, Submission, Submitted, UpdateFn,
+    Scope, Store, StoreError, Submission, Submitted, UpdateFn,
 };
 use handoff_store_sqlite::SqliteStore;
 use serde_json::json;
@@ -172,7 +172,7 @@ async fn assert_one_valid_chain(store: &SqliteStore, entries: usize) {
 fn key_record(name: &str) -> (KeyRecord, NewEntry) {
     let record = KeyRecord {
         name: name.to_owned(),
-        role: "reviewer".to_owned(),
+        role: Role::Reviewer,
         key_sha256: handoff_domain::canonical::sha256_hex(&json!(name)),
         created_at: t0(),
     };
@@ -629,6 +629,37 @@ async fn verify_audit_names_the_first_entry_edited_in_the_file() {
     assert!(!v.ok);
     assert_eq!(v.first_bad_seq, Some(3));
     assert_eq!(v.entries, 5);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_whose_role_this_build_does_not_know_is_an_error_that_names_it() {
+    use sqlx::Connection;
+    let fx = Fixture::new();
+    let store = fx.open().await;
+    let (key, audit) = key_record("ana");
+    assert!(
+        store
+            .create_key(key.clone(), audit)
+            .await
+            .expect("the key is stored")
+    );
+    let url = format!("sqlite:{}", fx.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("UPDATE api_keys SET role = 'superuser' WHERE name = 'ana'")
+        .execute(&mut conn)
+        .await
+        .expect("the edit");
+    conn.close().await.expect("the connection closes");
+
+    let err = store
+        .find_key(&key.key_sha256)
+        .await
+        .expect_err("an unknown role is refused");
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(err.to_string().contains("\"superuser\""), "{err}");
     store.close().await;
 }
 

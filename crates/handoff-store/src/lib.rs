@@ -18,7 +18,7 @@ pub mod hub;
 
 use chrono::{DateTime, Utc};
 use handoff_domain::lifecycle::Status;
-use handoff_domain::{AuditEntry, Handoff, Level, NewEntry, TransitionError, Verification};
+use handoff_domain::{AuditEntry, Handoff, Level, NewEntry, Role, TransitionError, Verification};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -150,7 +150,7 @@ pub enum Cursor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub key_sha256: String,
     pub created_at: DateTime<Utc>,
 }
