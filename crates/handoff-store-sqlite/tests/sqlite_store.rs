@@ -10,8 +10,8 @@ use handoff_domain::audit::{AuditEntry, NewEntry};
 use handoff_domain::lifecycle::{Command, DecisionAction, Status, TransitionError};
 use handoff_domain::{Handoff, Packet, Policy, Role};
 use handoff_store::{
-    Attempted, Change, Cursor, Delivery, DeliveryState, Idempotency, KeyRecord, ListQuery, Refused,
-    Scope, Store, StoreError, Submission, Submitted, UpdateFn,
+    Attempted, Change, Channel, Cursor, Delivery, DeliveryState, Idempotency, KeyRecord, ListQuery,
+    Refused, Scope, Store, StoreError, Submission, Submitted, UpdateFn,
 };
 use handoff_store_sqlite::SqliteStore;
 use serde_json::json;
@@ -929,7 +929,7 @@ fn delivery(id: &str, handoff: &Handoff, at: DateTime<Utc>) -> Delivery {
         id.to_owned(),
         Some(handoff.id.clone()),
         "handoff.routed",
-        "webhook",
+        Channel::Webhook,
         "http://127.0.0.1:9/hook",
         format!(
             r#"{{"type":"handoff.routed","data":{{"id":"{}"}}}}"#,
@@ -1081,5 +1081,33 @@ async fn deliveries_commit_with_their_change_once_per_id_and_record_attempts() {
     // Entries about deliveries are not handoff events (SSE replay).
     let events = store.events_after(0, 100).await.expect("reads");
     assert_eq!(events.len(), 2);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_whose_channel_this_build_does_not_know_is_an_error_that_names_it() {
+    use sqlx::Connection;
+    let fx = Fixture::new();
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    let mut sub = submission(h.clone());
+    sub.deliveries = vec![delivery("msg_a", &h, t0())];
+    created(&store, sub).await;
+    let url = format!("sqlite:{}", fx.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("UPDATE outbox SET channel = 'sms' WHERE id = 'msg_a'")
+        .execute(&mut conn)
+        .await
+        .expect("the edit");
+    conn.close().await.expect("the connection closes");
+
+    let err = store
+        .delivery("msg_a")
+        .await
+        .expect_err("an unknown channel is refused");
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(err.to_string().contains("\"sms\""), "{err}");
     store.close().await;
 }

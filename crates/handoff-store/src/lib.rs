@@ -22,7 +22,7 @@ use handoff_domain::{AuditEntry, Handoff, Level, NewEntry, Role, TransitionError
 use std::future::Future;
 use std::pin::Pin;
 
-pub use delivery::{Attempted, Delivery, DeliveryState};
+pub use delivery::{Attempted, Channel, Delivery, DeliveryState};
 pub use hub::{Event, Hub};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
