@@ -129,8 +129,10 @@ impl SqliteStore {
             .pragma("cache_size", WRITER_CACHE)
             .pragma("wal_autocheckpoint", "10000");
         let mut conn = SqliteConnection::connect_with(&writer_opts).await.db()?;
+        // What `Migrator::run` does with a connection, called directly: through `run`,
+        // this future would not be `Send` (sqlx's "`Acquire` is not general enough").
         migrator()
-            .run(&mut conn)
+            .run_direct(None, &mut conn, false)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
         let read = SqlitePoolOptions::new()
