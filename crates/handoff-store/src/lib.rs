@@ -9,12 +9,16 @@
 //! - [`delivery`]: the outbox's rows: deliveries written with the change that causes
 //!   them, attempts recorded with their audit entry.
 //! - [`hub`]: who is told of a commit: long-polls waiting on one handoff, and event streams.
+//! - `testsuite` (feature `testsuite`): the tests every backend runs, written once against
+//!   `&dyn Store`, and the `store_suite!` macro that runs them.
 //!
 //! A PostgreSQL implementation follows the same trait; nothing above this crate changes.
 #![forbid(unsafe_code)]
 
 pub mod delivery;
 pub mod hub;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 
 use chrono::{DateTime, Utc};
 use handoff_domain::lifecycle::Status;
