@@ -12,6 +12,7 @@
 //! - [`schedule`]: the clock's part: SLA reminders, escalation, expiry, level-4 re-alerts.
 //! - [`canonical`]: RFC 8785 canonical JSON and its SHA-256, the digest of drafts.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
+//! - [`role`]: what a key may do: agent, reviewer or admin.
 //!
 //! The HTTP server, the store and the CLI build on these; nothing here knows about them.
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod level;
 pub mod lifecycle;
 pub mod packet;
 pub mod policy;
+pub mod role;
 pub mod schedule;
 
 pub use audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
@@ -35,3 +37,4 @@ pub use level::{Dimension, Level, Risk, Rubric};
 pub use lifecycle::{Command, DecisionAction, Lifecycle, Status, TransitionError};
 pub use packet::{Packet, TaskName};
 pub use policy::{Evaluation, Policy, PolicyError, PolicyErrors, Reason};
+pub use role::Role;

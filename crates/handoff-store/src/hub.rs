@@ -1,4 +1,4 @@
-//! Who hears of a commit. The writer publishes each committed handoff change here, after
+//! Who hears of a commit. A store publishes each committed handoff change here, after
 //! the commit and never before: long-polls waiting on that one handoff wake at once (no
 //! polling of the database), and event streams receive it.
 //!
@@ -100,7 +100,7 @@ impl Hub {
         &self.outbox
     }
 
-    /// Called by the writer after a commit, in commit order.
+    /// Called by the store after each commit, in commit order.
     pub fn publish(&self, events: Vec<Event>) {
         {
             let waiters = self.lock();

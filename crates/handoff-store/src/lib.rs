@@ -1,44 +1,60 @@
-//! Durable storage for handoff, behind one [`Store`] trait.
+//! Durable storage for handoff, behind one [`Store`] trait. This crate knows no database:
+//! each backend is a crate of its own (`handoff-store-sqlite`, the embedded one).
 //!
-//! - [`Store`]: what the service needs of a database: submit a handoff, change one by a
-//!   function of its current state, read and list, the audit log, keys, the active policy.
-//!   Every change is committed together with its audit entry; a caller hears of a change
-//!   only after its commit.
+//! - [`Store`] (this file): what the service needs of a database: submit a handoff,
+//!   change one by a function of its current state, read and list, the audit log, keys,
+//!   the active policy. Every change is committed together with its audit entry; a caller
+//!   hears of a change only after its commit. Also the types that cross it, and
+//!   [`StoreError`], which says what failed without naming the database's own errors.
+//! - [`delivery`]: the outbox's rows: deliveries written with the change that causes
+//!   them, attempts recorded with their audit entry.
 //! - [`hub`]: who is told of a commit: long-polls waiting on one handoff, and event streams.
-//! - [`sqlite`]: the embedded implementation: one writer task that groups whatever is
-//!   queued into one transaction (group commit), a pool of read connections, WAL with
-//!   `synchronous=FULL`.
+//! - `testsuite` (feature `testsuite`): the tests every backend runs, written once against
+//!   `&dyn Store`, and the `store_suite!` macro that runs them.
 //!
 //! A PostgreSQL implementation follows the same trait; nothing above this crate changes.
 #![forbid(unsafe_code)]
 
 pub mod delivery;
 pub mod hub;
-pub mod sqlite;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 
 use chrono::{DateTime, Utc};
-use handoff_domain::{AuditEntry, Handoff, NewEntry, TransitionError, Verification};
+use handoff_domain::lifecycle::Status;
+use handoff_domain::{AuditEntry, Handoff, Level, NewEntry, Role, TransitionError, Verification};
 use std::future::Future;
 use std::pin::Pin;
 
-pub use delivery::{Attempted, Delivery, DeliveryState};
+pub use delivery::{Attempted, Channel, Delivery, DeliveryState};
 pub use hub::{Event, Hub};
-pub use sqlite::SqliteStore;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Something went wrong in the database itself: the caller answers 500 (or 503).
+///
+/// Backends put their own errors in [`StoreError::Database`] (see [`StoreError::database`])
+/// and describe a failed migration in [`StoreError::Migrate`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database refused or failed a read, a connection, or a row that does not decode.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The schema could not be brought up to date when the store opened.
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
     /// A write batch failed and was rolled back: nothing of it was stored.
     #[error("{0}")]
     Write(String),
     #[error("the store is shutting down")]
     Closed,
+}
+
+impl StoreError {
+    /// A backend's own error, as [`StoreError::Database`].
+    pub fn database(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+        StoreError::Database(e.into())
+    }
 }
 
 /// A new handoff and the audit entry that records it.
@@ -112,13 +128,15 @@ pub enum Scope {
     Teams(Vec<String>),
 }
 
+/// A page of handoffs: whose, filtered by what (each filter an exact match), how many,
+/// and after which cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     pub scope: Scope,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub task: Option<String>,
     pub team: Option<String>,
-    pub level: Option<u8>,
+    pub level: Option<Level>,
     pub limit: u32,
     pub after: Option<Cursor>,
 }
@@ -136,7 +154,7 @@ pub enum Cursor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub key_sha256: String,
     pub created_at: DateTime<Utc>,
 }

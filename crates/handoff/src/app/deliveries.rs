@@ -75,7 +75,7 @@ impl App {
                 "delivery": d.id,
                 "event": d.event,
                 "channel": d.channel,
-                "target": crate::notify::outbox::redact(&d.channel, &d.target),
+                "target": crate::notify::outbox::redact(d.channel, &d.target),
                 "previous_state": d.state,
                 "previous_attempts": d.attempts,
             }),
@@ -104,7 +104,7 @@ impl App {
     pub(crate) async fn attempt_delivery(&self, d: Delivery, jitter: f64) {
         let sent = self.notifier.send(&d, self.now()).await;
         let now = self.now();
-        self.metrics.delivery(&d.channel, sent.is_ok());
+        self.metrics.delivery(d.channel.as_str(), sent.is_ok());
         let schedule = &self.notifier.settings.schedule;
         let (attempted, entry) = crate::notify::outbox::settle(&d, &sent, schedule, now, jitter);
         // Every attempt is in the audit log; the log shows only what needs a person.

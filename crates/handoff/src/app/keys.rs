@@ -36,7 +36,7 @@ pub async fn register_key(
     let now = chrono::Utc::now();
     let record = KeyRecord {
         name: name.to_owned(),
-        role: role.as_str().to_owned(),
+        role,
         key_sha256: crate::ids::key_sha256(key),
         created_at: now,
     };

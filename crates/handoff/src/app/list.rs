@@ -6,7 +6,7 @@ use super::{App, AppError, AppResult, Principal, Role};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use handoff_domain::lifecycle::Status;
-use handoff_domain::{AuditEntry, FieldError, Handoff};
+use handoff_domain::{AuditEntry, FieldError, Handoff, Level};
 use handoff_store::{ListQuery, Scope};
 
 pub use handoff_store::Cursor;
@@ -96,10 +96,10 @@ impl App {
         for status in statuses {
             let q = ListQuery {
                 scope: scope.clone(),
-                status: status.map(|s| s.as_str().to_owned()),
+                status,
                 task: req.task.clone(),
                 team: req.team.clone(),
-                level: req.level,
+                level: req.level.and_then(|l| Level::new(i64::from(l)).ok()),
                 limit: limit + 1,
                 after: after.clone(),
             };

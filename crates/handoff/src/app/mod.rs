@@ -154,9 +154,9 @@ impl App {
         let Some(record) = self.store.find_key(digest).await? else {
             return Ok(None);
         };
-        Ok(Role::parse(&record.role).map(|role| Principal {
+        Ok(Some(Principal {
             name: record.name,
-            role,
+            role: record.role,
         }))
     }
 
@@ -174,10 +174,7 @@ impl App {
         let Some(record) = self.store.find_key(&digest).await? else {
             return Ok(None);
         };
-        let Some(role) = Role::parse(&record.role) else {
-            tracing::warn!(key = %record.name, role = %record.role, "a key with an unknown role");
-            return Ok(None);
-        };
+        let role = record.role;
         let p = Principal {
             name: record.name,
             role,

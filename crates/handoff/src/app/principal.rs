@@ -2,31 +2,8 @@
 //! team membership comes from the active policy's `members`.
 
 use handoff_domain::{Handoff, Policy};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Agent,
-    Reviewer,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Reviewer => "reviewer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        [Role::Agent, Role::Reviewer, Role::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-    }
-}
+pub use handoff_domain::Role;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

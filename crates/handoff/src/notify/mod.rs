@@ -23,7 +23,7 @@ use handoff_domain::canonical::hex;
 use handoff_domain::policy::NotifyTarget;
 use handoff_domain::schedule::Notice;
 use handoff_domain::{Policy, Status};
-use handoff_store::Delivery;
+use handoff_store::{Channel, Delivery};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,12 +139,12 @@ impl Notifier {
             .iter()
             .map(|target| {
                 let (channel, to) = match target {
-                    NotifyTarget::Webhook(u) => ("webhook", u),
-                    NotifyTarget::Slack(u) => ("slack", u),
-                    NotifyTarget::Email(a) => ("email", a),
+                    NotifyTarget::Webhook(u) => (Channel::Webhook, u),
+                    NotifyTarget::Slack(u) => (Channel::Slack, u),
+                    NotifyTarget::Email(a) => (Channel::Email, a),
                 };
                 Delivery::new(
-                    delivery_id(&h.id, cause, channel, to),
+                    delivery_id(&h.id, cause, channel.as_str(), to),
                     Some(h.id.clone()),
                     event,
                     channel,
@@ -166,7 +166,7 @@ impl Notifier {
             delivery_id(&h.id, &cause, "callback", url),
             Some(h.id.clone()),
             event,
-            "callback",
+            Channel::Callback,
             url,
             payload,
             now,

@@ -7,7 +7,7 @@
 use super::send::Sent;
 use chrono::{DateTime, SecondsFormat, Utc};
 use handoff_domain::audit::NewEntry;
-use handoff_store::{Attempted, Delivery, DeliveryState};
+use handoff_store::{Attempted, Channel, Delivery, DeliveryState};
 use serde_json::json;
 use std::time::Duration;
 
@@ -69,8 +69,8 @@ impl RetrySchedule {
 
 /// A URL as the audit log shows it: scheme, host and port only, since paths of webhook
 /// URLs often carry a secret (Slack's do).
-pub fn redact(channel: &str, target: &str) -> String {
-    if channel == "email" {
+pub fn redact(channel: Channel, target: &str) -> String {
+    if channel == Channel::Email {
         return target.to_owned();
     }
     match url::Url::parse(target) {
@@ -105,7 +105,7 @@ pub fn settle(
         "delivery": d.id,
         "event": d.event,
         "channel": d.channel,
-        "target": redact(&d.channel, &d.target),
+        "target": redact(d.channel, &d.target),
         "attempt": attempt,
     });
     let (state, next_at, last_error, action) = match sent {
@@ -172,7 +172,7 @@ mod tests {
             "msg_1".into(),
             Some("hnd_1".into()),
             "handoff.routed",
-            "slack",
+            Channel::Slack,
             "https://hooks.slack.com/services/T000/B000/SECRET",
             "{}".into(),
             Utc::now(),

@@ -10,7 +10,7 @@ use crate::notify::{AllowList, Notifier, Settings};
 use crate::receipt::ReceiptKey;
 use chrono::{DateTime, TimeZone, Utc};
 use handoff_domain::{Handoff, Policy, Status};
-use handoff_store::SqliteStore;
+use handoff_store_sqlite::SqliteStore;
 use serde_json::json;
 
 const POLICY: &str = r#"
@@ -159,7 +159,7 @@ impl Harness {
         all.reverse();
         all.into_iter()
             .filter(|d| d.handoff_id.as_deref() == Some(id))
-            .map(|d| (d.event, d.channel))
+            .map(|d| (d.event, d.channel.as_str().to_owned()))
             .collect()
     }
 }

@@ -1,23 +1,35 @@
-//! The embedded store: SQLite in WAL mode with `synchronous=FULL`, one writer task doing
-//! group commit ([`writer`]), a small pool of connections for reads.
+//! The embedded store: [`SqliteStore`], the [`Store`] trait on SQLite in WAL mode with
+//! `synchronous=FULL`, one writer task doing group commit, a small pool of connections
+//! for reads. Open it with [`SqliteStore::open`] on a file path; it creates and migrates
+//! the database when needed.
+//!
+//! - this file: opening (pragmas, migrations from `migrations/`), the reads, the
+//!   checkpointer, and the trait's methods.
+//! - `writer`: the single writer: whatever is queued, applied in one `BEGIN IMMEDIATE`
+//!   transaction and committed once, before anyone hears of it.
+//! - `recent`: the handoffs written last, kept in memory.
+//! - `rows`: between Rust values and SQLite rows.
+//! - `error`: sqlx's errors as [`StoreError`].
 //!
 //! Other processes may open the same file at the same time (`handoff keys create`,
 //! `handoff audit verify` beside a running server): every write transaction takes the
 //! write lock first and reads the audit chain's tail inside it.
+#![forbid(unsafe_code)]
 
+mod error;
 mod recent;
 mod rows;
 mod writer;
 
-use crate::hub::Hub;
-use crate::{
-    Attempted, BoxFuture, Cursor, Delivery, DeliveryState, KeyRecord, ListQuery, Refused, Scope,
-    Store, StoreError, StoredEvent, StoredPolicy, Submission, Submitted, UpdateFn,
-};
 use chrono::DateTime;
+use error::{SqlxResultExt, db};
 use futures_util::TryStreamExt;
 use handoff_domain::Handoff;
 use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Prepared, Verification};
+use handoff_store::{
+    Attempted, BoxFuture, Cursor, Deadline, Delivery, DeliveryState, Hub, KeyRecord, ListQuery,
+    Refused, Scope, Store, StoreError, StoredEvent, StoredPolicy, Submission, Submitted, UpdateFn,
+};
 use recent::Recent;
 use rows::{AUDIT_COLUMNS, OUTBOX_COLUMNS, decode_audit, decode_delivery, decode_doc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -87,21 +99,9 @@ fn migrator() -> Migrator {
         )
     };
     Migrator::with_migrations(vec![
-        m(
-            1,
-            "init",
-            include_str!("../../migrations/sqlite/0001_init.sql"),
-        ),
-        m(
-            2,
-            "expiry",
-            include_str!("../../migrations/sqlite/0002_expiry.sql"),
-        ),
-        m(
-            3,
-            "outbox",
-            include_str!("../../migrations/sqlite/0003_outbox.sql"),
-        ),
+        m(1, "init", include_str!("../migrations/0001_init.sql")),
+        m(2, "expiry", include_str!("../migrations/0002_expiry.sql")),
+        m(3, "outbox", include_str!("../migrations/0003_outbox.sql")),
     ])
 }
 
@@ -128,13 +128,19 @@ impl SqliteStore {
             .clone()
             .pragma("cache_size", WRITER_CACHE)
             .pragma("wal_autocheckpoint", "10000");
-        let mut conn = SqliteConnection::connect_with(&writer_opts).await?;
-        migrator().run(&mut conn).await?;
+        let mut conn = SqliteConnection::connect_with(&writer_opts).await.db()?;
+        // What `Migrator::run` does with a connection, called directly: through `run`,
+        // this future would not be `Send` (sqlx's "`Acquire` is not general enough").
+        migrator()
+            .run_direct(None, &mut conn, false)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))?;
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
             .connect_with(opts.pragma("cache_size", READER_CACHE))
-            .await?;
+            .await
+            .db()?;
         let hub = Arc::new(Hub::default());
         let (ops, rx) = mpsc::channel(QUEUE);
         let recent = Arc::new(Mutex::new(Recent::new(RECENT)));
@@ -168,7 +174,7 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn list_sql(&self, q: &ListQuery) -> Result<Vec<Handoff>, StoreError> {
+    async fn list_sql(&self, q: &ListQuery) -> Result<Vec<Handoff>, sqlx::Error> {
         let teams: Vec<&str> = match &q.scope {
             Scope::Teams(teams) => teams
                 .iter()
@@ -202,13 +208,10 @@ impl SqliteStore {
         }
         merged.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         merged.truncate(q.limit as usize);
-        merged
-            .iter()
-            .map(|(_, _, doc)| decode_doc(doc).map_err(StoreError::from))
-            .collect()
+        merged.iter().map(|(_, _, doc)| decode_doc(doc)).collect()
     }
 
-    async fn list_newest(&self, q: &ListQuery) -> Result<Vec<Handoff>, StoreError> {
+    async fn list_newest(&self, q: &ListQuery) -> Result<Vec<Handoff>, sqlx::Error> {
         let mut b = QueryBuilder::<Sqlite>::new("SELECT doc FROM handoffs WHERE 1 = 1");
         if let Scope::Agent(agent) = &q.scope {
             b.push(" AND agent = ").push_bind(agent.clone());
@@ -223,21 +226,26 @@ impl SqliteStore {
         b.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(q.limit));
         let rows = b.build().fetch_all(&self.read).await?;
-        rows.iter()
-            .map(|r| decode_doc(r.try_get(0)?).map_err(StoreError::from))
-            .collect()
+        rows.iter().map(|r| decode_doc(r.try_get(0)?)).collect()
     }
 }
 
+/// A read as the trait answers it: `body`'s sqlx errors become [`StoreError::Database`].
+fn read<'a, T: Send + 'a>(
+    body: impl Future<Output = Result<T, sqlx::Error>> + Send + 'a,
+) -> BoxFuture<'a, Result<T, StoreError>> {
+    Box::pin(async move { body.await.map_err(db) })
+}
+
 fn push_filters(b: &mut QueryBuilder<Sqlite>, q: &ListQuery) {
-    if let Some(s) = &q.status {
-        b.push(" AND status = ").push_bind(s.clone());
+    if let Some(s) = q.status {
+        b.push(" AND status = ").push_bind(s.as_str());
     }
     if let Some(t) = &q.task {
         b.push(" AND task = ").push_bind(t.clone());
     }
     if let Some(l) = q.level {
-        b.push(" AND level = ").push_bind(i64::from(l));
+        b.push(" AND level = ").push_bind(i64::from(l.get()));
     }
 }
 
@@ -264,7 +272,7 @@ impl Store for SqliteStore {
     }
 
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Handoff>, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let cached = self
                 .recent
                 .lock()
@@ -285,22 +293,20 @@ impl Store for SqliteStore {
     }
 
     fn list(&self, q: ListQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
-        Box::pin(async move { self.list_sql(&q).await })
+        read(async move { self.list_sql(&q).await })
     }
 
     fn timeline<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<AuditEntry>, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let sql = "SELECT seq, at, actor, action, handoff_id, data, prev_hash, hash \
                        FROM audit WHERE handoff_id = ? ORDER BY seq";
             let rows = sqlx::query(sql).bind(id).fetch_all(&self.read).await?;
-            rows.iter()
-                .map(|r| decode_audit(r).map_err(StoreError::from))
-                .collect()
+            rows.iter().map(decode_audit).collect()
         })
     }
 
     fn audit(&self, after: i64, limit: u32) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let sql = "SELECT seq, at, actor, action, handoff_id, data, prev_hash, hash \
                        FROM audit WHERE seq > ? ORDER BY seq LIMIT ?";
             let rows = sqlx::query(sql)
@@ -308,9 +314,7 @@ impl Store for SqliteStore {
                 .bind(i64::from(limit))
                 .fetch_all(&self.read)
                 .await?;
-            rows.iter()
-                .map(|r| decode_audit(r).map_err(StoreError::from))
-                .collect()
+            rows.iter().map(decode_audit).collect()
         })
     }
 
@@ -319,7 +323,7 @@ impl Store for SqliteStore {
         after: i64,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             // Entries about deliveries (`notification.*`) change no handoff: no event.
             let sql = "SELECT a.seq, h.doc FROM audit a JOIN handoffs h ON h.id = a.handoff_id \
                        WHERE a.seq > ? AND a.action LIKE 'handoff.%' ORDER BY a.seq LIMIT ?";
@@ -339,11 +343,8 @@ impl Store for SqliteStore {
         })
     }
 
-    fn next_deadlines(
-        &self,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<crate::Deadline>, StoreError>> {
-        Box::pin(async move {
+    fn next_deadlines(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Deadline>, StoreError>> {
+        read(async move {
             let rows = sqlx::query(
                 "SELECT id, due_ms FROM handoffs WHERE due_ms IS NOT NULL \
                  ORDER BY due_ms, id LIMIT ?",
@@ -366,7 +367,7 @@ impl Store for SqliteStore {
         limit: u32,
         skip: Vec<String>,
     ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let mut b = QueryBuilder::<Sqlite>::new(format!(
                 // Without the hint the planner takes `outbox_state` and sorts every
                 // pending row; the partial index is already in `next_ms` order.
@@ -384,9 +385,7 @@ impl Store for SqliteStore {
             b.push(" ORDER BY next_ms, id LIMIT ")
                 .push_bind(i64::from(limit));
             let rows = b.build().persistent(false).fetch_all(&self.read).await?;
-            rows.iter()
-                .map(|r| decode_delivery(r).map_err(StoreError::from))
-                .collect()
+            rows.iter().map(decode_delivery).collect()
         })
     }
 
@@ -405,7 +404,7 @@ impl Store for SqliteStore {
         before: Option<String>,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let mut b = QueryBuilder::<Sqlite>::new(format!(
                 "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE 1 = 1"
             ));
@@ -421,28 +420,23 @@ impl Store for SqliteStore {
             b.push(" ORDER BY rowid DESC LIMIT ")
                 .push_bind(i64::from(limit));
             let rows = b.build().fetch_all(&self.read).await?;
-            rows.iter()
-                .map(|r| decode_delivery(r).map_err(StoreError::from))
-                .collect()
+            rows.iter().map(decode_delivery).collect()
         })
     }
 
     fn delivery<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Delivery>, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?");
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?;
-            row.as_ref()
-                .map(decode_delivery)
-                .transpose()
-                .map_err(StoreError::from)
+            row.as_ref().map(decode_delivery).transpose()
         })
     }
 
     fn verify_audit(&self) -> BoxFuture<'_, Result<Verification, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq");
             let mut conn = self.read.acquire().await?;
             let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
@@ -485,7 +479,7 @@ impl Store for SqliteStore {
         &'a self,
         key_sha256: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let row = sqlx::query(
                 "SELECT name, role, key_sha256, created_at FROM api_keys WHERE key_sha256 = ?",
             )
@@ -500,7 +494,7 @@ impl Store for SqliteStore {
     }
 
     fn policy(&self) -> BoxFuture<'_, Result<StoredPolicy, StoreError>> {
-        Box::pin(async move {
+        read(async move {
             let rows = sqlx::query("SELECT name, value FROM settings WHERE name IN (?, ?)")
                 .bind(rows::POLICY_ACTIVE)
                 .bind(rows::POLICY_FILE)
@@ -548,5 +542,40 @@ impl Store for SqliteStore {
             self.checkpointer.abort();
             self.read.close().await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::migrator;
+
+    /// Every database records the checksum (SHA-384) of each migration it ran, and refuses
+    /// to open when a file's text no longer matches: these files never change.
+    #[test]
+    fn the_migrations_keep_the_checksums_existing_databases_recorded() {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let got: Vec<(i64, String)> = migrator()
+            .iter()
+            .map(|m| (m.version, hex(&m.checksum)))
+            .collect();
+        let want = [
+            (
+                1,
+                "7d307bbaf171b81131e0dea2fff75783e0fff41f17ab7761dd78ed299555eeeb\
+                 2e7ad4e9ed6ded9ba47c15cb174012d7",
+            ),
+            (
+                2,
+                "1073ee27b592697381818eb3f446c68a47df66bb5087cfddfcb86a3b8e7c839a\
+                 21ba6d16c02e09aa63c764628021cf03",
+            ),
+            (
+                3,
+                "33608d1e6654b0316519e1c80ccd53988cbeb71330e5e4f2dc5ab9d7c7f9853b\
+                 74e729e1c99e6ed4105a5fa687042ff3",
+            ),
+        ]
+        .map(|(v, h)| (v, h.to_owned()));
+        assert_eq!(got, want);
     }
 }

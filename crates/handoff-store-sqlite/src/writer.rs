@@ -6,15 +6,14 @@
 //! Operations in a batch apply in arrival order and see each other's effects (two
 //! decisions on one handoff in the same batch: the second sees the first's state).
 
-use super::recent::Recent;
-use super::rows::{self, HandoffRow};
-use crate::hub::{Event, Hub};
-use crate::{
-    Attempted, Change, Delivery, IDEMPOTENCY_WINDOW_HOURS, Idempotency, KeyRecord, Refused,
-    StoreError, Submission, Submitted, UpdateFn,
-};
+use crate::recent::Recent;
+use crate::rows::{self, HandoffRow};
 use handoff_domain::Handoff;
 use handoff_domain::audit::Prepared;
+use handoff_store::{
+    Attempted, Change, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS, Idempotency,
+    KeyRecord, Refused, StoreError, Submission, Submitted, UpdateFn,
+};
 use sqlx::{Connection, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -158,7 +157,7 @@ impl Writer {
                     || batch
                         .attempts
                         .iter()
-                        .any(|a| a.state == crate::DeliveryState::Pending);
+                        .any(|a| a.state == DeliveryState::Pending);
                 self.hub
                     .publish(batch.events.into_iter().map(|(_, e)| e).collect());
                 if outbox {
@@ -302,7 +301,7 @@ impl Writer {
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(&key.name)
-                .bind(&key.role)
+                .bind(key.role.as_str())
                 .bind(&key.key_sha256)
                 .bind(rows::ts(key.created_at))
                 .execute(&mut self.conn)

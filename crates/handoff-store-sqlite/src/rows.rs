@@ -1,8 +1,8 @@
 //! Between Rust values and SQLite rows: the handoff row's columns, timestamps, audit rows.
 
-use crate::{Delivery, DeliveryState, Idempotency};
 use chrono::{DateTime, SecondsFormat, Utc};
-use handoff_domain::{AuditEntry, Handoff};
+use handoff_domain::{AuditEntry, Handoff, Role};
+use handoff_store::{Channel, Delivery, DeliveryState, Idempotency, KeyRecord};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqliteConnection};
@@ -58,7 +58,7 @@ pub(super) fn bind_delivery(d: &Delivery, v: &mut Separated<'_, Sqlite, &'static
     v.push_bind(d.id.clone())
         .push_bind(d.handoff_id.clone())
         .push_bind(d.event.clone())
-        .push_bind(d.channel.clone())
+        .push_bind(d.channel.as_str())
         .push_bind(d.target.clone())
         .push_bind(d.payload.clone())
         .push_bind(d.state.as_str())
@@ -75,12 +75,15 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 
 /// An outbox row selected with [`OUTBOX_COLUMNS`].
 pub(super) fn decode_delivery(row: &SqliteRow) -> Result<Delivery, sqlx::Error> {
+    let channel: &str = row.try_get(3)?;
     let state: &str = row.try_get(6)?;
     Ok(Delivery {
         id: row.try_get(0)?,
         handoff_id: row.try_get(1)?,
         event: row.try_get(2)?,
-        channel: row.try_get(3)?,
+        channel: Channel::parse(channel).ok_or_else(|| {
+            sqlx::Error::Decode(format!("bad delivery channel {channel:?}").into())
+        })?,
         target: row.try_get(4)?,
         payload: row.try_get(5)?,
         state: DeliveryState::parse(state)
@@ -123,10 +126,14 @@ pub(super) fn decode_audit(row: &SqliteRow) -> Result<AuditEntry, sqlx::Error> {
     })
 }
 
-pub(super) fn decode_key(row: &SqliteRow) -> Result<crate::KeyRecord, sqlx::Error> {
-    Ok(crate::KeyRecord {
+/// A key row (`name, role, key_sha256, created_at`). A role this build does not know is an
+/// error that names it: the key is not let in with some other role.
+pub(super) fn decode_key(row: &SqliteRow) -> Result<KeyRecord, sqlx::Error> {
+    let role: &str = row.try_get(1)?;
+    Ok(KeyRecord {
         name: row.try_get(0)?,
-        role: row.try_get(1)?,
+        role: Role::parse(role)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown key role {role:?}").into()))?,
         key_sha256: row.try_get(2)?,
         created_at: parse_ts(row.try_get(3)?)?,
     })

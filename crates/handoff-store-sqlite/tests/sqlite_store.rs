@@ -1,0 +1,182 @@
+//! What only the SQLite store does or must withstand, through the [`Store`] trait on a
+//! temporary file: the single writer's batches (an update queued right behind its
+//! submission sees it), two stores on one file writing at once, and rows edited in the
+//! file behind the store's back (the audit chain names the first edited entry; a role or
+//! a channel this build does not know is an error that names it).
+//!
+//! Everything every backend must do is in the store test suite (`store_suite.rs`).
+
+mod common;
+
+use common::TempFile;
+use handoff_domain::lifecycle::Status;
+use handoff_store::testsuite::fixture::*;
+use handoff_store::{StoreError, Submitted};
+
+/// The writer's contract: operations in one batch apply in arrival order and see each
+/// other's effects. The server cannot hit this today (an id is learned only after its
+/// commit), but any caller that makes its own ids can.
+#[tokio::test(flavor = "current_thread")]
+async fn an_update_queued_right_behind_its_submission_sees_it() {
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    // On one thread the writer runs only once both are queued: they share one batch.
+    let (submitted, updated) = tokio::join!(
+        store.submit(submission(h.clone())),
+        store.update(h.id.clone(), None, approve("ana"))
+    );
+    assert!(matches!(
+        submitted.expect("the store answers"),
+        Submitted::Created(_)
+    ));
+    let approved = updated
+        .expect("the store answers")
+        .expect("the update sees the submission");
+    assert_eq!(approved.state.status, Status::Approved);
+    assert_eq!(
+        store.get(&h.id).await.expect("the store reads"),
+        Some(approved)
+    );
+    assert_one_valid_chain(&store, 2).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_stores_on_one_file_writing_at_once_keep_one_valid_chain() {
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    // As `handoff keys create` beside a running server: two writers, one file.
+    let server = fx.open().await;
+    let beside = fx.open().await;
+
+    let mut tasks = Vec::new();
+    for n in 0..200u32 {
+        let store = if n % 2 == 0 { &server } else { &beside };
+        let store = store.clone();
+        let sub = submission(fx.handoff(n, "respond_to_client_inquiry", "sales-bot", t0()));
+        tasks.push(tokio::spawn(async move {
+            created(&store, sub).await;
+        }));
+        if n % 20 == 0 {
+            let beside = beside.clone();
+            let (key, audit) = key_record(&format!("reviewer-{n}"));
+            tasks.push(tokio::spawn(async move {
+                assert!(
+                    beside
+                        .create_key(key, audit)
+                        .await
+                        .expect("the key is stored")
+                );
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("a writing task panicked");
+    }
+
+    // Each sees everything, in one chain without a fork or a gap.
+    assert_one_valid_chain(&server, 210).await;
+    assert_one_valid_chain(&beside, 210).await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    assert!(server.get(&h.id).await.expect("the store reads").is_some());
+    let (key, _) = key_record("reviewer-20");
+    assert!(
+        server
+            .find_key(&key.key_sha256)
+            .await
+            .expect("the key reads")
+            .is_some()
+    );
+    beside.close().await;
+    server.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_audit_names_the_first_entry_edited_in_the_file() {
+    use sqlx::Connection;
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    for n in 0..5 {
+        let h = fx.handoff(n, "respond_to_client_inquiry", "sales-bot", t0());
+        created(&store, submission(h)).await;
+    }
+    let url = format!("sqlite:{}", db.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("UPDATE audit SET actor = 'mallory' WHERE seq = 3")
+        .execute(&mut conn)
+        .await
+        .expect("the edit");
+    conn.close().await.expect("the connection closes");
+
+    let v = store.verify_audit().await.expect("the chain reads");
+    assert!(!v.ok);
+    assert_eq!(v.first_bad_seq, Some(3));
+    assert_eq!(v.entries, 5);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_whose_role_this_build_does_not_know_is_an_error_that_names_it() {
+    use sqlx::Connection;
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let (key, audit) = key_record("ana");
+    assert!(
+        store
+            .create_key(key.clone(), audit)
+            .await
+            .expect("the key is stored")
+    );
+    let url = format!("sqlite:{}", db.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("UPDATE api_keys SET role = 'superuser' WHERE name = 'ana'")
+        .execute(&mut conn)
+        .await
+        .expect("the edit");
+    conn.close().await.expect("the connection closes");
+
+    let err = store
+        .find_key(&key.key_sha256)
+        .await
+        .expect_err("an unknown role is refused");
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(err.to_string().contains("\"superuser\""), "{err}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_whose_channel_this_build_does_not_know_is_an_error_that_names_it() {
+    use sqlx::Connection;
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    let mut sub = submission(h.clone());
+    sub.deliveries = vec![delivery("msg_a", &h, t0())];
+    created(&store, sub).await;
+    let url = format!("sqlite:{}", db.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("UPDATE outbox SET channel = 'sms' WHERE id = 'msg_a'")
+        .execute(&mut conn)
+        .await
+        .expect("the edit");
+    conn.close().await.expect("the connection closes");
+
+    let err = store
+        .delivery("msg_a")
+        .await
+        .expect_err("an unknown channel is refused");
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(err.to_string().contains("\"sms\""), "{err}");
+    store.close().await;
+}
