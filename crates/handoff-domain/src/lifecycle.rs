@@ -197,7 +197,16 @@ impl Lifecycle {
                 option,
                 to_team: target,
             } => {
-                to_team = next.decide(&by, action, rationale.as_deref(), draft, target, now)?;
+                let chosen = option.as_deref();
+                to_team = next.decide(
+                    &by,
+                    action,
+                    rationale.as_deref(),
+                    draft,
+                    chosen,
+                    target,
+                    now,
+                )?;
                 next.decision = Some(Decision {
                     action,
                     by,
@@ -266,6 +275,7 @@ impl Lifecycle {
         action: DecisionAction,
         rationale: Option<&str>,
         draft: Option<Value>,
+        option: Option<&str>,
         to_team: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, TransitionError> {
@@ -292,7 +302,10 @@ impl Lifecycle {
                         ),
                     });
                 }
-                self.approve(by, now);
+                // Four eyes agree on one course: approvals of another option (or of
+                // none) approved something else, as approvals of another draft did.
+                self.approvals.retain(|a| a.option.as_deref() == option);
+                self.approve(by, option, now);
             }
             DecisionAction::Edit => {
                 let Some(draft) = draft else {
@@ -312,7 +325,7 @@ impl Lifecycle {
                 self.current_draft = Some(draft);
                 // Earlier approvals were of other content; only the editor's now counts.
                 self.approvals.clear();
-                self.approve(by, now);
+                self.approve(by, option, now);
             }
             DecisionAction::Reject => {
                 require_rationale(rationale, "reject")?;
@@ -350,12 +363,14 @@ impl Lifecycle {
         Ok(None)
     }
 
-    /// Records `by`'s approval of the current version; approved once enough people agree.
-    fn approve(&mut self, by: &str, now: DateTime<Utc>) {
+    /// Records `by`'s approval of the current version with `option`; approved once enough
+    /// people agree.
+    fn approve(&mut self, by: &str, option: Option<&str>, now: DateTime<Utc>) {
         self.approvals.push(Approval {
             by: by.to_owned(),
             at: now,
             draft_version: self.current_draft_version(),
+            option: option.map(str::to_owned),
         });
         if self.approvers().len() >= self.approvals_needed() {
             self.status = Status::Approved;

@@ -163,6 +163,60 @@ fn an_edit_dismisses_approvals_of_earlier_versions() {
     assert_eq!(c.to, Status::Approved);
 }
 
+fn approve_with(by: &str, option: Option<&str>) -> Command {
+    Command::Decide {
+        by: by.to_owned(),
+        action: DecisionAction::Approve,
+        rationale: None,
+        draft: None,
+        option: option.map(str::to_owned),
+        to_team: None,
+    }
+}
+
+#[test]
+fn each_approval_records_the_option_its_reviewer_chose() {
+    let a = ok(&submitted(2, 2), approve_with("ana", Some("b")));
+    assert_eq!(a.state.approvals[0].option.as_deref(), Some("b"));
+    let b = ok(&a.state, approve_with("bo", Some("b")));
+    assert_eq!(b.to, Status::Approved, "both chose b");
+    let options: Vec<_> = b
+        .state
+        .approvals
+        .iter()
+        .map(|a| a.option.as_deref())
+        .collect();
+    assert_eq!(options, [Some("b"), Some("b")]);
+    assert_eq!(
+        b.state.decision.as_ref().and_then(|d| d.option.as_deref()),
+        Some("b")
+    );
+}
+
+#[test]
+fn an_approval_of_another_option_dismisses_the_earlier_ones() {
+    let a = ok(&submitted(2, 2), approve_with("lea", Some("b")));
+    let b = ok(&a.state, approve_with("admin", Some("a")));
+    assert_eq!(b.to, Status::Pending, "lea approved another course");
+    assert_eq!(b.state.approvers(), ["admin"]);
+    // Naming no option is another choice too: four eyes agree on one course.
+    let c = ok(&b.state, approve_with("lea", None));
+    assert_eq!(c.to, Status::Pending);
+    assert_eq!(c.state.approvers(), ["lea"]);
+    let d = ok(&c.state, approve_with("admin", None));
+    assert_eq!(d.to, Status::Approved);
+    assert!(d.state.approvals.iter().all(|a| a.option.is_none()));
+}
+
+#[test]
+fn an_approval_of_the_same_option_after_a_dismissal_counts_again() {
+    let a = ok(&submitted(2, 2), approve_with("lea", Some("b")));
+    let b = ok(&a.state, approve_with("admin", Some("a")));
+    let c = ok(&b.state, approve_with("lea", Some("a")));
+    assert_eq!(c.to, Status::Approved);
+    assert_eq!(c.state.approvers(), ["admin", "lea"]);
+}
+
 #[test]
 fn reject_with_a_rationale_rejects() {
     let cmd = because("ana", DecisionAction::Reject, "wrong client");

@@ -181,6 +181,10 @@ pub struct Approval {
     pub by: String,
     pub at: DateTime<Utc>,
     pub draft_version: u32,
+    /// The id or label of the agent's option this reviewer chose, if any. Approvals that
+    /// count always name the same one: naming another dismisses them.
+    #[serde(default)]
+    pub option: Option<String>,
 }
 
 /// One version of the draft: 1 is the agent's, each edit adds one.
