@@ -106,6 +106,14 @@ impl Applied {
     }
 }
 
+/// What a decision carries besides its action.
+struct Asked<'a> {
+    rationale: Option<&'a str>,
+    draft: Option<Value>,
+    option: Option<&'a str>,
+    to_team: Option<String>,
+}
+
 impl Lifecycle {
     /// The state of a handoff just submitted at `now` with the policy's `level`.
     pub fn submitted(
@@ -197,16 +205,13 @@ impl Lifecycle {
                 option,
                 to_team: target,
             } => {
-                let chosen = option.as_deref();
-                to_team = next.decide(
-                    &by,
-                    action,
-                    rationale.as_deref(),
+                let asked = Asked {
+                    rationale: rationale.as_deref(),
                     draft,
-                    chosen,
-                    target,
-                    now,
-                )?;
+                    option: option.as_deref(),
+                    to_team: target,
+                };
+                to_team = next.decide(&by, action, asked, now)?;
                 next.decision = Some(Decision {
                     action,
                     by,
@@ -273,12 +278,15 @@ impl Lifecycle {
         &mut self,
         by: &str,
         action: DecisionAction,
-        rationale: Option<&str>,
-        draft: Option<Value>,
-        option: Option<&str>,
-        to_team: Option<String>,
+        asked: Asked<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, TransitionError> {
+        let Asked {
+            rationale,
+            draft,
+            option,
+            to_team,
+        } = asked;
         let pending = [Status::Pending];
         match action {
             DecisionAction::Approve => {
