@@ -23,6 +23,8 @@ pub async fn run(app: Arc<App>) {
     tokio::pin!(closing);
     loop {
         let woken = app.deadlines.notified();
+        // Read before firing: a manual clock moved meanwhile wakes the sleep below at once.
+        let read_at = app.now();
         let sleep = match fire_due(&app).await {
             Ok(sleep) => sleep,
             Err(e) => {
@@ -30,8 +32,7 @@ pub async fn run(app: Arc<App>) {
                 STUCK
             }
         };
-        let read_at = app.now();
-        let wake_at = read_at + chrono::Duration::from_std(sleep).unwrap_or_default();
+        let wake_at = app.now() + chrono::Duration::from_std(sleep).unwrap_or_default();
         app.next_deadline_check
             .store(wake_at.timestamp_millis(), Ordering::Relaxed);
         tokio::select! {
