@@ -516,7 +516,7 @@ fn reply_packet(summary: &str) -> Value {
 }
 
 /// A server with `notify` for team `ops`, the tests' secret, the public URL and `args`.
-async fn notifying_app(notify: &[String], args: &[&str]) -> TestApp {
+async fn notifying_app(notify: &[String], args: &[&str]) -> Spawned {
     let mut all = vec![
         "--public-url",
         PUBLIC_URL,
@@ -542,7 +542,7 @@ async fn notifying_app(notify: &[String], args: &[&str]) -> TestApp {
         }
     }
     all.extend_from_slice(args);
-    TestApp::spawn_with(Some(&policy(notify, "72h")), &all).await
+    Spawned::spawn_with(Some(&policy(notify, "72h")), &all).await
 }
 
 async fn delivery(app: &TestApp, id: &str) -> Value {
@@ -1185,7 +1185,7 @@ async fn the_agent_hears_the_decision_and_the_outcome_at_its_callback() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handoff_whose_expiry_passed_while_the_server_was_stopped_expires_at_start() {
     let rx = Receiver::start().await;
-    let mut app = TestApp::spawn_with(
+    let mut app = Spawned::spawn_with(
         Some(&policy(&[], "3s")),
         &[
             "--public-url",
@@ -1350,7 +1350,7 @@ fn chain_args() -> Vec<&'static str> {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_escalation_by_a_reviewer_routes_to_the_next_team_which_hears_of_it() {
     let rx = Receiver::start().await;
-    let app = TestApp::spawn_with(
+    let app = Spawned::spawn_with(
         Some(&chain_policy(&rx.url("/ops"), &rx.url("/leads"), "4h")),
         &chain_args(),
     )
@@ -1384,7 +1384,7 @@ async fn an_escalation_by_a_reviewer_routes_to_the_next_team_which_hears_of_it()
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sla_reminds_the_team_then_escalates_up_the_chain() {
     let rx = Receiver::start().await;
-    let app = TestApp::spawn_with(
+    let app = Spawned::spawn_with(
         Some(&chain_policy(&rx.url("/ops"), &rx.url("/leads"), "2s")),
         &chain_args(),
     )
@@ -1431,7 +1431,7 @@ async fn the_sla_reminds_the_team_then_escalates_up_the_chain() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_level_4_handoff_sends_an_alert() {
     let rx = Receiver::start().await;
-    let app = TestApp::spawn_with(
+    let app = Spawned::spawn_with(
         Some(&chain_policy(&rx.url("/ops"), &rx.url("/leads"), "4h")),
         &chain_args(),
     )
@@ -1761,7 +1761,7 @@ async fn an_email_target_without_a_mail_server_fails_for_good_and_says_why() {
 async fn without_a_configured_secret_one_is_generated_once_and_kept_in_the_data_dir() {
     use std::os::unix::fs::PermissionsExt;
     let rx = Receiver::start().await;
-    let mut app = TestApp::spawn_with(
+    let mut app = Spawned::spawn_with(
         Some(&policy(&[format!("webhook:{}", rx.url("/hook"))], "72h")),
         &["--retry-schedule", "0s,250ms"],
     )
@@ -1877,7 +1877,7 @@ level = 2
 route = "ops"
 "#
     );
-    let app = TestApp::spawn_with(Some(&policy), &chain_args()).await;
+    let app = Spawned::spawn_with(Some(&policy), &chain_args()).await;
     let agent = app.key("agent", "bot").await;
     let id = app
         .submitted_id(&agent, &reply_packet("Anyone up there?"))

@@ -1,9 +1,7 @@
 //! `POST /v1/handoffs/{id}/decisions`: each accepted row of the SPEC §3 table, four eyes,
 //! and edits.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn approvers(h: &Value) -> Vec<String> {

@@ -6,9 +6,7 @@
 //! `ChainVerifier`): for an edited entry its own seq, for a deleted one the missing seq,
 //! for a reordering the first position holding the wrong entry.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 

@@ -1,9 +1,7 @@
 //! The agent's side after a decision: cancelling and reporting outcomes, with the approved
 //! draft's digest as the proof of what was approved.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,8 +1,6 @@
 //! `GET /v1/handoffs/{id}` and its timeline: who may see what (SPEC §4).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]

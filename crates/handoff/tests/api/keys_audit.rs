@@ -1,9 +1,7 @@
 //! API keys (`/v1/keys`, `handoff keys create`) and the audit log (`/v1/audit`,
 //! `handoff audit verify | export`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn stdout(o: &std::process::Output) -> String {

@@ -1,8 +1,6 @@
 //! `GET /v1/handoffs/{id}?wait=N`: the agent's long-poll for a decision.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,7 @@
 //! Absence is shown by order: events carry audit seqs in order, so once a later marker
 //! event has arrived, an earlier event the caller may not see can no longer come.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::time::Duration;
 

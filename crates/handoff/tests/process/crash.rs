@@ -1,23 +1,22 @@
-//! What survives a crash or a restart: every acknowledged handoff, the keys, the audit
-//! chain.
+//! A crash (SIGKILL) loses no acknowledged handoff; a restart neither prints nor replaces
+//! the admin key.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::sync::watch;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_handoff_acknowledged_before_a_sigkill_is_there_after_restart() {
-    let mut app = TestApp::spawn().await;
+    let mut app = Spawned::spawn().await;
     let mut agents = Vec::new();
     for n in 0..8 {
         agents.push(app.key("agent", &format!("bot-{n}")).await);
     }
 
-    let acknowledged = Arc::new(AtomicUsize::new(0));
+    // How many submissions were acknowledged; the test waits on it, not on a timer.
+    let acknowledged = Arc::new(watch::Sender::new(0usize));
     let mut tasks = Vec::new();
     for (n, agent) in agents.iter().cloned().enumerate() {
         let client = app.client.clone();
@@ -43,17 +42,15 @@ async fn every_handoff_acknowledged_before_a_sigkill_is_there_after_restart() {
                     break;
                 };
                 ids.push(id_of(&body));
-                count.fetch_add(1, Ordering::SeqCst);
+                count.send_modify(|n| *n += 1);
             }
             ids
         }));
     }
 
     // Kill mid-stream, once the server is visibly busy.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while acknowledged.load(Ordering::SeqCst) < 80 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut busy = acknowledged.subscribe();
+    let _ = tokio::time::timeout(Duration::from_secs(20), busy.wait_for(|n| *n >= 80)).await;
     app.kill9();
 
     let mut ids = Vec::new();
@@ -107,32 +104,8 @@ async fn every_handoff_acknowledged_before_a_sigkill_is_there_after_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn handoffs_keys_and_decisions_survive_a_graceful_restart() {
-    let mut app = TestApp::spawn().await;
-    let cast = app.cast().await;
-    let admin = app.admin_key();
-    let id = app.submitted_id(&cast.agent, &client_reply()).await;
-    app.decided(&cast.ana, &id, &json!({"action": "approve"}))
-        .await;
-    let pending = app.submitted_id(&cast.agent, &client_reply()).await;
-
-    app.restart().await;
-
-    assert_eq!(app.admin_key(), admin, "the admin key is created once");
-    let h = app.fetch(&cast.agent, &id).await;
-    assert_eq!(h["status"], "approved");
-    assert_eq!(h["version"], 2);
-    // The reviewer's key still works, and the pending one can still be decided.
-    let h = app
-        .decided(&cast.ben, &pending, &json!({"action": "approve"}))
-        .await;
-    assert_eq!(h["status"], "approved");
-    assert_eq!(app.audit_verify().await["ok"], true);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn a_restart_neither_prints_nor_replaces_the_admin_key() {
-    let mut app = TestApp::spawn().await;
+    let mut app = Spawned::spawn().await;
     let admin = app.admin_key();
     let first: Vec<String> = app.stdout_lines();
     assert!(
@@ -153,12 +126,3 @@ async fn a_restart_neither_prints_nor_replaces_the_admin_key() {
     expect_json(app.get_path(Some(&admin), "/v1/audit/verify").await, 200).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_revoked_key_stays_revoked_after_a_restart() {
-    let mut app = TestApp::spawn().await;
-    let agent = app.key("agent", "sales-bot").await;
-    let resp = app.revoke_key(&app.admin_key(), "sales-bot").await;
-    assert_eq!(resp.status().as_u16(), 204);
-    app.restart().await;
-    expect_problem(app.submit(&agent, &client_reply()).await, 401).await;
-}

@@ -5,9 +5,7 @@
 //! `insta`'s `redactions` feature is off, so volatile values (ids, times, the receipt, the
 //! policy version) are replaced by hand, each after checking that it looks as it should.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 

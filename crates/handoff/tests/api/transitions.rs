@@ -1,9 +1,7 @@
 //! Every status × every command: what SPEC §3's table allows is `200`, everything else is
 //! `409` and changes nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 

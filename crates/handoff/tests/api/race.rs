@@ -1,9 +1,7 @@
 //! Concurrent deciders on one handoff: exactly one decision wins, the rest are `409`, and
 //! the audit log holds exactly one `handoff.decision`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::Barrier;

@@ -1,8 +1,6 @@
 //! `POST /v1/handoffs`: what an agent sends and what comes back (SPEC §2, §3).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,8 +1,6 @@
 //! `GET | PUT /v1/policy` and `POST /v1/policy/explain` (SPEC §4, §5).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn version_of(text: &str) -> String {

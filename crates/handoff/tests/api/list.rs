@@ -1,8 +1,6 @@
 //! `GET /v1/handoffs`: filters, order by role, limits and cursors (SPEC §4).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashSet;
 
 /// One team, one reviewer, tasks whose SLAs differ, so that SLA order and submission

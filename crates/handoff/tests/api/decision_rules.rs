@@ -1,9 +1,7 @@
 //! Decisions that are malformed (`422`), forbidden (`403`) or about handoffs the caller
 //! may not see (`404`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn refused_as_malformed(app: &TestApp, key: &str, id: &str, body: Value, field: &str) {
