@@ -15,6 +15,7 @@ mod keys_audit;
 mod list;
 mod longpoll;
 mod misc;
+mod notify;
 mod openapi;
 mod outcome;
 mod policy;

@@ -1,10 +1,9 @@
 //! Receipts (SPEC §3): a compact EdDSA JWS that the acting tool checks offline with the
 //! key from `GET /v1/receipt-key`.
 
-
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crate::common::*;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Value, json};
 

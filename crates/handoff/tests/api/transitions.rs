@@ -165,7 +165,7 @@ async fn outcomes_follow_the_table_and_nothing_else() {
     }
 }
 
-/// A task that expires one second after submission.
+/// A task that expires one second after submission (on the manual clock).
 const QUICK_POLICY: &str = r#"
 [defaults]
 level = 2
@@ -184,12 +184,15 @@ expire_after = "1s"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_handoff_expires_when_expires_at_passes_and_expiry_never_approves() {
-    let app = TestApp::spawn_with_policy(QUICK_POLICY).await;
+    let app = TestApp::spawn_manual(Some(QUICK_POLICY), &[]).await;
     let agent = app.key("agent", "bot").await;
     let oz = app.key("reviewer", "oz").await;
     let mut p = packet("quick", 0.99);
     p["draft"] = json!("A draft nobody approved.");
     let id = app.submitted_id(&agent, &p).await;
+    assert_eq!(app.fetch(&agent, &id).await["status"], "pending");
+    // Its `expires_at` passes; the scheduler wakes and expires it (the long-poll sees it).
+    app.advance(Duration::from_secs(1));
 
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let mut h = app.fetch(&agent, &id).await;

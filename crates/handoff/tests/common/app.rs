@@ -204,11 +204,12 @@ impl TestApp {
         let (address, server) = match self.mode {
             Mode::InProcess => {
                 let (stop, stopped) = oneshot::channel::<()>();
-                let application = Application::build(self.config(), self.clock.clone(), async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap_or_else(|e| panic!("the server does not start: {e:#}"));
+                let application =
+                    Application::build(self.config(), self.clock.clone(), async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("the server does not start: {e:#}"));
                 let addr = application.addr().expect("the listening address");
                 let app = application.app().clone();
                 let served = tokio::spawn(application.run_until_stopped());

@@ -327,7 +327,6 @@ impl TestApp {
     }
 }
 
-
 /// Runs the `handoff` binary with `args` and waits for it.
 pub async fn handoff_cli(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();

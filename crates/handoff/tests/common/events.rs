@@ -4,7 +4,6 @@ use reqwest::Response;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-
 /// One event of `GET /v1/events`.
 #[derive(Debug, Clone)]
 pub struct Event {

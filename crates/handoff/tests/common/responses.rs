@@ -3,7 +3,6 @@
 use reqwest::Response;
 use serde_json::{Value, json};
 
-
 pub fn id_of(resource: &Value) -> String {
     resource["id"]
         .as_str()

@@ -125,4 +125,3 @@ async fn a_restart_neither_prints_nor_replaces_the_admin_key() {
     );
     expect_json(app.get_path(Some(&admin), "/v1/audit/verify").await, 200).await;
 }
-

@@ -4,7 +4,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../api/notify/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 mod crash;
-
+mod notify;
 mod serve;

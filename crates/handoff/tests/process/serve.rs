@@ -86,4 +86,3 @@ async fn sigterm_exits_0_even_with_an_event_stream_open() {
         .expect("an open event stream kept the server from exiting");
     assert_eq!(exit.code(), Some(0), "{exit}");
 }
-
