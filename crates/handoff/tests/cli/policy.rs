@@ -63,7 +63,7 @@ fn example(dir: &Dir) -> String {
 }
 
 /// The packet printed in the seed article, verbatim.
-const SEED_PACKET: &str = include_str!("../../handoff-domain/fixtures/seed_packet.json");
+const SEED_PACKET: &str = include_str!("../../../handoff-domain/fixtures/seed_packet.json");
 
 #[test]
 fn check_accepts_the_example_policy() {

@@ -4,11 +4,9 @@
 //! missing key; `keys create` beside the running server; and `receipt verify` on a receipt
 //! the server really issued.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
