@@ -46,6 +46,19 @@ pub(crate) enum Mode {
     Process,
 }
 
+/// A fresh directory for one test's data: in `$HANDOFF_TEST_TMPDIR` when set, else on
+/// `/dev/shm` where there is one (SQLite's fsyncs cost nothing in memory, and most of a
+/// test's time on a disk is spent in them), else in the system's temporary directory.
+/// Nothing the tests assert depends on the data reaching a disk: a SIGKILLed process
+/// leaves its writes in the page cache.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let base = std::env::var_os("HANDOFF_TEST_TMPDIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/dev/shm")).filter(|p| p.is_dir()));
+    base.and_then(|dir| tempfile::tempdir_in(dir).ok())
+        .unwrap_or_else(|| tempfile::tempdir().expect("cannot create a temporary directory"))
+}
+
 pub struct TestApp {
     /// `http://127.0.0.1:PORT` of the running server; it changes on every (re)start.
     pub address: String,
@@ -95,7 +108,7 @@ impl TestApp {
     }
 
     pub(crate) fn new(policy: Option<&str>, args: &[&str], mode: Mode) -> TestApp {
-        let root = tempfile::tempdir().expect("cannot create a temporary directory");
+        let root = scratch_dir();
         let policy_file = policy.map(|text| {
             let file = root.path().join("policy.toml");
             std::fs::write(&file, text).expect("cannot write the policy file");
