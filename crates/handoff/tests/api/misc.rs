@@ -1,0 +1,73 @@
+//! The service around the API: health, metrics, the OpenAPI document, the first start and
+//! a graceful stop.
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_and_readyz_answer_200_without_a_key() {
+    let app = TestApp::spawn().await;
+    for path in ["/healthz", "/readyz"] {
+        let resp = app.get_path(None, path).await;
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_prometheus_text_about_handoff() {
+    let app = TestApp::spawn().await;
+    let agent = app.key("agent", "ops-bot").await;
+    app.submitted(&agent, &routine_ticket()).await;
+    let resp = app.get_path(None, "/metrics").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let content_type = header(&resp, "content-type");
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = resp.text().await.expect("metrics text");
+    assert!(text.contains("handoff_"), "{text}");
+    assert!(
+        !text.contains("hnd_"),
+        "metrics are labelled by route, never by raw path or id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_is_3_1_and_lists_the_handoffs_endpoints() {
+    let app = TestApp::spawn().await;
+    let doc = expect_json(app.get_path(None, "/openapi.json").await, 200).await;
+    let version = doc["openapi"].as_str().unwrap_or_default();
+    assert!(version.starts_with("3.1"), "openapi {version}");
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/v1/handoffs",
+        "/v1/handoffs/{id}",
+        "/v1/handoffs/{id}/decisions",
+        "/v1/keys",
+        "/v1/receipt-key",
+    ] {
+        assert!(paths.contains_key(path), "{path} not in {:?}", paths.keys());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_receipt_key_is_an_ed25519_jwk_set_without_auth() {
+    let app = TestApp::spawn().await;
+    let jwks = expect_json(app.get_path(None, "/v1/receipt-key").await, 200).await;
+    let keys = jwks["keys"].as_array().expect("keys");
+    assert!(!keys.is_empty());
+    for k in keys {
+        assert_eq!(k["kty"], "OKP");
+        assert_eq!(k["crv"], "Ed25519");
+        let x = k["x"].as_str().unwrap_or_default();
+        assert_eq!(x.len(), 43, "32 bytes in unpadded base64url: {x}");
+        assert!(k["kid"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(k.get("d").is_none(), "never the private part");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_is_a_problem_document() {
+    let app = TestApp::spawn().await;
+    expect_problem(app.get_path(None, "/v1/handoffs").await, 401).await;
+    let agent = app.key("agent", "ops-bot").await;
+    expect_problem(app.get_path(Some(&agent), "/v1/audit").await, 403).await;
+    expect_problem(app.get(&agent, "hnd_01JD0000000000000000000000").await, 404).await;
+}

@@ -1,0 +1,94 @@
+//! Receipts (SPEC §3): a compact EdDSA JWS that the acting tool checks offline with the
+//! key from `GET /v1/receipt-key`.
+
+use crate::common::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::{Value, json};
+
+/// Checks `receipt` against the server's JWK Set; the header and payload.
+async fn verify(app: &TestApp, receipt: &str) -> (Value, Value) {
+    let parts: Vec<&str> = receipt.split('.').collect();
+    assert_eq!(parts.len(), 3, "a compact JWS: {receipt}");
+    let decode = |s: &str| {
+        URL_SAFE_NO_PAD
+            .decode(s)
+            .expect("base64url without padding")
+    };
+    let header: Value = serde_json::from_slice(&decode(parts[0])).expect("header JSON");
+    let payload: Value = serde_json::from_slice(&decode(parts[1])).expect("payload JSON");
+    assert_eq!(header["alg"], "EdDSA");
+
+    let jwks = expect_json(app.get_path(None, "/v1/receipt-key").await, 200).await;
+    let jwk = jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == header["kid"]))
+        .unwrap_or_else(|| panic!("no key {} in {jwks}", header["kid"]));
+    let x: [u8; 32] = decode(jwk["x"].as_str().expect("x"))
+        .try_into()
+        .expect("a 32-byte key");
+    let key = VerifyingKey::from_bytes(&x).expect("an Ed25519 key");
+    let sig: [u8; 64] = decode(parts[2]).try_into().expect("a 64-byte signature");
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    key.verify_strict(signed.as_bytes(), &Signature::from_bytes(&sig))
+        .expect("the receipt's signature verifies");
+    (header, payload)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_human_approval_carries_a_receipt_for_exactly_the_approved_draft() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let id = app.submitted_id(&cast.agent, &big_purchase()).await;
+    app.decided(&cast.fay, &id, &json!({"action": "approve"}))
+        .await;
+    let h = app
+        .decided(&cast.finn, &id, &json!({"action": "approve"}))
+        .await;
+
+    let (_, payload) = verify(&app, h["receipt"].as_str().expect("receipt")).await;
+    assert_eq!(payload["handoff"], id);
+    assert_eq!(payload["task"], "make_purchase");
+    assert_eq!(payload["draft_sha256"], text_draft_sha256(PURCHASE_DRAFT));
+    assert_eq!(payload["approvers"], json!(["fay", "finn"]));
+    let (iat, exp) = (payload["iat"].as_i64(), payload["exp"].as_i64());
+    assert!(
+        matches!((iat, exp), (Some(i), Some(e)) if i < e),
+        "{payload}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_after_an_edit_names_the_edited_draft() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let edited = "Dear client, the copy is attached.";
+    let h = app
+        .decided(&cast.ana, &id, &json!({"action": "edit", "draft": edited}))
+        .await;
+    let (_, payload) = verify(&app, h["receipt"].as_str().expect("receipt")).await;
+    assert_eq!(payload["draft_sha256"], text_draft_sha256(edited));
+    assert_eq!(payload["approvers"], json!(["ana"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_approval_carries_a_verifiable_receipt() {
+    let app = TestApp::spawn().await;
+    let agent = app.key("agent", "ops-bot").await;
+    let h = app.submitted(&agent, &routine_ticket()).await;
+    let (_, payload) = verify(&app, h["receipt"].as_str().expect("receipt")).await;
+    assert_eq!(payload["handoff"], h["id"]);
+    assert_eq!(payload["task"], "categorize_support_ticket");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_receipt_key_survives_a_restart() {
+    let mut app = TestApp::spawn().await;
+    let agent = app.key("agent", "ops-bot").await;
+    let h = app.submitted(&agent, &routine_ticket()).await;
+    app.restart().await;
+    // A receipt issued before the restart still verifies with the key served after it.
+    verify(&app, h["receipt"].as_str().expect("receipt")).await;
+}

@@ -1,0 +1,10 @@
+//! The `handoff` command line run as a user runs it: the real binary as a client (exit
+//! codes, stdout, stderr) against an in-process server (`client`), and the offline
+//! commands (`policy`, `receipt verify`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod client;
+mod policy;
+mod receipt;
