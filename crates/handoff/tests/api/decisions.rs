@@ -226,6 +226,79 @@ async fn four_eyes_needs_two_distinct_reviewers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn four_eyes_approvals_of_different_options_do_not_add_up() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let mut p = big_purchase();
+    p["options"] = json!([
+        {"id": "a", "label": "Order from the usual supplier"},
+        {"id": "b", "label": "Ask for a second quote first"},
+    ]);
+    let id = app.submitted_id(&cast.agent, &p).await;
+
+    let h = app
+        .decided(&cast.fay, &id, &json!({"action": "approve", "option": "b"}))
+        .await;
+    assert_eq!(h["approvals"][0]["by"], "fay");
+    assert_eq!(
+        h["approvals"][0]["option"], "b",
+        "each approval shows its option"
+    );
+
+    // finn chose another course: fay's approval is dismissed, as an edit would.
+    let h = app
+        .decided(
+            &cast.finn,
+            &id,
+            &json!({"action": "approve", "option": "a"}),
+        )
+        .await;
+    assert_eq!(h["status"], "pending", "they approved different things");
+    assert_eq!(approvers(&h), ["finn"]);
+    assert_eq!(h["approvals"].as_array().map(Vec::len), Some(1));
+    assert_eq!(h["approvals"][0]["option"], "a");
+
+    // fay agrees with a: now two approvals of one course approve it, with that option.
+    let h = app
+        .decided(&cast.fay, &id, &json!({"action": "approve", "option": "a"}))
+        .await;
+    assert_eq!(h["status"], "approved");
+    assert_eq!(approvers(&h), ["fay", "finn"]);
+    assert_eq!(h["decision"]["option"], "a");
+    let options: Vec<&Value> = h["approvals"]
+        .as_array()
+        .map(|a| a.iter().map(|x| &x["option"]).collect())
+        .unwrap_or_default();
+    assert_eq!(options, [&json!("a"), &json!("a")]);
+
+    // The timeline says who chose what.
+    let timeline = expect_json(app.timeline(&cast.fay, &id).await, 200).await;
+    let chosen: Vec<(String, String)> = timeline["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| e["action"] == "handoff.decision")
+                .map(|e| {
+                    (
+                        e["actor"].as_str().unwrap_or_default().to_owned(),
+                        e["data"]["option"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        chosen,
+        [
+            ("fay".to_owned(), "b".to_owned()),
+            ("finn".to_owned(), "a".to_owned()),
+            ("fay".to_owned(), "a".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_edit_stores_a_new_draft_version_by_the_editor_and_counts_as_approval() {
     let app = TestApp::spawn().await;
     let cast = app.cast().await;
