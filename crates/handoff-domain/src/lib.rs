@@ -14,7 +14,7 @@
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
 //! - [`role`]: what a key may do: agent, reviewer or admin.
 //! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
-//!   promotion recommendations.
+//!   promotion recommendations, the monitor that demotes.
 //!
 //! The HTTP server, the store and the CLI build on these; nothing here knows about them.
 #![forbid(unsafe_code)]
@@ -36,7 +36,7 @@ pub use audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
 pub use duration::Span;
 pub use field_error::FieldError;
 pub use handoff::Handoff;
-pub use learning::Recommendation;
+pub use learning::{Demotion, Monitor, Recommendation, Stream, StreamKind};
 pub use level::{Dimension, Level, Risk, Rubric};
 pub use lifecycle::{Command, DecisionAction, Lifecycle, Status, TransitionError};
 pub use packet::{Packet, TaskName};

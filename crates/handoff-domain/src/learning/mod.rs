@@ -4,12 +4,15 @@
 //!
 //! - [`wilson`]: the Wilson 95% score interval every decision here rests on.
 //! - [`promotion`]: whether a level-2 task is a promotion candidate, and why.
+//! - [`monitoring`]: the two streams of an autonomous task, judged after every item.
 //!
 //! The result types serialize with the field names of `GET /v1/stats`; rates are in 0–1
 //! and `None` (`null`) where nothing was measured.
 
+pub mod monitoring;
 pub mod promotion;
 pub mod wilson;
 
+pub use monitoring::{Demotion, DemotionRule, MIN_MONITORED_ITEMS, Monitor, Stream, StreamKind};
 pub use promotion::{Recommendation, UnchangedRate, Verdict, first_possible_candidate, recommend};
 pub use wilson::{Z_95, wilson};
