@@ -14,7 +14,7 @@
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
 //! - [`role`]: what a key may do: agent, reviewer or admin.
 //! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
-//!   promotion recommendations, the monitor that demotes.
+//!   promotion recommendations, the monitor that demotes, confidence buckets, percentiles.
 //!
 //! The HTTP server, the store and the CLI build on these; nothing here knows about them.
 #![forbid(unsafe_code)]
