@@ -2,11 +2,11 @@
 //! no clock. The caller counts what happened in the window under the task's current level
 //! and passes the numbers (and the `[learning]` settings of the policy) in.
 //!
-//! - [`wilson`]: the Wilson 95% score interval every decision here rests on.
+//! - [`wilson`](mod@wilson): the Wilson 95% score interval every decision here rests on.
 //! - [`promotion`]: whether a level-2 task is a promotion candidate, and why.
 //! - [`monitoring`]: the two streams of an autonomous task, judged after every item.
 //! - [`buckets`]: confidence buckets 0.05 wide and the threshold they suggest.
-//! - [`percentile`]: nearest-rank percentiles of time to decision.
+//! - [`percentile`](mod@percentile): nearest-rank percentiles of time to decision.
 //!
 //! The result types serialize with the field names of `GET /v1/stats`; rates are in 0–1
 //! and `None` (`null`) where nothing was measured.
