@@ -13,6 +13,8 @@
 //! - [`canonical`]: RFC 8785 canonical JSON and its SHA-256, the digest of drafts.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
 //! - [`role`]: what a key may do: agent, reviewer or admin.
+//! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
+//!   promotion recommendations, the monitor that demotes, confidence buckets, percentiles.
 //!
 //! The HTTP server, the store and the CLI build on these; nothing here knows about them.
 #![forbid(unsafe_code)]
@@ -22,6 +24,7 @@ pub mod canonical;
 pub mod duration;
 pub mod field_error;
 pub mod handoff;
+pub mod learning;
 pub mod level;
 pub mod lifecycle;
 pub mod packet;
@@ -33,6 +36,7 @@ pub use audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
 pub use duration::Span;
 pub use field_error::FieldError;
 pub use handoff::Handoff;
+pub use learning::{Demotion, Monitor, Recommendation, Stream, StreamKind};
 pub use level::{Dimension, Level, Risk, Rubric};
 pub use lifecycle::{Command, DecisionAction, Lifecycle, Status, TransitionError};
 pub use packet::{Packet, TaskName};

@@ -165,3 +165,25 @@ fn every_error_is_reported_not_just_the_first() {
     ));
     assert_eq!(e.len(), 4, "{e:?}");
 }
+
+#[test]
+fn the_fast_trip_is_read_with_its_defaults_and_checked() {
+    let p = Policy::load(TEAMS).expect("a minimal policy loads");
+    assert_eq!((p.learning.trip_errors, p.learning.trip_window), (3, 10));
+    let p = Policy::load(&format!(
+        "{TEAMS}[learning]\ntrip_errors = 2\ntrip_window = 5\n"
+    ))
+    .expect("a fast trip loads");
+    assert_eq!((p.learning.trip_errors, p.learning.trip_window), (2, 5));
+
+    let e = errors(&format!("{TEAMS}[learning]\ntrip_errors = 0\n"));
+    assert_eq!(e, ["4:15: trip_errors must be at least 1"]);
+    let e = errors(&format!("{TEAMS}[learning]\ntrip_window = 0\n"));
+    assert_eq!(e, ["4:15: trip_window must be at least 1"]);
+    let e = errors(&format!(
+        "{TEAMS}[learning]\ntrip_errors = 4\ntrip_window = 3\n"
+    ));
+    assert_eq!(e, ["4:15: trip_errors (4) must be at most trip_window (3)"]);
+    let e = errors(&format!("{TEAMS}[learning]\ntrip_window = 2\n"));
+    assert_eq!(e, ["4:15: trip_errors (3) must be at most trip_window (2)"]);
+}

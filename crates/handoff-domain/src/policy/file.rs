@@ -90,6 +90,8 @@ pub(super) struct RawLearning {
     pub monitor_window: Option<S<String>>,
     pub spot_check_rate: Option<S<f64>>,
     pub max_error_rate: Option<S<f64>>,
+    pub trip_errors: Option<S<i64>>,
+    pub trip_window: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

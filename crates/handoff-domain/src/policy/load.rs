@@ -421,14 +421,18 @@ impl Checker<'_> {
         let rate = |c: &mut Self, v: &Option<Spanned<f64>>, d: f64, what: &str| {
             v.as_ref().and_then(|v| c.rate(v, what)).unwrap_or(d)
         };
-        let min_decisions = match &l.min_decisions {
-            Some(v) if *v.get_ref() < 1 => {
-                self.err(v.span(), "min_decisions must be at least 1");
-                30
-            }
-            Some(v) => u32::try_from(*v.get_ref()).unwrap_or(u32::MAX),
-            None => 30,
-        };
+        let min_decisions = self.at_least_one(&l.min_decisions, 30, "min_decisions");
+        let trip_errors = self.at_least_one(&l.trip_errors, 3, "trip_errors");
+        let trip_window = self.at_least_one(&l.trip_window, 10, "trip_window");
+        // With a default on one side, the error points at the side the file wrote.
+        if let Some(v) = l.trip_errors.as_ref().or(l.trip_window.as_ref())
+            && trip_errors > trip_window
+        {
+            self.err(
+                v.span(),
+                format!("trip_errors ({trip_errors}) must be at most trip_window ({trip_window})"),
+            );
+        }
         Learning {
             window: span(self, &l.window, days(30)),
             min_decisions,
@@ -437,6 +441,20 @@ impl Checker<'_> {
             monitor_window: span(self, &l.monitor_window, days(14)),
             spot_check_rate: rate(self, &l.spot_check_rate, 0.10, "spot_check_rate"),
             max_error_rate: rate(self, &l.max_error_rate, 0.05, "max_error_rate"),
+            trip_errors,
+            trip_window,
+        }
+    }
+
+    /// A count of at least 1, or `default` when absent (or wrong, with an error).
+    fn at_least_one(&mut self, v: &Option<Spanned<i64>>, default: u32, what: &str) -> u32 {
+        match v {
+            Some(v) if *v.get_ref() < 1 => {
+                self.err(v.span(), format!("{what} must be at least 1"));
+                default
+            }
+            Some(v) => u32::try_from(*v.get_ref()).unwrap_or(u32::MAX),
+            None => default,
         }
     }
 

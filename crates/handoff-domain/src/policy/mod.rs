@@ -123,6 +123,10 @@ pub struct Learning {
     pub monitor_window: Span,
     pub spot_check_rate: f64,
     pub max_error_rate: f64,
+    /// The fast trip: this many errors among the last `trip_window` checked items of one
+    /// stream demote a task. At least 1 and at most `trip_window`.
+    pub trip_errors: u32,
+    pub trip_window: u32,
 }
 
 #[derive(Debug, Clone)]
