@@ -92,7 +92,7 @@ fn a_pending_handoff_shows_what_the_reviewer_needs() {
         "summary          Client asks for a 20% discount.\n                 They threaten to leave.\n",
         "decision needed  Offer 10% or hold the price?\n",
         "options          - ten: Offer 10% (risk low)\n                 - hold the price\n",
-        "agent's draft (version 1 by agent):\n  {\n    \"body\": \"Hello\",",
+        "agent's draft (version 1 by agent):\n  {\n    \"to\": \"cfo@acme.example\",\n    \"body\": \"Hello\"",
         "draft versions   1  agent  aa11\n",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
