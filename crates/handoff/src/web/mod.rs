@@ -6,6 +6,7 @@
 //!   `dashboard` (`/dashboard`): one file per page; `view` turns records into what the
 //!   templates show; `page` renders and answers.
 //! - `text`: the checks on agent-written text (bidi, invisible, mixed scripts).
+//! - `format`: JSON as a reviewer reads it (key order kept, numbers, money, sizes).
 //! - `assets`: the CSS and JS, compiled in, served with long cache lifetimes.
 //!
 //! Every response carries a strict Content-Security-Policy with a fresh nonce for the
@@ -15,6 +16,7 @@ mod assets;
 mod dashboard;
 mod decide;
 mod detail;
+pub mod format;
 pub mod inbox;
 pub mod page;
 mod session;
