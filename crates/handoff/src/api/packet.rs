@@ -24,7 +24,7 @@ pub struct PacketSchema {
     #[schema(max_length = 200)]
     subject: Option<String>,
     /// The proposed action or content, any JSON up to 256 KiB (alias `draft_response`).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     draft: Option<Value>,
     /// At most 32, each at most 100 characters.
     flags: Option<Vec<String>>,

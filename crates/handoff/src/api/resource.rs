@@ -31,7 +31,7 @@ pub struct Resource<'a> {
     decision: Option<&'a Decision>,
     draft_versions: &'a [DraftVersion],
     /// The draft as approved (after any edit), once approved.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     approved_draft: Option<&'a Value>,
     outcome: Option<&'a Outcome>,
     /// The approval receipt (a compact JWS), once approved.

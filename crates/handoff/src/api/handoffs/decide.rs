@@ -24,7 +24,7 @@ pub struct DecisionRequest {
     /// Why; required to reject, escalate, take over and resolve.
     pub rationale: Option<String>,
     /// The new draft, for `edit`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub draft: Option<Value>,
     /// The id (or label) of the agent's option chosen.
     pub option: Option<String>,
