@@ -3,7 +3,7 @@
 
 use super::page::{self, Layout};
 use super::session::Viewer;
-use super::{Nonce, Web, text, view};
+use super::{Nonce, Web, diff, text, view};
 use crate::app::{App, Principal};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -14,8 +14,10 @@ use serde_json::Value;
 use std::sync::Arc;
 
 pub struct Draft {
-    /// For display: bidi and invisible characters made visible.
-    pub shown: String,
+    /// For display, bidi and invisible characters made visible: the first lines, and
+    /// when it is long, how many lines follow and those lines (folded, counted).
+    pub head: String,
+    pub more: Option<(usize, String)>,
     /// For the editor: exactly as it is.
     pub edit: String,
     /// The agent's version, for the editor's diff.
@@ -24,6 +26,30 @@ pub struct Draft {
     pub warnings: Vec<String>,
     /// "version 2, edited by ana" when not the agent's.
     pub version_note: Option<String>,
+    /// What the edits changed against the agent's version, for every viewer.
+    pub changes: Option<Changes>,
+}
+
+pub struct Changes {
+    pub summary: String,
+    pub lines: Vec<diff::Line>,
+}
+
+/// Lines of a draft shown before the rest is folded (with its count).
+const DRAFT_HEAD: usize = 30;
+
+/// The first `DRAFT_HEAD` lines, and the rest with its count when there is more than a
+/// few more.
+fn split_draft(shown: &str) -> (String, Option<(usize, String)>) {
+    let lines: Vec<&str> = shown.split('\n').collect();
+    if lines.len() <= DRAFT_HEAD + 5 {
+        return (shown.to_owned(), None);
+    }
+    let rest = &lines[DRAFT_HEAD..];
+    (
+        lines[..DRAFT_HEAD].join("\n"),
+        Some((rest.len(), rest.join("\n"))),
+    )
 }
 
 pub struct Evidence {
@@ -178,11 +204,20 @@ pub async fn build(
     let draft = h.state.current_draft.as_ref().map(|d| {
         let (edit, is_json) = draft_text(d);
         let original = p.get("draft").map(|o| draft_text(o).0).unwrap_or_default();
-        let version_note = h.state.draft_versions.last().filter(|v| v.version > 1).map(|v| {
-            format!("version {}, edited by {} (the agent's version 1 is what the diff compares with)", v.version, v.by)
+        let edited = h.state.draft_versions.last().filter(|v| v.version > 1);
+        let version_note = edited.map(|v| format!("version {}, edited by {}", v.version, v.by));
+        let changes = edited.map(|_| {
+            let d = diff::diff(&original, &edit);
+            Changes {
+                summary: d.summary(),
+                lines: d.lines,
+            }
         });
+        let (head, more) = split_draft(&text::reveal(&edit));
         Draft {
-            shown: text::reveal(&edit),
+            head,
+            more,
+            changes,
             warnings: view::warnings(&edit),
             edit,
             original,

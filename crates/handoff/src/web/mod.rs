@@ -15,6 +15,7 @@ mod assets;
 mod dashboard;
 mod decide;
 mod detail;
+mod diff;
 pub mod inbox;
 pub mod page;
 mod session;
