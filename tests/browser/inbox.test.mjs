@@ -51,7 +51,7 @@ test("a reviewer logs in, opens a handoff and approves it with one click", async
   await page.waitForURL(`**/handoffs/${id}`);
   await page.getByText("Send this reply, which offers two instalments").waitFor();
   await Promise.all([page.waitForURL((u) => !u.pathname.endsWith(id)), page.click("#approve")]);
-  assert.match(await page.locator(".flash").innerText(), new RegExp(`Approved ${id}`));
+  assert.match(await page.locator(".flash").innerText(), new RegExp(`^Approved ${id} \\(respond_to_client_inquiry “Northwind Traders”\\)`));
   assert.equal((await server.get(keys.ana, id)).status, "approved");
   await context.close();
 });
@@ -61,6 +61,9 @@ test("the `a` key decides in under a second from page load", async () => {
   const { context, page } = await signedIn(keys.ana);
   await page.goto(`/handoffs/${id}`);
   const start = await page.evaluate(() => performance.timeOrigin);
+  // The key acts once the item has been on screen for a moment (600 ms), not before.
+  await page.waitForFunction(() => document.querySelector("article.handoff[data-keys=armed]"), null, { polling: "raf" });
+  const t = await page.evaluate(() => Math.round(performance.now()));
   const [response] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith(`/handoffs/${id}/decide`) && r.request().method() === "POST"),
     page.keyboard.press("a"),
@@ -69,7 +72,7 @@ test("the `a` key decides in under a second from page load", async () => {
   assert.equal(response.status(), 303);
   await page.waitForURL((u) => !u.pathname.endsWith(id));
   const ms = Math.round(committed - start);
-  console.log(`time to decide: ${ms} ms`);
+  console.log(`time to decide: ${ms} ms (the key acted from ${t} ms: 600 ms after the page showed)`);
   assert.equal((await server.get(keys.ana, id)).status, "approved");
   assert.ok(ms < 1000, `time to decide ${ms} ms`);
   // `a` typed into a text field is text, not a decision.

@@ -3,13 +3,14 @@
 
 use super::page::{self, Layout};
 use super::session::Viewer;
-use super::{Nonce, Web, diff, text, view};
+use super::{Nonce, Web, diff, text, view, why};
 use crate::app::{App, Principal};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use handoff_domain::Handoff;
+use handoff_domain::lifecycle::Status;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -66,6 +67,14 @@ pub struct PathOption {
     pub tradeoffs: Vec<(&'static str, String)>,
 }
 
+/// What the alarm page says about a level-4 alert.
+pub struct Alarm {
+    pub raised: String,
+    pub unacknowledged_for: String,
+    /// "Re-alerts every 15 minutes until acknowledged (alert 2 sent; the next at …)".
+    pub cadence: String,
+}
+
 pub struct Entry {
     pub at: String,
     pub actor: String,
@@ -106,6 +115,19 @@ pub struct DetailPage {
     id: String,
     version: u64,
     task: String,
+    /// The policy's description of the task.
+    task_description: Option<String>,
+    /// What kind of page this is: `alarm` (a level-4 alert nobody acknowledged yet),
+    /// `yours` (handed over or acknowledged: a person does it), `review` (pending: the
+    /// draft is decided on), `closed` (decided or over).
+    mode: &'static str,
+    /// A level-4 handoff: shown red whatever its status.
+    level4: bool,
+    alarm: Option<Alarm>,
+    /// Whose work it is now, on a `yours` page.
+    owner: String,
+    /// "Why this is here" in a few lines with the values; the full trace is `reasons`.
+    headline: Vec<String>,
     status: &'static str,
     agent: String,
     team: String,
@@ -284,6 +306,49 @@ pub async fn build(
     let confidence = p.get("confidence").and_then(Value::as_f64).unwrap_or(0.0);
     let (sla, overdue) = view::time_left(h.evaluation.sla_due_at, now);
     let s = &h.state;
+    let mode = match s.status {
+        Status::Alerted => "alarm",
+        Status::HandedOver | Status::Acknowledged => "yours",
+        Status::Pending => "review",
+        _ => "closed",
+    };
+    let alarm = (mode == "alarm").then(|| {
+        let every = handoff_domain::schedule::REALERT_EVERY;
+        let last = h.timers.last_alert_at.unwrap_or(h.created_at);
+        Alarm {
+            raised: view::when(h.created_at),
+            unacknowledged_for: view::span((now - h.created_at).num_seconds()),
+            cadence: format!(
+                "Re-alerts team {} every {} minutes until acknowledged (alert {} sent; the next at {}).",
+                s.assigned_team,
+                every.num_minutes(),
+                h.timers.alerts.max(1),
+                view::when(last + every)
+            ),
+        }
+    });
+    let owner = match (&s.decision, s.status) {
+        (Some(d), Status::HandedOver | Status::Acknowledged)
+            if matches!(
+                d.action,
+                handoff_domain::DecisionAction::TakeOver
+                    | handoff_domain::DecisionAction::Acknowledge
+            ) =>
+        {
+            format!(
+                "{} ({} at {}), for team {}",
+                d.by,
+                if d.action == handoff_domain::DecisionAction::TakeOver {
+                    "took it over"
+                } else {
+                    "acknowledged it"
+                },
+                view::when(d.at),
+                s.assigned_team
+            )
+        }
+        _ => format!("team {} (nobody has taken it yet)", s.assigned_team),
+    };
     let subject = view::field(&h, "subject");
     let summary = view::field(&h, "summary");
     let decision_needed = view::field(&h, "decision_needed");
@@ -298,6 +363,15 @@ pub async fn build(
             .collect(),
         id: h.id.clone(),
         version: s.version,
+        task_description: policy
+            .tasks
+            .get(&h.task)
+            .and_then(|t| t.description.clone()),
+        mode,
+        level4: h.evaluation.level.get() >= 4,
+        alarm,
+        owner,
+        headline: why::headline(&policy, &h),
         task: h.task.clone(),
         status: s.status.as_str(),
         agent: s.agent.clone(),

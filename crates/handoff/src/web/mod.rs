@@ -21,6 +21,7 @@ pub mod page;
 mod session;
 pub mod text;
 mod view;
+mod why;
 
 pub use assets::version as assets_version;
 pub use session::SessionKey;
