@@ -5,7 +5,7 @@
   "use strict";
   // Keys act only once the item has been visible this long (a press meant for the
   // previous page, or a double press, lands in this window and does nothing).
-  var ARM_MS = 600;
+  var ARM_MS = 400;
   var live = document.getElementById("live");
   var article = document.querySelector("article.handoff");
   var bar = document.getElementById("decision-bar");
