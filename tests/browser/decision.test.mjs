@@ -177,6 +177,45 @@ test("the second approver sees what the first one's edit changed, word by word, 
   await context.close();
 });
 
+test("the editor's own diff lists removals first, marks the changed words and counts words", async () => {
+  const id = await server.submit(keys.agent, clientReply());
+  const { context, page } = await signedIn(keys.ana);
+  await page.goto(`/handoffs/${id}`);
+  await page.click("#edit-box summary");
+  const original = await page.inputValue("#draft-editor");
+  await page.fill("#draft-editor", original.replace("Ms Fuller", "Mrs Fuller").replace("1 December", "2 December").replace("1 January", "3 January"));
+  await page.click("#edit-save");
+  await page.locator("#diff-box").waitFor({ state: "visible" });
+  assert.match(await page.locator("#edit-save").innerText(), /\(3 words changed\)$/);
+  const kinds = await page.evaluate(() => [...document.querySelectorAll("#diff > span")].map((s) => s.className).filter((k) => k !== "same"));
+  assert.deepEqual(kinds, ["del", "add", "del", "add"]);
+  assert.deepEqual(await page.locator("#diff .del mark").allInnerTexts(), ["Ms", "1", "1"]);
+  assert.deepEqual(await page.locator("#diff .add mark").allInnerTexts(), ["Mrs", "2", "3"]);
+  // Saved, the page shows every later viewer the same count.
+  await Promise.all([page.waitForURL((u) => !u.pathname.endsWith(id)), page.click("#edit-save")]);
+  await page.goto(`/handoffs/${id}`);
+  assert.equal(await page.locator("#diff-summary").innerText(), "3 words changed");
+  assert.equal(await page.locator("#sla-clock").count(), 0, "approved: no SLA countdown");
+  await context.close();
+});
+
+test("hostile text in an edited draft's diff runs nothing", async () => {
+  const evil = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">";
+  const id = await server.submit(keys.agent, clientReply({ client: "Hostile", draft_response: `Hello ${evil}\nsecond line` }));
+  await server.api("POST", `/v1/handoffs/${id}/decisions`, keys.ana, {
+    action: "edit", draft: `Hello ${evil.replace("__pwned=1", "__pwned=3")} \u202Eevil\nsecond line`,
+  });
+  const { context, page } = await signedIn(keys.ana);
+  await page.goto(`/handoffs/${id}`);
+  await page.locator("#draft-diff").waitFor();
+  assert.match(await page.locator("#draft-diff .add").innerText(), /<script>window.__pwned=3<\/script>/);
+  assert.match(await page.locator("#draft-diff .add").innerText(), /U\+202E/);
+  assert.equal(await page.locator("#draft-diff img, #draft-diff script").count(), 0);
+  await page.waitForTimeout(200);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  await context.close();
+});
+
 test("the headline reason names the confidence against the threshold", async () => {
   const id = await server.submit(keys.agent, clientReply({ confidence: 0.6 }));
   const { context, page } = await signedIn(keys.ana);

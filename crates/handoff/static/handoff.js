@@ -26,9 +26,10 @@
     clearTimeout(timer);
     if (article) { article.removeAttribute("data-keys"); }
   }
-  // Counted from the first frame that shows the page; a page shown again from the
-  // back-forward cache, or a tab brought back, starts the count again.
-  requestAnimationFrame(function () { requestAnimationFrame(arm); });
+  // Counted from now: this script runs at the end of the page, as it is first shown. A
+  // page shown again from the back-forward cache, or a tab brought back, starts the
+  // count again.
+  arm();
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") { disarm(); } else { arm(); }
   });
