@@ -175,6 +175,12 @@ test("the second approver sees what the first one's edit changed, word by word, 
   assert.equal((await page.locator("#trace").getAttribute("open")), null, "the full trace is folded");
   assert.ok(h);
   await context.close();
+  // The editor herself: her edit counts as her approval, and the bar says so.
+  const own = await signedIn(keys.fay);
+  await own.page.goto(`/handoffs/${id}`);
+  assert.equal(await own.page.locator("#approve").count(), 0);
+  assert.match(await own.page.locator("#decision-bar").innerText(), /You approved this version; it needs 2 approvals in all/);
+  await own.context.close();
 });
 
 test("the editor's own diff lists removals first, marks the changed words and counts words", async () => {
