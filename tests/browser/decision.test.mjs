@@ -132,6 +132,15 @@ test("a level-4 alert is pinned red in the inbox and its page is an alarm; Ackno
   await context.close();
 });
 
+test("a new alert is announced in the open inbox as an alert", async () => {
+  const { context, page } = await signedIn(keys.sam);
+  await page.waitForTimeout(300); // the event stream connects
+  await server.submit(keys.agent, alarm({ subject: "Chargebacks" }));
+  await page.locator("#live.live-alarm").waitFor({ timeout: 5000 });
+  assert.match(await page.locator("#live").innerText(), /^1 new level-4 alert arrived; reload to see it\.$/);
+  await context.close();
+});
+
 test("a level-3 page says the agent stopped and the work is yours; resolving needs a written outcome", async () => {
   const id = await server.submit(keys.agent, { task: "delete_data", subject: "Account 88121", summary: "The customer asked for erasure of all personal data.", confidence: 0.99 });
   const { context, page } = await signedIn(keys.dan);
