@@ -51,7 +51,7 @@ test("a reviewer logs in, opens a handoff and approves it with one click", async
   await page.waitForURL(`**/handoffs/${id}`);
   await page.getByText("Send this reply, which offers two instalments").waitFor();
   await Promise.all([page.waitForURL((u) => !u.pathname.endsWith(id)), page.click("#approve")]);
-  assert.match(await page.locator(".flash").innerText(), new RegExp(`Approved ${id}`));
+  assert.match(await page.locator(".flash").innerText(), new RegExp(`^Approved ${id} \\(respond_to_client_inquiry “Northwind Traders”\\)`));
   assert.equal((await server.get(keys.ana, id)).status, "approved");
   await context.close();
 });
@@ -61,15 +61,24 @@ test("the `a` key decides in under a second from page load", async () => {
   const { context, page } = await signedIn(keys.ana);
   await page.goto(`/handoffs/${id}`);
   const start = await page.evaluate(() => performance.timeOrigin);
+  // The key acts once the item has been on screen for a moment (400 ms), not before.
+  await page.waitForFunction(() => document.querySelector("article.handoff[data-keys=armed]"), null, { polling: "raf" });
+  const t = await page.evaluate(() => {
+    const n = performance.getEntriesByType("navigation")[0];
+    const paint = performance.getEntriesByName("first-contentful-paint")[0];
+    return `${Math.round(performance.now())} ms (response ${Math.round(n.responseEnd)}, DOM ready ${Math.round(n.domContentLoadedEventEnd)}, first paint ${Math.round(paint ? paint.startTime : -1)})`;
+  });
   const [response] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith(`/handoffs/${id}/decide`) && r.request().method() === "POST"),
     page.keyboard.press("a"),
   ]);
-  const committed = Date.now();
+  // When the browser had the answer (not when this process heard of it).
+  const timing = response.request().timing();
+  const committed = timing.startTime + timing.responseEnd;
   assert.equal(response.status(), 303);
   await page.waitForURL((u) => !u.pathname.endsWith(id));
   const ms = Math.round(committed - start);
-  console.log(`time to decide: ${ms} ms`);
+  console.log(`time to decide: ${ms} ms (the key acted from ${t}: 400 ms after the page showed)`);
   assert.equal((await server.get(keys.ana, id)).status, "approved");
   assert.ok(ms < 1000, `time to decide ${ms} ms`);
   // `a` typed into a text field is text, not a decision.
@@ -289,6 +298,9 @@ async function screenshots() {
   await admin.context.close();
   const lea = await signedIn(leaKey, { viewport: { width: 1280, height: 900 } });
   await lea.page.goto(`/handoffs/${richId}`);
+  // The whole page in one window, so that the sticky decision bar sits where it belongs.
+  const height = await lea.page.evaluate(() => document.documentElement.scrollHeight);
+  await lea.page.setViewportSize({ width: 1280, height });
   await lea.page.screenshot({ path: join(SHOTS, "decision.png"), fullPage: true });
   await lea.context.close();
 }

@@ -4,7 +4,7 @@
   "use strict";
   var OPEN = ["pending", "handed_over", "alerted", "acknowledged"];
   var live = document.getElementById("live");
-  var fresh = 0;
+  var fresh = 0, alerts = 0;
   function say(text) { if (live) { live.textContent = text; } }
   function row(id) {
     var rows = document.querySelectorAll("tr[data-id]");
@@ -27,8 +27,12 @@
         r.parentNode.removeChild(r);
         say(e.id + " moved to team " + e.assigned_team + " and left the list.");
       } else if (!r && e.version === 1 && OPEN.indexOf(e.status) >= 0) {
-        fresh += 1;
-        say(fresh + " new handoff" + (fresh > 1 ? "s" : "") + " arrived; reload to see them.");
+        if (e.status === "alerted") { alerts += 1; } else { fresh += 1; }
+        var parts = [];
+        if (alerts) { parts.push(alerts + " new level-4 alert" + (alerts > 1 ? "s" : "")); }
+        if (fresh) { parts.push(fresh + " new handoff" + (fresh > 1 ? "s" : "")); }
+        say(parts.join(" and ") + " arrived; reload to see " + (alerts + fresh > 1 ? "them" : "it") + ".");
+        if (alerts && live) { live.classList.add("live-alarm"); }
       }
     });
   }

@@ -11,8 +11,8 @@ use crate::app::{AppError, AppResult, Decision};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use handoff_domain::Handoff;
 use handoff_domain::lifecycle::Status;
+use handoff_domain::{DecisionAction, Handoff};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -40,10 +40,19 @@ fn request(form: &Form) -> AppResult<Decision> {
     })
 }
 
-/// What the reviewer is told after a decision.
+/// What the reviewer is told after a decision: what was decided, named by task, subject
+/// and id, so that a decision is never anonymous.
 fn message(h: &Handoff, action: &str, by: &str) -> String {
     let s = &h.state;
-    let what = format!("{} ({})", h.id, h.task);
+    let subject = match view::field(h, "subject") {
+        s if s.is_empty() => view::clip(&view::field(h, "summary"), 60),
+        s => s,
+    };
+    let what = if subject.is_empty() {
+        format!("{} ({})", h.id, h.task)
+    } else {
+        format!("{} ({} “{subject}”)", h.id, h.task)
+    };
     match (action, s.status) {
         ("approve" | "edit", Status::Pending) => format!(
             "Your {} of {what} counts: {} of {} approvals so far.",
@@ -56,7 +65,7 @@ fn message(h: &Handoff, action: &str, by: &str) -> String {
         ("reject", _) => format!("Rejected {what}; your rationale goes back to the agent."),
         ("escalate", _) => format!("Escalated {what} to {}.", s.assigned_team),
         ("take_over", _) => format!("You ({by}) took over {what}; resolve it when done."),
-        ("acknowledge", _) => format!("Acknowledged the alert {what}."),
+        ("acknowledge", _) => format!("Acknowledged the alert {what}; resolve it when handled."),
         ("resolve", _) => format!("Resolved {what}."),
         _ => format!("{what} is now {}.", s.status),
     }
@@ -76,6 +85,13 @@ pub async fn decide(
     }
     let version = form.get("version").and_then(|v| v.parse::<u64>().ok());
     let result = match request(&form) {
+        // The page asks for a written outcome; the API leaves it optional.
+        Ok(req) if req.action == DecisionAction::Resolve && req.rationale.is_none() => {
+            Err(AppError::field(
+                "rationale",
+                "say what was done: resolving needs a written outcome",
+            ))
+        }
         Ok(req) => {
             let action = req.action.as_str();
             web.app
@@ -88,7 +104,11 @@ pub async fn decide(
     match result {
         Ok((h, action)) => {
             let msg = message(&h, action, &viewer.who.name);
-            let to = next_item(&web, &viewer, &h.id).await;
+            let to = if action == "acknowledge" {
+                next_alert(&web, &viewer, &h.id).await
+            } else {
+                next_item(&web, &viewer, &h.id).await
+            };
             page::done(&web, &headers, &to, &msg)
         }
         Err(e) => refused(&web, &viewer, &nonce, &id, &e).await,
@@ -99,6 +119,23 @@ pub async fn decide(
 /// just decided, or the inbox itself when none is left.
 async fn next_item(web: &Web, viewer: &Viewer, done: &str) -> String {
     match inbox::list(&web.app, &viewer.who, &Filter::default(), Some(2)).await {
+        Ok(l) => l
+            .items
+            .iter()
+            .find(|h| h.id != done)
+            .map_or_else(|| "/".to_owned(), |h| format!("/handoffs/{}", h.id)),
+        Err(_) => "/".to_owned(),
+    }
+}
+
+/// After an acknowledgement: the next alert still waiting, or the inbox; never an
+/// unrelated item.
+async fn next_alert(web: &Web, viewer: &Viewer, done: &str) -> String {
+    let f = Filter {
+        status: Some(Status::Alerted.as_str().to_owned()),
+        ..Filter::default()
+    };
+    match inbox::list(&web.app, &viewer.who, &f, Some(2)).await {
         Ok(l) => l
             .items
             .iter()

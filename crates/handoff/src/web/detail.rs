@@ -3,19 +3,22 @@
 
 use super::page::{self, Layout};
 use super::session::Viewer;
-use super::{Nonce, Web, text, view};
+use super::{Nonce, Web, diff, text, view, why};
 use crate::app::{App, Principal};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use handoff_domain::Handoff;
+use handoff_domain::lifecycle::Status;
 use serde_json::Value;
 use std::sync::Arc;
 
 pub struct Draft {
-    /// For display: bidi and invisible characters made visible.
-    pub shown: String,
+    /// For display, bidi and invisible characters made visible: the first lines, and
+    /// when it is long, how many lines follow and those lines (folded, counted).
+    pub head: String,
+    pub more: Option<(usize, String)>,
     /// For the editor: exactly as it is.
     pub edit: String,
     /// The agent's version, for the editor's diff.
@@ -24,6 +27,30 @@ pub struct Draft {
     pub warnings: Vec<String>,
     /// "version 2, edited by ana" when not the agent's.
     pub version_note: Option<String>,
+    /// What the edits changed against the agent's version, for every viewer.
+    pub changes: Option<Changes>,
+}
+
+pub struct Changes {
+    pub summary: String,
+    pub lines: Vec<diff::Line>,
+}
+
+/// Lines of a draft shown before the rest is folded (with its count).
+const DRAFT_HEAD: usize = 30;
+
+/// The first `DRAFT_HEAD` lines, and the rest with its count when there is more than a
+/// few more.
+fn split_draft(shown: &str) -> (String, Option<(usize, String)>) {
+    let lines: Vec<&str> = shown.split('\n').collect();
+    if lines.len() <= DRAFT_HEAD + 5 {
+        return (shown.to_owned(), None);
+    }
+    let rest = &lines[DRAFT_HEAD..];
+    (
+        lines[..DRAFT_HEAD].join("\n"),
+        Some((rest.len(), rest.join("\n"))),
+    )
 }
 
 pub struct Evidence {
@@ -38,6 +65,14 @@ pub struct PathOption {
     pub id: String,
     pub label: String,
     pub tradeoffs: Vec<(&'static str, String)>,
+}
+
+/// What the alarm page says about a level-4 alert.
+pub struct Alarm {
+    pub raised: String,
+    pub unacknowledged_for: String,
+    /// "Re-alerts every 15 minutes until acknowledged (alert 2 sent; the next at …)".
+    pub cadence: String,
 }
 
 pub struct Entry {
@@ -80,6 +115,19 @@ pub struct DetailPage {
     id: String,
     version: u64,
     task: String,
+    /// The policy's description of the task.
+    task_description: Option<String>,
+    /// What kind of page this is: `alarm` (a level-4 alert nobody acknowledged yet),
+    /// `yours` (handed over or acknowledged: a person does it), `review` (pending: the
+    /// draft is decided on), `closed` (decided or over).
+    mode: &'static str,
+    /// A level-4 handoff: shown red whatever its status.
+    level4: bool,
+    alarm: Option<Alarm>,
+    /// Whose work it is now, on a `yours` page.
+    owner: String,
+    /// "Why this is here" in a few lines with the values; the full trace is `reasons`.
+    headline: Vec<String>,
     status: &'static str,
     agent: String,
     team: String,
@@ -178,11 +226,20 @@ pub async fn build(
     let draft = h.state.current_draft.as_ref().map(|d| {
         let (edit, is_json) = draft_text(d);
         let original = p.get("draft").map(|o| draft_text(o).0).unwrap_or_default();
-        let version_note = h.state.draft_versions.last().filter(|v| v.version > 1).map(|v| {
-            format!("version {}, edited by {} (the agent's version 1 is what the diff compares with)", v.version, v.by)
+        let edited = h.state.draft_versions.last().filter(|v| v.version > 1);
+        let version_note = edited.map(|v| format!("version {}, edited by {}", v.version, v.by));
+        let changes = edited.map(|_| {
+            let d = diff::diff(&original, &edit);
+            Changes {
+                summary: d.summary(),
+                lines: d.lines,
+            }
         });
+        let (head, more) = split_draft(&text::reveal(&edit));
         Draft {
-            shown: text::reveal(&edit),
+            head,
+            more,
+            changes,
             warnings: view::warnings(&edit),
             edit,
             original,
@@ -249,6 +306,49 @@ pub async fn build(
     let confidence = p.get("confidence").and_then(Value::as_f64).unwrap_or(0.0);
     let (sla, overdue) = view::time_left(h.evaluation.sla_due_at, now);
     let s = &h.state;
+    let mode = match s.status {
+        Status::Alerted => "alarm",
+        Status::HandedOver | Status::Acknowledged => "yours",
+        Status::Pending => "review",
+        _ => "closed",
+    };
+    let alarm = (mode == "alarm").then(|| {
+        let every = handoff_domain::schedule::REALERT_EVERY;
+        let last = h.timers.last_alert_at.unwrap_or(h.created_at);
+        Alarm {
+            raised: view::when(h.created_at),
+            unacknowledged_for: view::span((now - h.created_at).num_seconds()),
+            cadence: format!(
+                "Re-alerts team {} every {} minutes until acknowledged (alert {} sent; the next at {}).",
+                s.assigned_team,
+                every.num_minutes(),
+                h.timers.alerts.max(1),
+                view::when(last + every)
+            ),
+        }
+    });
+    let owner = match (&s.decision, s.status) {
+        (Some(d), Status::HandedOver | Status::Acknowledged)
+            if matches!(
+                d.action,
+                handoff_domain::DecisionAction::TakeOver
+                    | handoff_domain::DecisionAction::Acknowledge
+            ) =>
+        {
+            format!(
+                "{} ({} at {}), for team {}",
+                d.by,
+                if d.action == handoff_domain::DecisionAction::TakeOver {
+                    "took it over"
+                } else {
+                    "acknowledged it"
+                },
+                view::when(d.at),
+                s.assigned_team
+            )
+        }
+        _ => format!("team {} (nobody has taken it yet)", s.assigned_team),
+    };
     let subject = view::field(&h, "subject");
     let summary = view::field(&h, "summary");
     let decision_needed = view::field(&h, "decision_needed");
@@ -263,6 +363,15 @@ pub async fn build(
             .collect(),
         id: h.id.clone(),
         version: s.version,
+        task_description: policy
+            .tasks
+            .get(&h.task)
+            .and_then(|t| t.description.clone()),
+        mode,
+        level4: h.evaluation.level.get() >= 4,
+        alarm,
+        owner,
+        headline: why::headline(&policy, &h),
         task: h.task.clone(),
         status: s.status.as_str(),
         agent: s.agent.clone(),

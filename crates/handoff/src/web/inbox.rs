@@ -11,8 +11,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use handoff_domain::Handoff;
 use handoff_domain::lifecycle::Status;
+use handoff_domain::{Handoff, Policy};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -78,6 +78,21 @@ pub async fn list(
         None | Some("open") => OPEN.to_vec(),
         Some(s) => vec![Status::parse(s).ok_or_else(|| AppError::field("status", "not a status"))?],
     };
+    list_of(app, who, f, statuses, limit).await
+}
+
+/// Whether the filter shows the open list, where unacknowledged alerts are pinned first.
+fn pins_alerts(f: &Filter) -> bool {
+    matches!(f.status.as_deref(), None | Some("open"))
+}
+
+async fn list_of(
+    app: &App,
+    who: &Principal,
+    f: &Filter,
+    statuses: Vec<Status>,
+    limit: Option<u32>,
+) -> AppResult<Page<Handoff>> {
     let req = ListRequest {
         statuses,
         task: f.task.clone(),
@@ -102,13 +117,17 @@ pub struct Row {
     pub confidence: String,
     pub flags: Vec<String>,
     pub status: &'static str,
+    /// The policy's description of the task.
+    pub task_description: String,
+    /// A level-4 handoff still open: shown red, "alert" instead of a risk.
+    pub alarm: bool,
     pub time_left: String,
     pub overdue: bool,
     /// Whether it may be approved in a batch: pending, level 2, one approver.
     pub batchable: bool,
 }
 
-fn row(h: &Handoff, now: DateTime<Utc>, batchable: bool) -> Row {
+fn row(h: &Handoff, now: DateTime<Utc>, batchable: bool, policy: &Policy) -> Row {
     let (time_left, overdue) = view::time_left(h.evaluation.sla_due_at, now);
     let summary = view::raw(h, "summary");
     let subject = view::raw(h, "subject");
@@ -130,7 +149,22 @@ fn row(h: &Handoff, now: DateTime<Utc>, batchable: bool) -> Row {
         confidence: format!("{:.0}%", confidence * 100.0),
         flags,
         status: h.state.status.as_str(),
-        time_left,
+        task_description: policy
+            .tasks
+            .get(&h.task)
+            .and_then(|t| t.description.clone())
+            .unwrap_or_default(),
+        alarm: h.evaluation.level.get() >= 4 && OPEN.contains(&h.state.status),
+        time_left: if h.state.status == Status::Alerted {
+            format!(
+                "alert, {} unacknowledged",
+                view::span((now - h.created_at).num_seconds())
+            )
+        } else if h.state.status == Status::Pending {
+            time_left
+        } else {
+            String::new()
+        },
         overdue,
         batchable,
     }
@@ -166,8 +200,27 @@ impl InboxPage {
 pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (StatusCode, String) {
     let f = f.clean();
     let policy = app.policy();
-    let (listing, error) = match list(app, who, &f, Some(PAGE)).await {
-        Ok(l) => (l, None),
+    // The open list: unacknowledged alerts pinned above it on the first page, the rest
+    // by due time.
+    let pinned = if pins_alerts(&f) && f.cursor.is_none() {
+        list_of(app, who, &f, vec![Status::Alerted], Some(PAGE))
+            .await
+            .map(|p| p.items)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let listed = if pins_alerts(&f) {
+        let rest = OPEN.into_iter().filter(|s| *s != Status::Alerted).collect();
+        list_of(app, who, &f, rest, Some(PAGE)).await
+    } else {
+        list(app, who, &f, Some(PAGE)).await
+    };
+    let (listing, error) = match listed {
+        Ok(mut l) => {
+            l.items.splice(0..0, pinned);
+            (l, None)
+        }
         Err(e) => (
             Page {
                 items: Vec::new(),
@@ -180,7 +233,7 @@ pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (S
     let rows: Vec<Row> = listing
         .items
         .iter()
-        .map(|h| row(h, now, app.batchable(who, h)))
+        .map(|h| row(h, now, app.batchable(who, h), &policy))
         .collect();
     let query = f.query();
     let next_href = listing.next_cursor.map(|c| {

@@ -7,6 +7,8 @@
 //!   templates show; `page` renders and answers.
 //! - `text`: the checks on agent-written text (bidi, invisible, mixed scripts).
 //! - `format`: JSON as a reviewer reads it (key order kept, numbers, money, sizes).
+//! - `diff`: what an edit changed, line by line then word by word; `why`: the policy's
+//!   reasons as headlines with the values that matter.
 //! - `assets`: the CSS and JS, compiled in, served with long cache lifetimes.
 //!
 //! Every response carries a strict Content-Security-Policy with a fresh nonce for the
@@ -16,12 +18,14 @@ mod assets;
 mod dashboard;
 mod decide;
 mod detail;
+mod diff;
 pub mod format;
 pub mod inbox;
 pub mod page;
 mod session;
 pub mod text;
 mod view;
+mod why;
 
 pub use assets::version as assets_version;
 pub use session::SessionKey;

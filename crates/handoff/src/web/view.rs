@@ -49,21 +49,24 @@ pub fn pretty(v: &Value) -> String {
     text::reveal(&serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
+/// A span of seconds as a clock reads it: "2d 2h", "1h 05m", "12m", "40s".
+pub fn span(s: i64) -> String {
+    let s = s.max(0);
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m")
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// "1h 05m left" or "overdue by 12m".
 pub fn time_left(due: DateTime<Utc>, now: DateTime<Utc>) -> (String, bool) {
     let secs = (due - now).num_seconds();
-    let span = |s: i64| {
-        let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
-        if d > 0 {
-            format!("{d}d {h}h")
-        } else if h > 0 {
-            format!("{h}h {m:02}m")
-        } else if m > 0 {
-            format!("{m}m")
-        } else {
-            format!("{s}s")
-        }
-    };
     if secs >= 0 {
         (format!("{} left", span(secs)), false)
     } else {
