@@ -261,6 +261,41 @@ test("a change by someone else is announced next to the buttons and disables the
   await context.close();
 });
 
+test("a JSON draft reads as keys and values in the agent's order, the amount in the header", async () => {
+  const id = await server.submit(keys.agent, purchase({
+    draft: { supplier: "Contoso", approver_note: null, items: 40, total: 48000, currency: "EUR", image_bytes: 40802189312 },
+  }));
+  const { context, page } = await signedIn(keys.fay);
+  await page.goto(`/handoffs/${id}`);
+  const keysShown = await page.locator("#draft-fields dt").allInnerTexts();
+  assert.deepEqual(keysShown, ["supplier", "approver_note", "items", "total", "currency", "image_bytes"], "as the agent wrote them");
+  const values = await page.locator("#draft-fields dd").allInnerTexts();
+  assert.deepEqual(values, ["Contoso", "—", "40", "EUR 48,000.00", "EUR", "38.0 GiB"]);
+  assert.equal(await page.locator("#amount").innerText(), "EUR 48,000.00");
+  assert.equal(await page.locator("#draft-json").getAttribute("open"), null, "the raw JSON is folded");
+  await context.close();
+});
+
+test("four eyes that chose different options do not add up, and the page says who chose what", async () => {
+  const id = await server.submit(keys.agent, purchase({
+    options: [{ id: "a", label: "Order from Contoso" }, { id: "b", label: "Ask for a second quote" }],
+  }));
+  await server.api("POST", `/v1/handoffs/${id}/decisions`, keys.fay, { action: "approve", option: "b" });
+  const { context, page } = await signedIn(keys.finn);
+  await page.goto(`/handoffs/${id}`);
+  assert.match(await page.locator("article.handoff").innerText(), /fay chose option b/);
+  await armed(page);
+  await page.selectOption("#approve-option", "a");
+  await Promise.all([page.waitForURL(/\/(handoffs\/.+)?$/), page.click("#approve")]);
+  const h = await server.get(keys.finn, id);
+  assert.equal(h.status, "pending", "fay approved another course: her approval is dismissed");
+  assert.deepEqual(h.approvals.map((a) => [a.by, a.option]), [["finn", "a"]]);
+  await page.goto(`/handoffs/${id}`);
+  assert.match(await page.locator("article.handoff").innerText(), /finn chose option a/);
+  assert.doesNotMatch(await page.locator("article.handoff").innerText(), /fay chose/);
+  await context.close();
+});
+
 test("the decision bar is in reach on load, wide and at 390 px", async () => {
   const long = clientReply({ draft_response: Array.from({ length: 72 }, (_, i) => `Line ${i + 1} of a long reply.`).join("\n") });
   const id = await server.submit(keys.agent, long);

@@ -3,7 +3,7 @@
 
 use super::page::{self, Layout};
 use super::session::Viewer;
-use super::{Nonce, Web, diff, text, view, why};
+use super::{Nonce, Web, diff, format, text, view, why};
 use crate::app::{App, Principal};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -29,6 +29,29 @@ pub struct Draft {
     pub version_note: Option<String>,
     /// What the edits changed against the agent's version, for every viewer.
     pub changes: Option<Changes>,
+    /// A JSON draft as a reader reads it: key/value rows in the agent's order.
+    pub rows: Vec<Field>,
+}
+
+/// One row of a key/value view; the text made safe to show (bidi and invisible
+/// characters revealed).
+pub struct Field {
+    pub key: String,
+    pub value: String,
+    /// Indentation class: `d0`…`d3`.
+    pub depth: &'static str,
+}
+
+/// `v` as rows (see `format`), for drafts and `context`.
+fn fields(v: &Value) -> Vec<Field> {
+    format::rows(v)
+        .into_iter()
+        .map(|r| Field {
+            key: text::reveal(&r.key),
+            value: text::reveal(&r.value),
+            depth: ["d0", "d1", "d2", "d3"][r.depth.min(3)],
+        })
+        .collect()
 }
 
 pub struct Changes {
@@ -152,8 +175,12 @@ pub struct DetailPage {
     open_questions: Vec<String>,
     options: Vec<PathOption>,
     context: Option<String>,
+    context_rows: Vec<Field>,
+    /// The amount the context names, as money, for the header.
+    amount: Option<String>,
     extra: Option<String>,
-    approvals: Vec<(String, String)>,
+    /// Who approved, when, and the option each chose (empty when none).
+    approvals: Vec<(String, String, String)>,
     approvals_required: u32,
     decision: Option<String>,
     outcome: Option<String>,
@@ -236,7 +263,9 @@ pub async fn build(
             }
         });
         let (head, more) = split_draft(&text::reveal(&edit));
+        let rows = if is_json { fields(d) } else { Vec::new() };
         Draft {
+            rows,
             head,
             more,
             changes,
@@ -402,11 +431,20 @@ pub async fn build(
         open_questions: view::strings(p.get("open_questions")),
         options,
         context: object("context"),
+        context_rows: p.get("context").map(fields).unwrap_or_default(),
+        amount: format::headline_amount(p.get("context")),
         extra: object("extra"),
         approvals: s
             .approvals
             .iter()
-            .map(|a| (a.by.clone(), view::when(a.at)))
+            .map(|a| {
+                let chose = a
+                    .option
+                    .as_deref()
+                    .map(|o| format!("option {}", text::reveal(o)))
+                    .unwrap_or_default();
+                (a.by.clone(), view::when(a.at), chose)
+            })
             .collect(),
         approvals_required: s.approvals_required,
         decision: s.decision.as_ref().map(|d| {
