@@ -153,6 +153,12 @@ test("a level-3 page says the agent stopped and the work is yours; resolving nee
   assert.doesNotMatch(body, /Approvals/);
   assert.equal(await page.locator("#sla-clock").count(), 0);
   assert.equal(await page.locator("#resolve-rationale[required]").count(), 1);
+  // Assign to me: the page stays on it and names the owner; the button is gone.
+  assert.match(await page.locator("#owner").innerText(), /nobody has taken it yet/);
+  await Promise.all([page.waitForURL(server.url + `/handoffs/${id}`), page.click("#assign")]);
+  assert.match(await page.locator("#owner").innerText(), /^dan \(assigned it to themselves/);
+  assert.equal(await page.locator("#assign").count(), 0);
+  assert.match(await page.locator("body").innerText(), /is yours now/);
   await context.close();
 });
 

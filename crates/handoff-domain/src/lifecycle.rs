@@ -185,6 +185,24 @@ impl Lifecycle {
         set.into_iter().collect()
     }
 
+    /// Who is doing the work of a handed-over or acknowledged handoff: whoever took it
+    /// over, acknowledged it or assigned it to themselves last; `None` while it waits for
+    /// someone (a level-3 handoff as the policy handed it over).
+    pub fn owner(&self) -> Option<&str> {
+        if !matches!(self.status, Status::HandedOver | Status::Acknowledged) {
+            return None;
+        }
+        self.decision
+            .as_ref()
+            .filter(|d| {
+                matches!(
+                    d.action,
+                    DecisionAction::TakeOver | DecisionAction::Acknowledge | DecisionAction::Assign
+                )
+            })
+            .map(|d| d.by.as_str())
+    }
+
     /// Approvals needed: a handoff that waits for people waits for at least one.
     fn approvals_needed(&self) -> usize {
         self.approvals_required.max(1) as usize
@@ -366,6 +384,16 @@ impl Lifecycle {
             DecisionAction::Acknowledge => {
                 let from = [Status::Alerted];
                 self.status = self.require(&from, "acknowledge", Status::Acknowledged)?;
+            }
+            DecisionAction::Assign => {
+                let from = [Status::HandedOver, Status::Acknowledged];
+                self.status = self.require(&from, "assign", self.status)?;
+                if self.owner() == Some(by) {
+                    return Err(TransitionError::Conflict {
+                        from: self.status,
+                        message: format!("{by} owns it already"),
+                    });
+                }
             }
         }
         Ok(None)

@@ -723,7 +723,8 @@ async fn the_actions_offered_follow_the_status_and_the_caller() {
             vec!["approve", "edit", "reject", "escalate", "take_over"],
         ),
         ("alerted", vec!["acknowledge"]),
-        ("handed_over", vec!["resolve"]),
+        // Handed over by the policy: nobody owns it yet, so "assign to me" too.
+        ("handed_over", vec!["assign", "resolve"]),
         ("acknowledged", vec!["resolve"]),
         ("approved", vec![]),
         ("rejected", vec![]),

@@ -439,6 +439,42 @@ fn decisions_outside_their_statuses_are_conflicts_naming_the_status() {
 }
 
 #[test]
+fn assign_makes_a_handed_over_handoff_someones_and_keeps_its_status() {
+    let handed = submitted(3, 1);
+    assert_eq!(handed.status, Status::HandedOver);
+    assert_eq!(
+        handed.owner(),
+        None,
+        "the policy handed it over to nobody yet"
+    );
+    let a = ok(&handed, decide("ana", DecisionAction::Assign));
+    assert_eq!(a.to, Status::HandedOver);
+    assert_eq!(a.state.owner(), Some("ana"));
+    assert!(
+        is_conflict(&err(&a.state, decide("ana", DecisionAction::Assign))),
+        "ana owns it"
+    );
+    let b = ok(&a.state, decide("bo", DecisionAction::Assign));
+    assert_eq!(b.state.owner(), Some("bo"));
+    // Taking over and acknowledging make the decider the owner too.
+    let t = ok(&submitted(2, 1), decide("cy", DecisionAction::TakeOver));
+    assert_eq!(t.state.owner(), Some("cy"));
+    let k = ok(&submitted(4, 1), decide("di", DecisionAction::Acknowledge));
+    assert_eq!(k.state.owner(), Some("di"));
+    // Nothing to own while it waits for a decision, or once it is resolved.
+    assert!(is_conflict(&err(
+        &submitted(2, 1),
+        decide("ana", DecisionAction::Assign)
+    )));
+    assert!(is_conflict(&err(
+        &submitted(4, 1),
+        decide("ana", DecisionAction::Assign)
+    )));
+    let r = ok(&b.state, because("bo", DecisionAction::Resolve, "done"));
+    assert_eq!(r.state.owner(), None);
+}
+
+#[test]
 fn terminal_statuses_refuse_every_command() {
     let rejected = ok(
         &submitted(2, 1),

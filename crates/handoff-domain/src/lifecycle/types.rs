@@ -102,10 +102,13 @@ pub enum DecisionAction {
     TakeOver,
     Resolve,
     Acknowledge,
+    /// A person makes a handed-over or acknowledged handoff theirs (not in SPEC §3's
+    /// table: an addition, see docs/API.md).
+    Assign,
 }
 
 impl DecisionAction {
-    pub const ALL: [DecisionAction; 7] = [
+    pub const ALL: [DecisionAction; 8] = [
         DecisionAction::Approve,
         DecisionAction::Edit,
         DecisionAction::Reject,
@@ -113,6 +116,7 @@ impl DecisionAction {
         DecisionAction::TakeOver,
         DecisionAction::Resolve,
         DecisionAction::Acknowledge,
+        DecisionAction::Assign,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +128,7 @@ impl DecisionAction {
             DecisionAction::TakeOver => "take_over",
             DecisionAction::Resolve => "resolve",
             DecisionAction::Acknowledge => "acknowledge",
+            DecisionAction::Assign => "assign",
         }
     }
 

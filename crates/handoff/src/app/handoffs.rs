@@ -63,7 +63,7 @@ impl Decision {
         DecisionAction::parse(text).ok_or_else(|| {
             AppError::field(
                 "action",
-                "must be approve, edit, reject, escalate, take_over, resolve or acknowledge",
+                "must be approve, edit, reject, escalate, take_over, resolve, acknowledge or assign",
             )
         })
     }
@@ -209,7 +209,10 @@ impl App {
                 }
             }
             Status::Alerted => vec![A::Acknowledge],
-            Status::HandedOver | Status::Acknowledged => vec![A::Resolve],
+            Status::HandedOver | Status::Acknowledged if s.owner() == Some(who.name.as_str()) => {
+                vec![A::Resolve]
+            }
+            Status::HandedOver | Status::Acknowledged => vec![A::Assign, A::Resolve],
             _ => Vec::new(),
         };
         open

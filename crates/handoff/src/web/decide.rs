@@ -67,6 +67,7 @@ fn message(h: &Handoff, action: &str, by: &str) -> String {
         ("take_over", _) => format!("You ({by}) took over {what}; resolve it when done."),
         ("acknowledge", _) => format!("Acknowledged the alert {what}; resolve it when handled."),
         ("resolve", _) => format!("Resolved {what}."),
+        ("assign", _) => format!("{what} is yours now; resolve it with what you did."),
         _ => format!("{what} is now {}.", s.status),
     }
 }
@@ -106,6 +107,9 @@ pub async fn decide(
             let msg = message(&h, action, &viewer.who.name);
             let to = if action == "acknowledge" {
                 next_alert(&web, &viewer, &h.id).await
+            } else if action == "assign" {
+                // Now theirs: stay on it, to do the work and resolve it.
+                format!("/handoffs/{}", h.id)
             } else {
                 next_item(&web, &viewer, &h.id).await
             };

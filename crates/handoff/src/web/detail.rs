@@ -115,6 +115,8 @@ pub struct Actions {
     pub take_over: bool,
     pub acknowledge: bool,
     pub resolve: bool,
+    /// "Assign to me": the viewer may make a handed-over handoff theirs.
+    pub assign: bool,
     /// Why approve is missing although the handoff is pending.
     pub note: Option<String>,
 }
@@ -128,6 +130,7 @@ impl Actions {
             || self.take_over
             || self.acknowledge
             || self.resolve
+            || self.assign
     }
 }
 
@@ -219,6 +222,7 @@ fn actions(app: &App, h: &Handoff, who: &Principal) -> Actions {
         take_over: open.allows(A::TakeOver),
         acknowledge: open.allows(A::Acknowledge),
         resolve: open.allows(A::Resolve),
+        assign: open.allows(A::Assign),
         note: open
             .approved_already
             .map(|n| format!("You approved this version; it needs {n} approvals in all.")),
@@ -356,26 +360,17 @@ pub async fn build(
             ),
         }
     });
-    let owner = match (&s.decision, s.status) {
-        (Some(d), Status::HandedOver | Status::Acknowledged)
-            if matches!(
-                d.action,
-                handoff_domain::DecisionAction::TakeOver
-                    | handoff_domain::DecisionAction::Acknowledge
-            ) =>
-        {
-            format!(
-                "{} ({} at {}), for team {}",
-                d.by,
-                if d.action == handoff_domain::DecisionAction::TakeOver {
-                    "took it over"
-                } else {
-                    "acknowledged it"
-                },
-                view::when(d.at),
-                s.assigned_team
-            )
-        }
+    let owner = match (s.owner(), &s.decision) {
+        (Some(by), Some(d)) => format!(
+            "{by} ({} at {}), for team {}",
+            match d.action {
+                handoff_domain::DecisionAction::TakeOver => "took it over",
+                handoff_domain::DecisionAction::Acknowledge => "acknowledged it",
+                _ => "assigned it to themselves",
+            },
+            view::when(d.at),
+            s.assigned_team
+        ),
         _ => format!("team {} (nobody has taken it yet)", s.assigned_team),
     };
     let subject = view::field(&h, "subject");

@@ -222,3 +222,53 @@ async fn a_pending_handoff_expires_when_expires_at_passes_and_expiry_never_appro
         .await;
     assert_eq!(resp.status().as_u16(), 409);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assign_makes_a_handed_over_handoff_the_callers_and_keeps_its_status() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let id = app.submitted_id(&cast.agent, &data_deletion()).await;
+    let h = app.fetch(&cast.dan, &id).await;
+    assert_eq!(h["status"], "handed_over");
+
+    let h = app
+        .decided(&cast.dan, &id, &json!({"action": "assign"}))
+        .await;
+    assert_eq!(
+        h["status"], "handed_over",
+        "assigning changes who, not where it stands"
+    );
+    assert_eq!(h["decision"]["action"], "assign");
+    assert_eq!(h["decision"]["by"], "dan");
+    assert_eq!(h["version"], 2);
+
+    // dan owns it already; an agent never assigns; a pending handoff has nothing to own.
+    expect_problem(
+        app.decide(&cast.dan, &id, &json!({"action": "assign"}))
+            .await,
+        409,
+    )
+    .await;
+    expect_problem(
+        app.decide(&cast.agent, &id, &json!({"action": "assign"}))
+            .await,
+        403,
+    )
+    .await;
+    let pending = app.submitted_id(&cast.agent, &client_reply()).await;
+    expect_problem(
+        app.decide(&cast.ana, &pending, &json!({"action": "assign"}))
+            .await,
+        409,
+    )
+    .await;
+
+    let h = app
+        .decided(
+            &cast.dan,
+            &id,
+            &json!({"action": "resolve", "rationale": "erased in all three systems"}),
+        )
+        .await;
+    assert_eq!(h["status"], "resolved");
+}
