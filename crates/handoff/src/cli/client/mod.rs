@@ -34,7 +34,7 @@ pub enum ClientCommand {
     Show(IdArgs),
     /// Wait until a handoff is no longer pending, then show it.
     Wait(WaitArgs),
-    /// Decide a handoff: approve, edit, reject, escalate, take_over, resolve, acknowledge.
+    /// Decide a handoff: approve, edit, reject, escalate, take_over, resolve, acknowledge, assign.
     Decide(DecideArgs),
     /// Report what happened when you acted: executed, failed or rolled_back.
     Outcome(OutcomeArgs),
@@ -128,7 +128,7 @@ pub struct DecideArgs {
     /// The handoff's id (`hnd_…`).
     #[arg(value_parser = parse_id)]
     id: String,
-    /// approve, edit, reject, escalate, take_over (or take-over), resolve, acknowledge.
+    /// approve, edit, reject, escalate, take_over (or take-over), resolve, acknowledge, assign.
     #[arg(value_parser = parse_action)]
     action: DecisionAction,
     /// Why (required to reject or escalate).
@@ -224,7 +224,7 @@ fn parse_status(s: &str) -> Result<Status, String> {
 
 fn parse_action(s: &str) -> Result<DecisionAction, String> {
     DecisionAction::parse(&s.to_ascii_lowercase().replace('-', "_")).ok_or_else(|| {
-        "one of approve, edit, reject, escalate, take_over, resolve, acknowledge".to_owned()
+        "one of approve, edit, reject, escalate, take_over, resolve, acknowledge, assign".to_owned()
     })
 }
 
