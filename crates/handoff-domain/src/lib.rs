@@ -11,6 +11,8 @@
 //! - [`handoff`]: the stored handoff: packet, evaluation, lifecycle state, receipt.
 //! - [`schedule`]: the clock's part: SLA reminders, escalation, expiry, level-4 re-alerts.
 //! - [`canonical`]: RFC 8785 canonical JSON and its SHA-256, the digest of drafts.
+//! - [`ijson`]: I-JSON's rule that a member name appears once per object, checked on the
+//!   text before anything reads it.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
 //! - [`role`]: what a key may do: agent, reviewer or admin.
 //! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
@@ -24,6 +26,7 @@ pub mod canonical;
 pub mod duration;
 pub mod field_error;
 pub mod handoff;
+pub mod ijson;
 pub mod learning;
 pub mod level;
 pub mod lifecycle;

@@ -71,6 +71,15 @@ impl ApiError {
         }
     }
 
+    /// 400 naming the place at fault (a JSON Pointer).
+    pub fn malformed_at(pointer: String, message: String) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            detail: message.clone(),
+            errors: vec![FieldError::new(pointer, message)],
+        }
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::invalid(vec![FieldError::new(field, message)])
     }

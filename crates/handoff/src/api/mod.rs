@@ -146,6 +146,11 @@ pub async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> R
 /// Parses a JSON body: unreadable JSON is 400; JSON of the wrong shape is 422 naming the
 /// field at fault (`action`, `draft.x`, …).
 pub fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    // I-JSON: a name twice in one object reads differently in different readers (400,
+    // naming the place), before anything reads it at all.
+    if let Err(d) = handoff_domain::ijson::check_duplicates(body) {
+        return Err(ApiError::malformed_at(d.pointer, d.message));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         use serde_json::error::Category;

@@ -22,6 +22,12 @@ fn request(form: &Form) -> AppResult<Decision> {
     let action = Decision::parse_action(&form.text("action").unwrap_or_default())?;
     let draft = match (action.as_str(), form.get("draft")) {
         ("edit", Some(text)) => Some(if form.get("draft_kind") == Some("json") {
+            if let Err(d) = handoff_domain::ijson::check_duplicates(text.as_bytes()) {
+                return Err(AppError::field(
+                    "draft",
+                    format!("the edited draft: {}", d.message),
+                ));
+            }
             serde_json::from_str::<Value>(text).map_err(|e| {
                 AppError::field("draft", format!("the edited draft is not valid JSON: {e}"))
             })?

@@ -244,6 +244,41 @@ async fn a_packet_that_is_not_an_object_is_a_422() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_member_name_twice_is_a_400_naming_its_place_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    // The policy must judge what every reader sees: serde would keep the last `task`
+    // (a level-1 tag), another reader the first (a client reply).
+    let body = r#"{"task":"respond_to_client_inquiry","summary":"s","confidence":0.9,"task":"tag_ticket"}"#;
+    let problem = expect_problem(app.submit_raw(&cast.agent, body).await, 400).await;
+    assert_eq!(error_fields(&problem), ["/task"]);
+    let nested = r#"{"task":"make_purchase","summary":"s","confidence":0.9,"context":{"amount":10,"amount":48000}}"#;
+    let problem = expect_problem(app.submit_raw(&cast.agent, nested).await, 400).await;
+    assert_eq!(error_fields(&problem), ["/context/amount"]);
+    let listed = expect_json(app.list(&cast.agent, &[]).await, 200).await;
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(0),
+        "nothing stored"
+    );
+
+    // Decisions too.
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let resp = app
+        .client
+        .post(app.url(&format!("/v1/handoffs/{id}/decisions")))
+        .bearer_auth(&cast.ana)
+        .header("content-type", "application/json")
+        .body(r#"{"action":"reject","rationale":"no","action":"approve"}"#)
+        .send()
+        .await
+        .expect("POST");
+    let problem = expect_problem(resp, 400).await;
+    assert_eq!(error_fields(&problem), ["/action"]);
+    assert_eq!(app.fetch(&cast.ana, &id).await["status"], "pending");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn malformed_json_is_a_400_problem() {
     let app = TestApp::spawn().await;
     let agent = app.key("agent", "sales-bot").await;
