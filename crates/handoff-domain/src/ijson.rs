@@ -198,7 +198,7 @@ mod tests {
                     serde_json::to_string(&extra).unwrap_or_default()
                 );
                 let d = check_duplicates(again.as_bytes());
-                proptest::prop_assert_eq!(d.map_err(|d| d.pointer), Err(pointer(&[name.clone()])));
+                proptest::prop_assert_eq!(d.map_err(|d| d.pointer), Err(pointer(std::slice::from_ref(name))));
             }
         }
     }
