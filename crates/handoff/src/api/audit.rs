@@ -1,8 +1,9 @@
 //! `GET /v1/audit` (JSON lines) and `GET /v1/audit/verify` (the chain check), for admins.
 
-use crate::api::{ApiResult, Problem};
+use crate::api::{ApiResult, Problem, query};
 use crate::app::{App, Principal};
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -14,10 +15,11 @@ use utoipa::IntoParams;
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AuditParams {
     /// Entries after this seq (default 0: from the start).
-    after: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 0)]
+    after: Option<String>,
     /// At most 10,000 (default 1,000).
-    #[param(minimum = 1, maximum = 10000)]
-    limit: Option<u32>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    limit: Option<String>,
 }
 
 /// The audit log as JSON lines, oldest first.
@@ -32,9 +34,14 @@ pub struct AuditParams {
 pub async fn log(
     State(app): State<Arc<App>>,
     who: Principal,
-    Query(p): Query<AuditParams>,
+    q: Result<Query<AuditParams>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let entries = app.audit_log(&who, p.after, p.limit).await?;
+    let p = query::read(q)?;
+    let mut checked = query::Checked::default();
+    let after = checked.number("after", p.after.as_deref(), 0..=i64::MAX);
+    let limit = checked.number("limit", p.limit.as_deref(), 1..=crate::app::MAX_AUDIT_PAGE);
+    checked.done()?;
+    let entries = app.audit_log(&who, after, limit).await?;
     let mut body = String::new();
     for e in &entries {
         body.push_str(&serde_json::to_string(e).unwrap_or_default());

@@ -1,9 +1,10 @@
 //! The outbox for admins: `GET /v1/deliveries` (by state, newest first), `GET
 //! /v1/deliveries/{id}`, and `POST /v1/deliveries/{id}/redeliver` for one that failed.
 
-use crate::api::{ApiError, ApiResult, Problem};
+use crate::api::{ApiResult, Problem, query};
 use crate::app::{App, Principal};
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use handoff_store::{Delivery, DeliveryState};
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,8 @@ pub struct DeliveryParams {
     #[param(value_type = Option<DeliveryState>)]
     state: Option<String>,
     /// At most 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
@@ -42,17 +43,24 @@ pub struct DeliveryPage {
 pub async fn list(
     State(app): State<Arc<App>>,
     who: Principal,
-    Query(p): Query<DeliveryParams>,
+    q: Result<Query<DeliveryParams>, QueryRejection>,
 ) -> ApiResult<Json<DeliveryPage>> {
-    let state = p
-        .state
-        .as_deref()
-        .map(|s| {
-            DeliveryState::parse(s)
-                .ok_or_else(|| ApiError::field("state", "must be pending, delivered or failed"))
-        })
-        .transpose()?;
-    let page = app.deliveries(&who, state, p.cursor, p.limit).await?;
+    let p = query::read(q)?;
+    let mut checked = query::Checked::default();
+    let state = p.state.as_deref().and_then(|s| {
+        let state = DeliveryState::parse(s);
+        if state.is_none() {
+            checked.refuse("state", "must be pending, delivered or failed");
+        }
+        state
+    });
+    let limit = checked.number(
+        "limit",
+        p.limit.as_deref(),
+        1..=crate::app::MAX_DELIVERY_PAGE,
+    );
+    checked.done()?;
+    let page = app.deliveries(&who, state, p.cursor, limit).await?;
     Ok(Json(DeliveryPage {
         items: page.items,
         next_cursor: page.next_cursor,

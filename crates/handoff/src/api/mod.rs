@@ -11,6 +11,7 @@ mod handoffs;
 mod keys;
 mod packet;
 mod policy;
+mod query;
 mod resource;
 mod system;
 

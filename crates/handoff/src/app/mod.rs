@@ -24,11 +24,14 @@ mod principal;
 mod timers;
 mod wait;
 
+pub use audit::MAX_PAGE as MAX_AUDIT_PAGE;
 pub use clock::{Clock, ManualClock};
+pub use deliveries::MAX_PAGE as MAX_DELIVERY_PAGE;
 pub use error::{AppError, AppResult};
 pub use events::Event;
 pub use handoffs::{Decision, OpenDecisions, Outcome, Submit};
 pub use keys::{CreatedKey, register_key, valid_key_name};
+pub use list::MAX_PAGE as MAX_LIST_PAGE;
 pub use list::{Cursor, ListRequest, Order, Page};
 pub use principal::{Principal, Role};
 pub use wait::MAX_WAIT;

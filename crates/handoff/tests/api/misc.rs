@@ -71,3 +71,49 @@ async fn every_error_is_a_problem_document() {
     expect_problem(app.get_path(Some(&agent), "/v1/audit").await, 403).await;
     expect_problem(app.get(&agent, "hnd_01JD0000000000000000000000").await, 404).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_parameters_of_the_wrong_type_or_range_are_422_naming_each() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key();
+    for (path, fields) in [
+        ("/v1/audit?limit=1.5&after=-1", vec!["after", "limit"]),
+        ("/v1/audit?limit=0", vec!["limit"]),
+        ("/v1/deliveries?limit=abc", vec!["limit"]),
+        (
+            "/v1/deliveries?state=lost&limit=501",
+            vec!["state", "limit"],
+        ),
+        ("/v1/handoffs?level=7&limit=x", vec!["level", "limit"]),
+        ("/v1/handoffs/hnd_01ABC?wait=soon", vec!["wait"]),
+        ("/v1/handoffs/hnd_01ABC?wait=-1", vec!["wait"]),
+    ] {
+        let problem = expect_problem(app.get_path(Some(&admin), path).await, 422).await;
+        let mut got = error_fields(&problem);
+        got.sort();
+        let mut want: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+        want.sort();
+        assert_eq!(got, want, "{path}");
+    }
+    // Good values still work; a wait above 60 is served as 60, not refused.
+    let audit = app
+        .get_path(Some(&admin), "/v1/audit?after=0&limit=2")
+        .await;
+    assert_eq!(audit.status().as_u16(), 200);
+    assert_eq!(audit.text().await.unwrap_or_default().lines().count(), 2);
+    expect_json(
+        app.get_path(Some(&admin), "/v1/deliveries?limit=1").await,
+        200,
+    )
+    .await;
+    let problem = expect_problem(
+        app.get_path(Some(&admin), "/v1/handoffs/hnd_01ABC?wait=600")
+            .await,
+        404,
+    )
+    .await;
+    assert_eq!(
+        problem["status"], 404,
+        "the wait parsed; the handoff does not exist"
+    );
+}

@@ -1,8 +1,9 @@
 //! `GET /v1/handoffs/{id}`, with `?wait=SECONDS` to long-poll while it is pending.
 
 use crate::api::resource::{Resource, respond};
-use crate::api::{ApiResult, Problem};
+use crate::api::{ApiResult, Problem, query};
 use crate::app::{App, MAX_WAIT, Principal};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -13,8 +14,10 @@ use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct GetQuery {
-    /// Wait up to this many seconds (at most 60) while the handoff is `pending`.
-    wait: Option<f64>,
+    /// Wait up to this many seconds while the handoff is `pending`; above 60 is served
+    /// as 60.
+    #[param(value_type = Option<f64>, minimum = 0)]
+    wait: Option<String>,
 }
 
 /// Read one handoff.
@@ -30,11 +33,14 @@ pub async fn get(
     State(app): State<Arc<App>>,
     who: Principal,
     Path(id): Path<String>,
-    Query(q): Query<GetQuery>,
+    q: Result<Query<GetQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let wait = q
-        .wait
-        .filter(|w| w.is_finite() && *w > 0.0)
+    let q = query::read(q)?;
+    let mut checked = query::Checked::default();
+    let wait = checked.number::<f64>("wait", q.wait.as_deref(), 0.0..=1e9);
+    checked.done()?;
+    let wait = wait
+        .filter(|w| *w > 0.0)
         .map(|w| Duration::from_secs_f64(w.min(MAX_WAIT.as_secs_f64())));
     let h = match wait {
         None => app.visible(&who, &id).await?,

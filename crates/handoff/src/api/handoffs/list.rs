@@ -3,12 +3,12 @@
 //! this handler parses the query and renders the page.
 
 use crate::api::resource::{HandoffPage, resource};
-use crate::api::{ApiError, ApiResult, Problem};
+use crate::api::{ApiResult, Problem, query};
 use crate::app::{App, ListRequest, Order, Principal};
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use handoff_domain::FieldError;
 use handoff_domain::lifecycle::Status;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -42,9 +42,9 @@ pub struct ListParams {
 pub async fn list(
     State(app): State<Arc<App>>,
     who: Principal,
-    Query(p): Query<ListParams>,
+    q: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let req = parse(p)?;
+    let req = parse(query::read(q)?)?;
     let page = app.list(&who, &req).await?;
     let page = HandoffPage {
         items: page.items.iter().map(resource).collect(),
@@ -53,39 +53,20 @@ pub async fn list(
     Ok(Json(page).into_response())
 }
 
-/// The query's text as typed filters; every field that does not parse is named.
+/// The query's text as typed filters; every field that does not parse, or is out of its
+/// range, is named at once.
 fn parse(p: ListParams) -> ApiResult<ListRequest> {
-    let mut errors = Vec::new();
-    let status = match p.status.as_deref().map(Status::parse) {
-        None => None,
-        Some(Some(s)) => Some(s),
-        Some(None) => {
-            errors.push(FieldError::new(
-                "status",
-                "not a status (pending, approved, rejected, …)",
-            ));
-            None
+    let mut checked = query::Checked::default();
+    let status = p.status.as_deref().and_then(|s| {
+        let status = Status::parse(s);
+        if status.is_none() {
+            checked.refuse("status", "not a status (pending, approved, rejected, …)");
         }
-    };
-    let level = match p.level.as_deref().map(str::parse::<u8>) {
-        None => None,
-        Some(Ok(l)) => Some(l),
-        Some(Err(_)) => {
-            errors.push(FieldError::new("level", "must be 1, 2, 3 or 4"));
-            None
-        }
-    };
-    let limit = match p.limit.as_deref().map(str::parse::<u32>) {
-        None => None,
-        Some(Ok(l)) => Some(l),
-        Some(Err(_)) => {
-            errors.push(FieldError::new("limit", "must be 1 to 500"));
-            None
-        }
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+        status
+    });
+    let level = checked.number("level", p.level.as_deref(), 1..=4u8);
+    let limit = checked.number("limit", p.limit.as_deref(), 1..=crate::app::MAX_LIST_PAGE);
+    checked.done()?;
     Ok(ListRequest {
         statuses: status.into_iter().collect(),
         task: p.task,
