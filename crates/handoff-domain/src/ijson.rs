@@ -5,8 +5,8 @@
 //! parser itself. The place at fault is named as a JSON Pointer (RFC 6901).
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 
 /// A member name given twice: where (`/context/amount`), and what.
@@ -16,23 +16,37 @@ pub struct Duplicate {
     pub message: String,
 }
 
-/// `Ok` when `text` has no object with a member name twice, at any depth. Text that is
-/// not JSON at all is `Ok` here: the caller's own parse says what is wrong with it.
-pub fn check_duplicates(text: &[u8]) -> Result<(), Duplicate> {
-    let state = RefCell::new(State::default());
-    let mut de = serde_json::Deserializer::from_slice(text);
-    let walked = Walk { state: &state }.deserialize(&mut de);
-    match (walked, state.into_inner().found) {
-        (_, Some(d)) => Err(d),
-        _ => Ok(()),
-    }
+/// Why a text is not an I-JSON value.
+#[derive(Debug)]
+pub enum Rejected {
+    /// A member name twice in one object.
+    Duplicate(Duplicate),
+    /// Not JSON at all (or deeper than the parser's limit): the parser's own error.
+    Json(serde_json::Error),
 }
 
-#[derive(Default)]
-struct State {
-    /// The path to the value being read, as pointer tokens.
-    path: Vec<String>,
-    found: Option<Duplicate>,
+/// Parses `text` into a value in one pass, refusing a member name given twice in one
+/// object at any depth (the map being built is the set of names seen: no second pass,
+/// no path kept on the way down; the pointer is put together only on the way out of an
+/// error).
+pub fn from_slice(text: &[u8]) -> Result<Value, Rejected> {
+    let state = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let parsed = Build { found: &state }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+    match (parsed, state.into_inner()) {
+        (_, Some(mut tokens)) => {
+            tokens.reverse();
+            let at = pointer(&tokens);
+            Err(Rejected::Duplicate(Duplicate {
+                message: format!("the member name at {at} is given twice"),
+                pointer: at,
+            }))
+        }
+        (Ok(v), None) => Ok(v),
+        (Err(e), None) => Err(Rejected::Json(e)),
+    }
 }
 
 /// RFC 6901: `~` is `~0`, `/` is `~1`.
@@ -42,82 +56,104 @@ fn pointer(path: &[String]) -> String {
         .collect()
 }
 
+/// Builds a value; on a duplicate, `found` holds the pointer's tokens, innermost first.
 #[derive(Clone, Copy)]
-struct Walk<'s> {
-    state: &'s RefCell<State>,
+struct Build<'s> {
+    found: &'s RefCell<Option<Vec<String>>>,
 }
 
-impl<'de> DeserializeSeed<'de> for Walk<'_> {
-    type Value = ();
+impl Build<'_> {
+    /// On the way out of a child's error: its place in this container.
+    fn at(self, token: impl FnOnce() -> String) {
+        if let Some(tokens) = self.found.borrow_mut().as_mut() {
+            tokens.push(token());
+        }
+    }
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+impl<'de> DeserializeSeed<'de> for Build<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Walk<'_> {
-    type Value = ();
+impl<'de> Visitor<'de> for Build<'_> {
+    type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(n).map_or(Value::Null, Value::Number))
     }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut i = 0usize;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         loop {
-            self.state.borrow_mut().path.push(i.to_string());
-            let more = seq.next_element_seed(self)?;
-            self.state.borrow_mut().path.pop();
-            if more.is_none() {
-                return Ok(());
+            match seq.next_element_seed(self) {
+                Ok(Some(v)) => items.push(v),
+                Ok(None) => return Ok(Value::Array(items)),
+                Err(e) => {
+                    let i = items.len();
+                    self.at(|| i.to_string());
+                    return Err(e);
+                }
             }
-            i += 1;
         }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let mut state = self.state.borrow_mut();
-            state.path.push(key.clone());
-            if !seen.insert(key) {
-                let at = pointer(&state.path);
-                state.found = Some(Duplicate {
-                    message: format!("the member name at {at} is given twice"),
-                    pointer: at,
-                });
+            if members.contains_key(&key) {
+                *self.found.borrow_mut() = Some(vec![key]);
                 return Err(de::Error::custom("duplicate member name"));
             }
-            drop(state);
-            map.next_value_seed(self)?;
-            self.state.borrow_mut().path.pop();
+            match map.next_value_seed(self) {
+                Ok(v) => {
+                    members.insert(key, v);
+                }
+                Err(e) => {
+                    self.at(|| key);
+                    return Err(e);
+                }
+            }
         }
-        Ok(())
+        Ok(Value::Object(members))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check_duplicates(text: &[u8]) -> Result<(), Duplicate> {
+        match from_slice(text) {
+            Err(Rejected::Duplicate(d)) => Err(d),
+            _ => Ok(()),
+        }
+    }
 
     fn dup(text: &str) -> Option<String> {
         check_duplicates(text.as_bytes()).err().map(|d| d.pointer)
@@ -153,6 +189,23 @@ mod tests {
     #[test]
     fn names_equal_after_unescaping_are_the_same_name() {
         assert_eq!(dup(r#"{"task":1,"t\u0061sk":2}"#).as_deref(), Some("/task"));
+    }
+
+    #[test]
+    fn the_value_read_is_the_one_serde_reads() {
+        let text = r#"{"b":[1,-2,3.5,{"x":null}],"a":"t\u0061sk","c":true}"#;
+        let ours = from_slice(text.as_bytes()).unwrap_or_default();
+        let theirs: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(ours, theirs);
+        assert_eq!(
+            ours.as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>()),
+            Some(vec!["b".into(), "a".into(), "c".into()])
+        );
+        assert!(
+            matches!(from_slice(b"{} x"), Err(Rejected::Json(_))),
+            "trailing text"
+        );
     }
 
     #[test]

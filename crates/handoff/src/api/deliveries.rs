@@ -47,13 +47,12 @@ pub async fn list(
 ) -> ApiResult<Json<DeliveryPage>> {
     let p = query::read(q)?;
     let mut checked = query::Checked::default();
-    let state = p.state.as_deref().and_then(|s| {
-        let state = DeliveryState::parse(s);
-        if state.is_none() {
-            checked.refuse("state", "must be pending, delivered or failed");
-        }
-        state
-    });
+    let state = checked.word(
+        "state",
+        p.state.as_deref(),
+        DeliveryState::parse,
+        "must be pending, delivered or failed",
+    );
     let limit = checked.number(
         "limit",
         p.limit.as_deref(),

@@ -144,26 +144,26 @@ pub async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> R
     res
 }
 
-/// Parses a JSON body: unreadable JSON is 400; JSON of the wrong shape is 422 naming the
-/// field at fault (`action`, `draft.x`, …).
+/// A JSON body as a value, read once: text that is not JSON is 400; a member name twice
+/// in one object is 400 naming its place (I-JSON: readers disagree on which one counts).
+pub fn json_value(body: &Bytes) -> ApiResult<serde_json::Value> {
+    use handoff_domain::ijson::{Rejected, from_slice};
+    from_slice(body).map_err(|r| match r {
+        Rejected::Duplicate(d) => ApiError::malformed_at(d.pointer, d.message),
+        Rejected::Json(e) => ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        ),
+    })
+}
+
+/// Parses a JSON body into `T`: unreadable JSON is 400 (see [`json_value`]); JSON of the
+/// wrong shape is 422 naming the field at fault (`action`, `draft.x`, …).
 pub fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    // I-JSON: a name twice in one object reads differently in different readers (400,
-    // naming the place), before anything reads it at all.
-    if let Err(d) = handoff_domain::ijson::check_duplicates(body) {
-        return Err(ApiError::malformed_at(d.pointer, d.message));
-    }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        use serde_json::error::Category;
+    let value = json_value(body)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.classify() != Category::Data {
-            return ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {inner}"),
-            );
-        }
-        let message = inner.to_string();
+        let message = e.into_inner().to_string();
         // serde names a missing or unknown field in backticks, at the level above it.
         let named = message
             .strip_prefix("missing field `")
@@ -175,11 +175,6 @@ pub fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
             (p, Some(name)) => format!("{p}.{name}"),
             (p, None) => p.to_owned(),
         };
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
         ApiError::field(&field, message)
     })
 }

@@ -1,6 +1,6 @@
 //! `GET /v1/policy`, `PUT /v1/policy` (admins) and `POST /v1/policy/explain` (anyone).
 
-use crate::api::{ApiError, ApiResult, Problem, json_body};
+use crate::api::{ApiError, ApiResult, Problem, json_value};
 use crate::app::{App, Principal};
 use axum::Json;
 use axum::body::Bytes;
@@ -70,6 +70,6 @@ pub async fn explain(
     who: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Evaluation>> {
-    let value: Value = json_body(&body?)?;
+    let value: Value = json_value(&body?)?;
     Ok(Json(app.explain(&who, value)?))
 }

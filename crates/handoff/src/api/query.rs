@@ -49,9 +49,20 @@ impl Checked {
         }
     }
 
-    /// Names `name` as wrong with `message`.
-    pub fn refuse(&mut self, name: &str, message: &str) {
-        self.0.push(FieldError::new(name, message));
+    /// `text` as one of the words `parse` knows, or `None` (named as `name`, with
+    /// `message`, when it is not one).
+    pub fn word<T>(
+        &mut self,
+        name: &str,
+        text: Option<&str>,
+        parse: impl Fn(&str) -> Option<T>,
+        message: &str,
+    ) -> Option<T> {
+        let value = parse(text?);
+        if value.is_none() {
+            self.0.push(FieldError::new(name, message));
+        }
+        value
     }
 
     /// 422 naming every bad parameter, or `Ok`.

@@ -24,14 +24,8 @@ impl App {
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(AppError::field("limit", "must be 1 to 500"));
         }
-        let mut items = self.store.deliveries(state, cursor, limit + 1).await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|d| d.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let items = self.store.deliveries(state, cursor, limit + 1).await?;
+        Ok(Page::cut(items, limit, |d| d.id.clone()))
     }
 
     /// One delivery; admins only.

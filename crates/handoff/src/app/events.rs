@@ -21,7 +21,7 @@ impl App {
         self: &Arc<App>,
         who: Principal,
         resume: Option<i64>,
-    ) -> impl Stream<Item = Event> + Send + use<> {
+    ) -> impl Stream<Item = Arc<Event>> + Send + use<> {
         let feed = Feed {
             rx: self.store.hub().subscribe(),
             app: self.clone(),
@@ -46,11 +46,11 @@ struct Feed {
     /// The seq of the last event considered (sent or not visible).
     last: i64,
     replaying: bool,
-    ready: VecDeque<Event>,
+    ready: VecDeque<Arc<Event>>,
 }
 
 impl Feed {
-    async fn next(&mut self) -> Option<Event> {
+    async fn next(&mut self) -> Option<Arc<Event>> {
         loop {
             if let Some(e) = self.ready.pop_front() {
                 return Some(e);
@@ -70,7 +70,7 @@ impl Feed {
                     self.last = stored.seq;
                     let e = Event::of(stored.seq, &stored.handoff);
                     if self.visible(&e) {
-                        self.ready.push_back(e);
+                        self.ready.push_back(Arc::new(e));
                     }
                 }
                 continue;
@@ -79,7 +79,7 @@ impl Feed {
                 Ok(e) if e.seq > self.last => {
                     self.last = e.seq;
                     if self.visible(&e) {
-                        return Some(Event::clone(&e));
+                        return Some(e);
                     }
                 }
                 Ok(_) => {}

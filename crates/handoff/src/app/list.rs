@@ -22,6 +22,20 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The page of `items` read with one more than `limit` (which tells whether there is
+    /// a next page), cut to `limit`, with the cursor after its last item.
+    pub(super) fn cut(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Page<T> {
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
+}
+
 /// Which order, and so which scope, a listing reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Order {
@@ -41,7 +55,7 @@ pub struct ListRequest {
     pub statuses: Vec<Status>,
     pub task: Option<String>,
     pub team: Option<String>,
-    pub level: Option<u8>,
+    pub level: Option<Level>,
     /// At most [`MAX_PAGE`] (default [`DEFAULT_PAGE`]).
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -62,9 +76,6 @@ impl App {
         };
         let by_due = matches!(scope, Scope::Teams(_));
         let mut errors = Vec::new();
-        if req.level.is_some_and(|l| !(1..=4).contains(&l)) {
-            errors.push(FieldError::new("level", "must be 1, 2, 3 or 4"));
-        }
         let limit = req.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             errors.push(FieldError::new("limit", "must be 1 to 500"));
@@ -99,7 +110,7 @@ impl App {
                 status,
                 task: req.task.clone(),
                 team: req.team.clone(),
-                level: req.level.and_then(|l| Level::new(i64::from(l)).ok()),
+                level: req.level,
                 limit: limit + 1,
                 after: after.clone(),
             };
@@ -114,13 +125,7 @@ impl App {
                 items.sort_by(|a, b| b.id.cmp(&a.id));
             }
         }
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|h| encode_cursor(h, by_due))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::cut(items, limit, |h| encode_cursor(h, by_due)))
     }
 
     /// The audit entries of a handoff `who` may see, oldest first.

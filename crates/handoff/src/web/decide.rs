@@ -22,14 +22,16 @@ fn request(form: &Form) -> AppResult<Decision> {
     let action = Decision::parse_action(&form.text("action").unwrap_or_default())?;
     let draft = match (action.as_str(), form.get("draft")) {
         ("edit", Some(text)) => Some(if form.get("draft_kind") == Some("json") {
-            if let Err(d) = handoff_domain::ijson::check_duplicates(text.as_bytes()) {
-                return Err(AppError::field(
+            use handoff_domain::ijson::{Rejected, from_slice};
+            from_slice(text.as_bytes()).map_err(|r| {
+                let why = match r {
+                    Rejected::Duplicate(d) => d.message,
+                    Rejected::Json(e) => e.to_string(),
+                };
+                AppError::field(
                     "draft",
-                    format!("the edited draft: {}", d.message),
-                ));
-            }
-            serde_json::from_str::<Value>(text).map_err(|e| {
-                AppError::field("draft", format!("the edited draft is not valid JSON: {e}"))
+                    format!("the edited draft is not valid JSON: {why}"),
+                )
             })?
         } else {
             // Browsers send line ends as CRLF; the agent's text had LF.

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use handoff_domain::Level;
 use handoff_domain::lifecycle::Status;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -57,14 +58,15 @@ pub async fn list(
 /// range, is named at once.
 fn parse(p: ListParams) -> ApiResult<ListRequest> {
     let mut checked = query::Checked::default();
-    let status = p.status.as_deref().and_then(|s| {
-        let status = Status::parse(s);
-        if status.is_none() {
-            checked.refuse("status", "not a status (pending, approved, rejected, …)");
-        }
-        status
-    });
-    let level = checked.number("level", p.level.as_deref(), 1..=4u8);
+    let status = checked.word(
+        "status",
+        p.status.as_deref(),
+        Status::parse,
+        "not a status (pending, approved, rejected, …)",
+    );
+    let level = checked
+        .number("level", p.level.as_deref(), 1..=4i64)
+        .and_then(|l| Level::new(l).ok());
     let limit = checked.number("limit", p.limit.as_deref(), 1..=crate::app::MAX_LIST_PAGE);
     checked.done()?;
     Ok(ListRequest {

@@ -1,7 +1,7 @@
 //! `POST /v1/handoffs`: an agent submits a packet; the policy judges it; it is stored.
 
 use crate::api::resource::{Resource, respond};
-use crate::api::{ApiResult, Problem, json_body};
+use crate::api::{ApiResult, Problem, json_value};
 use crate::app::{App, Principal, Submit};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -31,7 +31,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body: Value = json_body(&body?)?;
+    let body: Value = json_value(&body?)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(v.to_str().map_err(|_| {
             crate::api::ApiError::field("Idempotency-Key", "must be visible ASCII")
