@@ -7,10 +7,8 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, startServer, clientReply } from "./harness.mjs";
+import { ROOT, startServer, clientReply, CHROMIUM, SHOTS, signIn } from "./harness.mjs";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const SHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(ROOT, "docs/screenshots") : join(ROOT, "target/screenshots");
 
 let server, browser, keys;
 
@@ -33,14 +31,8 @@ after(async () => {
   await server?.stop();
 });
 
-async function signedIn(key, options = {}) {
-  const context = await browser.newContext({ baseURL: server.url, ...options });
-  const page = await context.newPage();
-  await page.goto("/login");
-  await page.fill("#key", key);
-  await Promise.all([page.waitForURL(server.url + "/"), page.click("button[type=submit]")]);
-  return { context, page };
-}
+/// A fresh browser context signed in with `key` (on the server of the moment).
+const signedIn = (key, options = {}) => signIn(browser, server.url, key, options);
 
 /// Waits until the page's shortcuts act (the item has been on screen for a moment).
 async function armed(page) {

@@ -9,6 +9,21 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
+/// Debian's Chromium, or $CHROMIUM.
+export const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+/// Screenshots go to target/screenshots; UPDATE_SCREENSHOTS=1 writes the README's copies.
+export const SHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(ROOT, "docs/screenshots") : join(ROOT, "target/screenshots");
+
+/// A fresh browser context on `url`, signed in with `key` through the login form.
+export async function signIn(browser, url, key, options = {}) {
+  const context = await browser.newContext({ baseURL: url, ...options });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await page.fill("#key", key);
+  await Promise.all([page.waitForURL(url + "/"), page.click("button[type=submit]")]);
+  return { context, page };
+}
+
 export async function startServer() {
   const bin = process.env.HANDOFF_BIN || join(ROOT, "target/debug/handoff");
   const dataDir = mkdtempSync(join(tmpdir(), "handoff-browser-"));

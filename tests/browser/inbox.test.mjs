@@ -6,11 +6,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, startServer, clientReply } from "./harness.mjs";
+import { ROOT, startServer, clientReply, CHROMIUM, SHOTS, signIn } from "./harness.mjs";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-// Screenshots go to target/screenshots; UPDATE_SCREENSHOTS=1 writes the README's copies.
-const SHOTS = process.env.UPDATE_SCREENSHOTS === "1" ? join(ROOT, "docs/screenshots") : join(ROOT, "target/screenshots");
 
 let server, browser, keys;
 
@@ -31,15 +28,8 @@ after(async () => {
   await server?.stop();
 });
 
-/// A fresh browser context signed in with `key` through the login form.
-async function signedIn(key, options = {}) {
-  const context = await browser.newContext({ baseURL: server.url, ...options });
-  const page = await context.newPage();
-  await page.goto("/login");
-  await page.fill("#key", key);
-  await Promise.all([page.waitForURL(server.url + "/"), page.click("button[type=submit]")]);
-  return { context, page };
-}
+/// A fresh browser context signed in with `key` (on the server of the moment).
+const signedIn = (key, options = {}) => signIn(browser, server.url, key, options);
 
 test("a reviewer logs in, opens a handoff and approves it with one click", async () => {
   const id = await server.submit(keys.agent, clientReply());

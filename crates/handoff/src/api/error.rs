@@ -45,19 +45,6 @@ impl ApiError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// What the client is told (never the cause of a 500).
-    pub fn detail(&self) -> &str {
-        &self.detail
-    }
-
-    pub fn field_errors(&self) -> &[FieldError] {
-        &self.errors
-    }
-
     /// 422 naming every bad field.
     pub fn invalid(errors: Vec<FieldError>) -> ApiError {
         let detail = match errors.as_slice() {

@@ -174,13 +174,8 @@ impl App {
         {
             return Ok(Some(p.clone()));
         }
-        let Some(record) = self.store.find_key(&digest).await? else {
+        let Some(p) = self.authenticate_digest(&digest).await? else {
             return Ok(None);
-        };
-        let role = record.role;
-        let p = Principal {
-            name: record.name,
-            role,
         };
         self.keys
             .write()
