@@ -27,6 +27,76 @@ pub struct Handoff {
     /// out of the stored JSON while nothing has happened (most records, ever).
     #[serde(default, skip_serializing_if = "Timers::is_untouched")]
     pub timers: Timers,
+    /// The task's evidence epoch when this handoff was judged: it grows by one at every
+    /// change of the task's level, and the learning loop counts only the current one's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+    /// Set when this autonomous handoff was drawn for a spot check (SPEC §7), once, at
+    /// submission; the verdict is filled in by one reviewer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_check: Option<SpotCheck>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A reviewer's verdict on an autonomous handoff drawn for a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SpotVerdict {
+    Fine,
+    WouldChange,
+    WouldReject,
+}
+
+impl SpotVerdict {
+    pub const ALL: [SpotVerdict; 3] = [
+        SpotVerdict::Fine,
+        SpotVerdict::WouldChange,
+        SpotVerdict::WouldReject,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpotVerdict::Fine => "fine",
+            SpotVerdict::WouldChange => "would_change",
+            SpotVerdict::WouldReject => "would_reject",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SpotVerdict> {
+        SpotVerdict::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether the monitor counts this verdict as the agent's error.
+    pub fn is_error(self) -> bool {
+        self != SpotVerdict::Fine
+    }
+}
+
+/// A sampled handoff's check: `verdict` is `None` until a reviewer gives one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SpotCheck {
+    pub verdict: Option<SpotVerdict>,
+    pub by: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+/// Whether the handoff with this id is drawn for a spot check at `rate`: a pure function
+/// of the id (a ULID with 80 random bits), so the draw is made once and a restart or a
+/// replay cannot redraw it. `rate` ≤ 0 never draws, ≥ 1 always does.
+pub fn drawn_for_spot_check(id: &str, rate: f64) -> bool {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // 53 bits: an exact f64 in [0, 1).
+    let u = (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64;
+    u < rate
 }
 
 impl Handoff {
@@ -62,6 +132,8 @@ impl Handoff {
             created_at: now,
             updated_at: now,
             timers,
+            epoch: 0,
+            spot_check: None,
         })
     }
 
@@ -92,5 +164,54 @@ impl Handoff {
 
     pub fn version(&self) -> u64 {
         self.state.version
+    }
+
+    /// Judged autonomous (level 1): approved by the policy, acted on without a person.
+    pub fn is_autonomous(&self) -> bool {
+        self.evaluation.level == crate::Level::AUTONOMOUS
+    }
+
+    /// Drawn for a spot check and still waiting for its verdict.
+    pub fn spot_check_due(&self) -> bool {
+        self.spot_check.as_ref().is_some_and(|c| c.verdict.is_none())
+    }
+
+    /// The draft the agent sent (version 1), `None` when it sent none.
+    pub fn agent_draft(&self) -> Option<&Value> {
+        self.packet.get("draft").filter(|d| !d.is_null())
+    }
+
+    /// The confidence the agent claimed.
+    pub fn confidence(&self) -> Option<f64> {
+        self.packet.get("confidence").and_then(Value::as_f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spot_check_draw_is_a_function_of_the_id_and_near_its_rate() {
+        assert!(!drawn_for_spot_check("hnd_x", 0.0));
+        assert!(drawn_for_spot_check("hnd_x", 1.0));
+        assert_eq!(
+            drawn_for_spot_check("hnd_01J", 0.5),
+            drawn_for_spot_check("hnd_01J", 0.5)
+        );
+        let drawn = (0..20_000)
+            .filter(|i| drawn_for_spot_check(&format!("hnd_{i}"), 0.1))
+            .count();
+        assert!((1_800..2_200).contains(&drawn), "{drawn} of 20000 at 10%");
+    }
+
+    #[test]
+    fn verdicts_use_the_specs_words_and_only_fine_is_not_an_error() {
+        for v in SpotVerdict::ALL {
+            assert_eq!(SpotVerdict::parse(v.as_str()), Some(v));
+            assert_eq!(serde_json::to_value(v).ok(), Some(json!(v.as_str())));
+        }
+        assert!(!SpotVerdict::Fine.is_error());
+        assert!(SpotVerdict::WouldChange.is_error() && SpotVerdict::WouldReject.is_error());
     }
 }

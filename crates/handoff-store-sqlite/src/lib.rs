@@ -26,9 +26,11 @@ use error::{SqlxResultExt, db};
 use futures_util::TryStreamExt;
 use handoff_domain::Handoff;
 use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Prepared, Verification};
+use handoff_domain::learning::{Counts, Histogram, StreamKind};
 use handoff_store::{
-    Attempted, BoxFuture, Cursor, Deadline, Delivery, DeliveryState, Hub, KeyRecord, ListQuery,
-    Refused, Scope, Store, StoreError, StoredEvent, StoredPolicy, Submission, Submitted, UpdateFn,
+    Attempted, BoxFuture, Cursor, DayTally, Deadline, Delivery, DeliveryState, ExportQuery,
+    HistogramCount, Hub, KeyRecord, ListQuery, Refused, Scope, Store, StoreError, StoredEvent,
+    StoredPolicy, Submission, Submitted, TaskLevel, UpdateFn,
 };
 use recent::Recent;
 use rows::{AUDIT_COLUMNS, OUTBOX_COLUMNS, decode_audit, decode_delivery, decode_doc};
@@ -102,6 +104,7 @@ fn migrator() -> Migrator {
         m(1, "init", include_str!("../migrations/0001_init.sql")),
         m(2, "expiry", include_str!("../migrations/0002_expiry.sql")),
         m(3, "outbox", include_str!("../migrations/0003_outbox.sql")),
+        m(4, "learning", include_str!("../migrations/0004_learning.sql")),
     ])
 }
 
@@ -529,6 +532,173 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn tallies(
+        &self,
+        since_hour: i64,
+        task: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<DayTally>, StoreError>> {
+        read(async move {
+            let sums: Vec<String> = Counts::NAMES
+                .iter()
+                .map(|n| format!("sum({n})"))
+                .collect();
+            let mut b = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT task, epoch, hour / 24, {} FROM task_hours WHERE hour >= ",
+                sums.join(", ")
+            ));
+            b.push_bind(since_hour);
+            if let Some(t) = task {
+                b.push(" AND task = ").push_bind(t);
+            }
+            b.push(" GROUP BY task, epoch, hour / 24 ORDER BY task, epoch, hour / 24");
+            let rows = b.build().fetch_all(&self.read).await?;
+            rows.iter()
+                .map(|r| {
+                    let values = (0..Counts::NAMES.len())
+                        .map(|i| r.try_get::<i64, _>(i + 3))
+                        .collect::<Result<Vec<i64>, _>>()?;
+                    Ok(DayTally {
+                        task: r.try_get(0)?,
+                        epoch: u64::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+                        day: r.try_get(2)?,
+                        counts: Counts::from_values(&values),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn histograms(
+        &self,
+        since_hour: i64,
+        task: String,
+    ) -> BoxFuture<'_, Result<Vec<HistogramCount>, StoreError>> {
+        read(async move {
+            let rows = sqlx::query(
+                "SELECT epoch, histogram, bucket, sum(n) FROM task_hist \
+                 WHERE task = ? AND day >= ? GROUP BY epoch, histogram, bucket",
+            )
+            .bind(task)
+            .bind(since_hour.div_euclid(24))
+            .fetch_all(&self.read)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let Some(histogram) = Histogram::from_code(r.try_get(1)?) else {
+                    continue;
+                };
+                out.push(HistogramCount {
+                    epoch: u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                    histogram,
+                    bucket: r.try_get(2)?,
+                    n: u64::try_from(r.try_get::<i64, _>(3)?).unwrap_or(0),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn recent_items(
+        &self,
+        task: String,
+        epoch: u64,
+        stream: StreamKind,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<bool>, StoreError>> {
+        read(async move {
+            sqlx::query_scalar(
+                "SELECT error FROM monitor_items WHERE task = ? AND epoch = ? AND stream = ? \
+                 ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(task)
+            .bind(i64::try_from(epoch).unwrap_or(i64::MAX))
+            .bind(stream.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+        })
+    }
+
+    fn task_levels(&self) -> BoxFuture<'_, Result<Vec<TaskLevel>, StoreError>> {
+        read(async move {
+            let rows = sqlx::query("SELECT * FROM task_levels ORDER BY task")
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter().map(rows::decode_task_level).collect()
+        })
+    }
+
+    fn set_task_level(
+        &self,
+        level: TaskLevel,
+        expected_epoch: u64,
+        audit: NewEntry,
+        deliveries: Vec<Delivery>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.send(move |reply| Op::SetTaskLevel {
+            level: Box::new(level),
+            expected_epoch,
+            audit: Prepared::new(audit),
+            deliveries,
+            reply,
+        }))
+    }
+
+    fn spot_checks(
+        &self,
+        teams: Option<Vec<String>>,
+        after: Option<String>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
+        read(async move {
+            let mut b =
+                QueryBuilder::<Sqlite>::new("SELECT doc FROM handoffs WHERE spot_due IS NOT NULL");
+            if let Some(teams) = teams {
+                if teams.is_empty() {
+                    return Ok(Vec::new());
+                }
+                b.push(" AND assigned_team IN (");
+                let mut sep = b.separated(", ");
+                for t in teams {
+                    sep.push_bind(t);
+                }
+                b.push(")");
+            }
+            if let Some(id) = after {
+                b.push(" AND id > ").push_bind(id);
+            }
+            b.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+            let rows = b.build().fetch_all(&self.read).await?;
+            rows.iter().map(|r| decode_doc(r.try_get(0)?)).collect()
+        })
+    }
+
+    fn export(&self, q: ExportQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
+        read(async move {
+            let mut b = QueryBuilder::<Sqlite>::new(
+                "SELECT doc FROM handoffs WHERE status NOT IN \
+                 ('pending', 'alerted', 'handed_over', 'acknowledged')",
+            );
+            if let Some(t) = q.task {
+                b.push(" AND task = ").push_bind(t);
+            }
+            if let Some(since) = q.since {
+                b.push(" AND created_ms >= ")
+                    .push_bind(since.timestamp_millis());
+            }
+            if let Some(until) = q.until {
+                b.push(" AND created_ms < ")
+                    .push_bind(until.timestamp_millis());
+            }
+            if let Some(id) = q.after {
+                b.push(" AND id > ").push_bind(id);
+            }
+            b.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
+            let rows = b.build().fetch_all(&self.read).await?;
+            rows.iter().map(|r| decode_doc(r.try_get(0)?)).collect()
+        })
+    }
+
     fn hub(&self) -> &Hub {
         &self.hub
     }
@@ -573,6 +743,11 @@ mod tests {
                 3,
                 "33608d1e6654b0316519e1c80ccd53988cbeb71330e5e4f2dc5ab9d7c7f9853b\
                  74e729e1c99e6ed4105a5fa687042ff3",
+            ),
+            (
+                4,
+                "7861efd2ddcbadfd568affcc872c979cd500390ccbd2c02983b44e01bd087183\
+                 cf02ffd2395b5002273f35bbb8049962",
             ),
         ]
         .map(|(v, h)| (v, h.to_owned()));

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use handoff_domain::{AuditEntry, Handoff, Role};
-use handoff_store::{Channel, Delivery, DeliveryState, Idempotency, KeyRecord};
+use handoff_domain::Level;
+use handoff_store::{Channel, Delivery, DeliveryState, Idempotency, KeyRecord, TaskLevel};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqliteConnection};
@@ -11,7 +12,7 @@ pub(super) const POLICY_ACTIVE: &str = "policy.active";
 pub(super) const POLICY_FILE: &str = "policy.file";
 
 pub(super) const HANDOFF_COLUMNS: &str = "id, agent, task, status, level, assigned_team, version, \
-     sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, idem_sha256, doc, due_ms";
+     sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, idem_sha256, doc, due_ms, spot_due";
 
 pub(super) const OUTBOX_COLUMNS: &str = "id, handoff_id, event, channel, target, payload, state, \
      attempts, next_ms, created_ms, updated_ms, last_error";
@@ -49,7 +50,8 @@ impl HandoffRow {
             .push_bind(self.idem.as_ref().map(|i| i.key.clone()))
             .push_bind(self.idem.as_ref().map(|i| i.body_sha256.clone()))
             .push_bind(self.doc.clone())
-            .push_bind(h.next_deadline().map(|d| d.timestamp_millis()));
+            .push_bind(h.next_deadline().map(|d| d.timestamp_millis()))
+            .push_bind(h.spot_check_due().then_some(1i64));
     }
 }
 
@@ -153,4 +155,49 @@ pub(super) async fn put_setting(
     .execute(conn)
     .await
     .map(drop)
+}
+
+
+/// Writes a task's level row (inside the writer's transaction).
+pub(super) async fn put_task_level(
+    conn: &mut SqliteConnection,
+    t: &TaskLevel,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO task_levels (task, level, epoch, previous_level, \
+         restore_level, changed_ms, changed_by, reason, automatic) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&t.task)
+    .bind(i64::from(t.level.get()))
+    .bind(i64::try_from(t.epoch).unwrap_or(i64::MAX))
+    .bind(i64::from(t.previous_level.get()))
+    .bind(t.restore_level.map(|l| i64::from(l.get())))
+    .bind(t.changed_at.timestamp_millis())
+    .bind(&t.by)
+    .bind(&t.reason)
+    .bind(t.automatic)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn level(n: i64) -> Result<Level, sqlx::Error> {
+    Level::new(n).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+/// A `task_levels` row, its columns in table order.
+pub(super) fn decode_task_level(row: &SqliteRow) -> Result<TaskLevel, sqlx::Error> {
+    let restore: Option<i64> = row.try_get(4)?;
+    Ok(TaskLevel {
+        task: row.try_get(0)?,
+        level: level(row.try_get(1)?)?,
+        epoch: u64::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0),
+        previous_level: level(row.try_get(3)?)?,
+        restore_level: restore.map(level).transpose()?,
+        changed_at: from_ms(row.try_get(5)?),
+        by: row.try_get(6)?,
+        reason: row.try_get(7)?,
+        automatic: row.try_get(8)?,
+    })
 }

@@ -10,9 +10,10 @@ use crate::recent::Recent;
 use crate::rows::{self, HandoffRow};
 use handoff_domain::Handoff;
 use handoff_domain::audit::Prepared;
+use handoff_domain::learning::{Counts, Tally};
 use handoff_store::{
     Attempted, Change, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS, Idempotency,
-    KeyRecord, Refused, StoreError, Submission, Submitted, UpdateFn,
+    KeyRecord, Refused, StoreError, Submission, Submitted, TaskLevel, UpdateFn,
 };
 use sqlx::{Connection, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
@@ -63,6 +64,13 @@ pub(super) enum Op {
         file_text: Option<String>,
         audit: Option<Prepared>,
         reply: Reply<()>,
+    },
+    SetTaskLevel {
+        level: Box<TaskLevel>,
+        expected_epoch: u64,
+        audit: Prepared,
+        deliveries: Vec<Delivery>,
+        reply: Reply<bool>,
     },
     Close(oneshot::Sender<()>),
 }
@@ -184,7 +192,10 @@ impl Writer {
         let writes_early = ops.iter().any(|op| {
             matches!(
                 op,
-                Op::CreateKey(..) | Op::RevokeKey(..) | Op::SetPolicy { .. }
+                Op::CreateKey(..)
+                    | Op::RevokeKey(..)
+                    | Op::SetPolicy { .. }
+                    | Op::SetTaskLevel { .. }
             )
         });
         match (&self.tail, writes_early) {
@@ -338,6 +349,27 @@ impl Writer {
                 }
                 b.done.push(Done::Unit(reply));
             }
+            Op::SetTaskLevel {
+                level,
+                expected_epoch,
+                audit,
+                deliveries,
+                reply,
+            } => {
+                let stored: Option<i64> =
+                    sqlx::query_scalar("SELECT epoch FROM task_levels WHERE task = ?")
+                        .bind(&level.task)
+                        .fetch_optional(&mut self.conn)
+                        .await?;
+                let current = u64::try_from(stored.unwrap_or(0)).unwrap_or(0);
+                let done = current == expected_epoch;
+                if done {
+                    rows::put_task_level(&mut self.conn, &level).await?;
+                    b.seal(audit);
+                    b.deliveries.extend(deliveries);
+                }
+                b.done.push(Done::Flag(reply, done));
+            }
             Op::Close(_) => {}
         }
         Ok(())
@@ -358,6 +390,7 @@ impl Writer {
             );
         }
         let seq = b.seal(sub.audit);
+        b.tallies.push(Tally::of_submission(&sub.handoff));
         b.touch(&sub.handoff, seq, sub.idempotency, Some(sub.doc));
         b.deliveries.extend(sub.deliveries);
         // Later operations of this batch see it (a store that takes ids from its callers
@@ -430,7 +463,8 @@ impl Writer {
                 " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
                  assigned_team = excluded.assigned_team, version = excluded.version, \
                  sla_due_ms = excluded.sla_due_ms, updated_ms = excluded.updated_ms, \
-                 doc = excluded.doc, due_ms = excluded.due_ms; ",
+                 doc = excluded.doc, due_ms = excluded.due_ms, \
+                 spot_due = excluded.spot_due; ",
             );
         }
         for chunk in b.audits.chunks(1000) {
@@ -471,6 +505,7 @@ impl Writer {
             });
             q.push(") AS v WHERE outbox.id = v.column1; ");
         }
+        push_tallies(&mut q, &b.tallies);
         q.push("COMMIT");
         q.build().persistent(false).execute(&mut self.conn).await?;
         Ok(())
@@ -496,6 +531,8 @@ struct Batch {
     /// Deliveries the batch's changes cause, and attempts' results.
     deliveries: Vec<Delivery>,
     attempts: Vec<Attempted>,
+    /// What the batch's changes add to the learning aggregates.
+    tallies: Vec<Tally>,
     done: Vec<Done>,
 }
 
@@ -557,6 +594,10 @@ impl Batch {
             audit,
             deliveries,
         } = f(current)?;
+        let tally = Tally::of_change(current, &handoff);
+        if !tally.is_empty() {
+            self.tallies.push(tally);
+        }
         let seq = self.seal(Prepared::new(audit));
         self.touch(&handoff, seq, None, None);
         if handoff.state.assigned_team != team_before
@@ -567,5 +608,83 @@ impl Batch {
         self.deliveries.extend(deliveries);
         self.current.insert(handoff.id.clone(), handoff.clone());
         Ok(handoff)
+    }
+}
+
+/// The batch's tallies, merged by key first (a batch of a thousand submissions of one task
+/// is one row), as upserts that add to the stored counts.
+fn push_tallies(q: &mut QueryBuilder<Sqlite>, tallies: &[Tally]) {
+    if tallies.is_empty() {
+        return;
+    }
+    let mut hours: Vec<((&str, u64, i64), Counts)> = Vec::new();
+    let mut hits: HashMap<(&str, u64, i64, i64, i64), i64> = HashMap::new();
+    for t in tallies {
+        let key = (t.task.as_str(), t.epoch, t.hour);
+        if !t.counts.is_zero() {
+            match hours.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, c)) => c.add(&t.counts),
+                None => hours.push((key, t.counts)),
+            }
+        }
+        for h in &t.hits {
+            let day = t.hour.div_euclid(24);
+            *hits
+                .entry((key.0, key.1, day, h.histogram.code(), h.bucket))
+                .or_default() += 1;
+        }
+    }
+    let names = Counts::NAMES;
+    for chunk in hours.chunks(200) {
+        q.push(format_args!(
+            "INSERT INTO task_hours (task, epoch, hour, {}) ",
+            names.join(", ")
+        ));
+        q.push_values(chunk, |mut v, ((task, epoch, hour), c)| {
+            v.push_bind(task.to_string())
+                .push_bind(i64::try_from(*epoch).unwrap_or(i64::MAX))
+                .push_bind(*hour);
+            for x in c.values() {
+                v.push_bind(x);
+            }
+        });
+        q.push(" ON CONFLICT (task, epoch, hour) DO UPDATE SET ");
+        let set: Vec<String> = names
+            .iter()
+            .map(|n| format!("{n} = {n} + excluded.{n}"))
+            .collect();
+        q.push(set.join(", "));
+        q.push("; ");
+    }
+    let hits: Vec<_> = hits.into_iter().collect();
+    for chunk in hits.chunks(500) {
+        q.push("INSERT INTO task_hist (task, epoch, day, histogram, bucket, n) ");
+        q.push_values(chunk, |mut v, ((task, epoch, day, hist, bucket), n)| {
+            v.push_bind(task.to_string())
+                .push_bind(i64::try_from(*epoch).unwrap_or(i64::MAX))
+                .push_bind(*day)
+                .push_bind(*hist)
+                .push_bind(*bucket)
+                .push_bind(*n);
+        });
+        q.push(" ON CONFLICT (task, day, epoch, histogram, bucket) DO UPDATE SET n = n + excluded.n; ");
+    }
+    let items: Vec<(&Tally, &handoff_domain::learning::MonitorItem)> = tallies
+        .iter()
+        .flat_map(|t| t.items.iter().map(move |i| (t, i)))
+        .collect();
+    for chunk in items.chunks(500) {
+        q.push("INSERT INTO monitor_items (task, epoch, stream, handoff_id, error, at_ms) ");
+        q.push_values(chunk, |mut v, (t, i)| {
+            v.push_bind(t.task.clone())
+                .push_bind(i64::try_from(t.epoch).unwrap_or(i64::MAX))
+                .push_bind(i.stream.as_str())
+                .push_bind(i.handoff_id.clone())
+                .push_bind(i64::from(i.error))
+                .push_bind(t.hour * 3_600_000);
+        });
+        q.push(
+            " ON CONFLICT (stream, handoff_id) DO UPDATE SET error = max(error, excluded.error); ",
+        );
     }
 }

@@ -3,8 +3,11 @@
 //!
 //! - [`Store`] (this file): what the service needs of a database: submit a handoff,
 //!   change one by a function of its current state, read and list, the audit log, keys,
-//!   the active policy. Every change is committed together with its audit entry; a caller
-//!   hears of a change only after its commit. Also the types that cross it, and
+//!   the active policy, the learning loop's aggregates and task levels. Every change is
+//!   committed together with its audit entry and with what it adds to the learning
+//!   aggregates (`Tally::of_submission` / `Tally::of_change`, worked out by the store from
+//!   the states before and after, so no caller can forget it); a caller hears of a change
+//!   only after its commit. Also the types that cross it, and
 //!   [`StoreError`], which says what failed without naming the database's own errors.
 //! - [`delivery`]: the outbox's rows: deliveries written with the change that causes
 //!   them, attempts recorded with their audit entry.
@@ -21,6 +24,7 @@ pub mod hub;
 pub mod testsuite;
 
 use chrono::{DateTime, Utc};
+use handoff_domain::learning::{Counts, Histogram, StreamKind};
 use handoff_domain::lifecycle::Status;
 use handoff_domain::{AuditEntry, Handoff, Level, NewEntry, Role, TransitionError, Verification};
 use std::future::Future;
@@ -176,6 +180,52 @@ pub struct StoredEvent {
     pub handoff: Handoff,
 }
 
+/// A task's level in force, when an admin or the monitor changed it (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskLevel {
+    pub task: String,
+    pub level: Level,
+    /// Grows by one at every change: evidence counts only the current epoch's.
+    pub epoch: u64,
+    pub previous_level: Level,
+    /// Where an automatic demotion returns it (its level before the promotion).
+    pub restore_level: Option<Level>,
+    pub changed_at: DateTime<Utc>,
+    pub by: String,
+    pub reason: String,
+    pub automatic: bool,
+}
+
+/// The learning aggregates of one task, epoch and day (Unix days), summed from hours at
+/// or after the query's `since_hour`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayTally {
+    pub task: String,
+    pub epoch: u64,
+    pub day: i64,
+    pub counts: Counts,
+}
+
+/// One bucket of a histogram of one task and epoch, summed over the days queried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistogramCount {
+    pub epoch: u64,
+    pub histogram: Histogram,
+    pub bucket: i64,
+    pub n: u64,
+}
+
+/// Handoffs for the decisions export: not open any more, submitted in `[since, until)`,
+/// by id after `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExportQuery {
+    pub task: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
 pub trait Store: Send + Sync {
     /// Stores a new handoff (or answers an idempotent replay), after its commit.
     fn submit(&self, sub: Submission) -> BoxFuture<'_, Result<Submitted, StoreError>>;
@@ -261,6 +311,57 @@ pub trait Store: Send + Sync {
         file_text: Option<String>,
         audit: Option<NewEntry>,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The learning aggregates per task, epoch and day over the hours from `since_hour`
+    /// (Unix hours), optionally of one task.
+    fn tallies(
+        &self,
+        since_hour: i64,
+        task: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<DayTally>, StoreError>>;
+
+    /// One task's histograms over the days from the one holding `since_hour`.
+    fn histograms(
+        &self,
+        since_hour: i64,
+        task: String,
+    ) -> BoxFuture<'_, Result<Vec<HistogramCount>, StoreError>>;
+
+    /// The last `limit` items of one monitor stream of a task's epoch, newest first
+    /// (`true`: an error).
+    fn recent_items(
+        &self,
+        task: String,
+        epoch: u64,
+        stream: StreamKind,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<bool>, StoreError>>;
+
+    /// Every task whose level was changed, as it stands.
+    fn task_levels(&self) -> BoxFuture<'_, Result<Vec<TaskLevel>, StoreError>>;
+
+    /// Records a task's new level with its audit entry and the deliveries it causes, if
+    /// the task's stored epoch is still `expected_epoch` (0 for a task never changed);
+    /// `Ok(false)`, writing nothing, when another change came first.
+    fn set_task_level(
+        &self,
+        level: TaskLevel,
+        expected_epoch: u64,
+        audit: NewEntry,
+        deliveries: Vec<Delivery>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Handoffs drawn for a spot check and not yet checked, oldest first, assigned to one
+    /// of `teams` (`None`: all), after the cursor id.
+    fn spot_checks(
+        &self,
+        teams: Option<Vec<String>>,
+        after: Option<String>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>>;
+
+    /// Handoffs no longer open, oldest first, for the decisions export.
+    fn export(&self, q: ExportQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>>;
 
     /// Who hears of commits.
     fn hub(&self) -> &Hub;

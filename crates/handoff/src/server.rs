@@ -131,6 +131,7 @@ impl Application {
         };
         let notifier = Notifier::new(settings)?;
         let app = Arc::new(App::new(store.clone(), policy, receipts, notifier).with_clock(clock));
+        app.load_task_levels().await?;
         let (router, _) = crate::api::router(app.clone());
         let router = router.merge(crate::web::router(app.clone(), web_key));
         Ok(Application {

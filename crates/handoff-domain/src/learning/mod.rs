@@ -7,6 +7,7 @@
 //! - [`monitoring`]: the two streams of an autonomous task, judged after every item.
 //! - [`buckets`]: confidence buckets 0.05 wide and the threshold they suggest.
 //! - [`percentile`](mod@percentile): nearest-rank percentiles of time to decision.
+//! - [`tally`]: what one change of a handoff adds to the per-task aggregates.
 //!
 //! The result types serialize with the field names of `GET /v1/stats`; rates are in 0–1
 //! and `None` (`null`) where nothing was measured.
@@ -15,6 +16,7 @@ pub mod buckets;
 pub mod monitoring;
 pub mod percentile;
 pub mod promotion;
+pub mod tally;
 pub mod wilson;
 
 pub use buckets::{
@@ -24,3 +26,4 @@ pub use monitoring::{Demotion, DemotionRule, MIN_MONITORED_ITEMS, Monitor, Strea
 pub use percentile::{TimeToDecision, percentile};
 pub use promotion::{Recommendation, UnchangedRate, Verdict, first_possible_candidate, recommend};
 pub use wilson::{Z_95, wilson};
+pub use tally::{Counts, Histogram, HistogramHit, MonitorItem, Tally};

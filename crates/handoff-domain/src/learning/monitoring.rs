@@ -36,6 +36,15 @@ pub enum StreamKind {
     Outcomes,
 }
 
+impl StreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::SpotChecks => "spot_checks",
+            StreamKind::Outcomes => "outcomes",
+        }
+    }
+}
+
 /// Which rule demoted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -92,6 +101,29 @@ impl Stream {
             errors: 0,
             recent: VecDeque::with_capacity(trip_window.min(1024)),
         }
+    }
+
+    /// A stream rebuilt from stored counts: `items` and `errors` in the window, and the
+    /// last items (oldest first; only the last `trip_window` are kept).
+    pub fn from_counts(
+        kind: StreamKind,
+        learning: &Learning,
+        items: u64,
+        errors: u64,
+        recent: impl IntoIterator<Item = bool>,
+    ) -> Stream {
+        let mut s = Stream::new(kind, learning);
+        s.items = items;
+        s.errors = errors.min(items);
+        for e in recent {
+            if s.trip_window > 0 {
+                if s.recent.len() == s.trip_window {
+                    s.recent.pop_front();
+                }
+                s.recent.push_back(e);
+            }
+        }
+        s
     }
 
     /// Adds the next item and judges the stream: `Some` when the task must be demoted.

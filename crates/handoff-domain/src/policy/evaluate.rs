@@ -12,6 +12,26 @@ use serde::{Deserialize, Serialize};
 /// Below this confidence, uncertainty is high whatever the threshold.
 const HIGH_UNCERTAINTY_BELOW: f64 = 0.6;
 
+/// The lowest level a task's own rubric floors allow (SPEC §7: a task whose floor implies
+/// level ≥ 2 cannot become autonomous), with the floor that sets it in words.
+pub fn rubric_floor(policy: &Policy, task: &str) -> Option<(Level, String)> {
+    let t = policy.tasks.get(task)?;
+    let mut worst = Risk::Low;
+    let mut named = None;
+    for (dim, risk) in t.rubric.iter() {
+        if named.is_none() || risk > worst {
+            worst = risk;
+            named = Some(format!("task rubric floor: {} {risk}", dim.as_str()));
+        }
+    }
+    let level = policy.risk_levels.floor(worst);
+    let why = match named {
+        Some(n) => format!("{n} (risk {worst}: level >= {level})"),
+        None => format!("[risk] low = {level}"),
+    };
+    Some((level, why))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evaluation {
@@ -47,9 +67,30 @@ fn reason(rule: impl Into<String>, effect: impl Into<String>) -> Reason {
     }
 }
 
+/// A task's level in force when it differs from the file's (promoted or demoted, SPEC §7),
+/// with the words its reason carries: `promoted 2026-11-30 by ana: …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InForce {
+    pub level: Level,
+    pub note: String,
+}
+
 impl Policy {
-    /// Judges a packet at `now` (the time of submission; CEL sees it as `now`).
+    /// Judges a packet at `now` (the time of submission; CEL sees it as `now`) by the file
+    /// alone.
     pub fn evaluate(&self, packet: &Packet, now: DateTime<Utc>) -> Evaluation {
+        self.evaluate_with(packet, now, None)
+    }
+
+    /// Judges a packet with its task's level in force taking the place of the file's; the
+    /// later steps (rubric floors, the confidence step, rules) still only raise it. A task
+    /// the file does not list is judged as unknown whatever was in force.
+    pub fn evaluate_with(
+        &self,
+        packet: &Packet,
+        now: DateTime<Utc>,
+        in_force: Option<&InForce>,
+    ) -> Evaluation {
         let task = self.tasks.get(packet.task.as_str());
         let d = &self.defaults;
         let mut reasons = Vec::new();
@@ -57,6 +98,13 @@ impl Policy {
 
         // 1. The task's base level; an unknown task is never autonomous.
         let mut level = match task {
+            Some(_) if let Some(f) = in_force => {
+                reasons.push(reason(
+                    format!("task level {} ({})", f.level, f.note),
+                    format!("level >= {}", f.level),
+                ));
+                f.level
+            }
             Some(t) => {
                 reasons.push(reason(
                     format!("task {}", packet.task.as_str()),

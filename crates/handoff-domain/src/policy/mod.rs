@@ -8,7 +8,7 @@ mod file;
 mod load;
 mod selftest;
 
-pub use evaluate::{Evaluation, Reason};
+pub use evaluate::{Evaluation, InForce, Reason, rubric_floor};
 pub use load::{PolicyError, PolicyErrors};
 pub use selftest::TestOutcome;
 

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod handoffs;
 mod keys;
+mod learning;
 mod packet;
 mod policy;
 mod query;
@@ -66,6 +67,12 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(deliveries::list))
         .routes(routes!(deliveries::get))
         .routes(routes!(deliveries::redeliver))
+        .routes(routes!(learning::stats))
+        .routes(routes!(learning::recommendations))
+        .routes(routes!(learning::set_level))
+        .routes(routes!(learning::spot_checks))
+        .routes(routes!(learning::spot_check))
+        .routes(routes!(learning::export))
         .routes(routes!(policy::get, policy::put))
         .routes(routes!(policy::explain))
         .routes(routes!(system::receipt_key))

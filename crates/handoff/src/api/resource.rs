@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use handoff_domain::lifecycle::{Approval, Decision, DraftVersion, Outcome, Status};
+use handoff_domain::handoff::SpotCheck;
 use handoff_domain::{Handoff, Level, Reason, Risk, Span};
 use serde::Serialize;
 use serde_json::Value;
@@ -36,6 +37,9 @@ pub struct Resource<'a> {
     outcome: Option<&'a Outcome>,
     /// The approval receipt (a compact JWS), once approved.
     receipt: Option<&'a str>,
+    /// Set when this autonomous handoff was drawn for a spot check (SPEC §7); `verdict`
+    /// is `null` until a reviewer gives one.
+    spot_check: Option<&'a SpotCheck>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -97,6 +101,7 @@ pub fn resource(h: &Handoff) -> Resource<'_> {
         approved_draft: s.approved_draft(),
         outcome: s.outcome.as_ref(),
         receipt: h.receipt.as_deref(),
+        spot_check: h.spot_check.as_ref(),
         created_at: h.created_at,
         updated_at: h.updated_at,
     }

@@ -138,12 +138,23 @@ impl App {
         }
         let now = self.now();
         let policy = self.policy();
-        let evaluation = policy.evaluate(&packet, now);
+        let (in_force, epoch) = self.in_force(&policy, packet.task.as_str());
+        let evaluation = policy.evaluate_with(&packet, now, in_force.as_ref());
         let id = crate::ids::handoff_id(now);
         // The request's span names the handoff from here on (see `api::observe`).
         tracing::Span::current().record("handoff", id.as_str());
         let mut h = Handoff::submitted(id, &who.name, &packet, evaluation, now)
             .map_err(|e| AppError::field("packet", e.to_string()))?;
+        h.epoch = epoch;
+        // A monitored task's autonomous handoff is drawn for a spot check once, here.
+        if h.is_autonomous()
+            && handoff_domain::handoff::drawn_for_spot_check(
+                &h.id,
+                policy.learning.spot_check_rate,
+            )
+        {
+            h.spot_check = Some(handoff_domain::handoff::SpotCheck::default());
+        }
         if h.state.status == Status::Approved {
             h.receipt = Some(self.receipt(&h, now));
         }
@@ -308,7 +319,8 @@ impl App {
     pub async fn outcome(&self, who: &Principal, id: &str, req: Outcome) -> AppResult<Handoff> {
         let who = self.agent_only(who, "report outcomes")?;
         let result = req.result;
-        self.transition(id, None, move |h, now| {
+        let h = self
+            .transition(id, None, move |h, now| {
             if h.agent() != who.name {
                 return Err(Refused::NotFound);
             }
@@ -328,7 +340,12 @@ impl App {
             });
             Ok(Step::new(applied, &who, "handoff.outcome", data))
         })
-        .await
+        .await?;
+        // An autonomous handoff's outcome is an item of its task's monitor.
+        if h.is_autonomous() {
+            self.watch(&h).await?;
+        }
+        Ok(h)
     }
 
     fn agent_only(&self, who: &Principal, what: &str) -> AppResult<Principal> {

@@ -8,6 +8,8 @@
 //! - `list`: listings with each role's scope, their cursors, timelines;
 //! - `events`: the feed of changes a principal may see;
 //! - `policy`, `keys`, `audit`, `deliveries`: the admin's operations;
+//! - `learning`: statistics, recommendations, task levels, spot checks, the monitor
+//!   that demotes, the decisions export;
 //! - `timers`: what the scheduler fires; `principal`: who calls; `clock`: what time it is.
 
 mod audit;
@@ -18,6 +20,7 @@ mod error;
 mod events;
 mod handoffs;
 mod keys;
+mod learning;
 mod list;
 mod policy;
 mod principal;
@@ -31,6 +34,10 @@ pub use error::{AppError, AppResult};
 pub use events::Event;
 pub use handoffs::{Decision, OpenDecisions, Outcome, Submit};
 pub use keys::{CreatedKey, register_key, valid_key_name};
+pub use learning::{
+    DayKpis, Evidence, Kpis, LevelChanged, MAX_SPOT_PAGE, Monitoring, RecommendationItem, Stats,
+    TaskStats, export_record,
+};
 pub use list::MAX_PAGE as MAX_LIST_PAGE;
 pub use list::{Cursor, ListRequest, Order, Page};
 pub use principal::{Principal, Role};
@@ -61,6 +68,10 @@ pub struct App {
     pub(crate) next_deadline_check: std::sync::atomic::AtomicI64,
     notifier: Arc<Notifier>,
     clock: Clock,
+    /// Task levels changed by an admin or the monitor (SPEC §7), as stored.
+    levels: RwLock<HashMap<String, handoff_store::TaskLevel>>,
+    /// When the audit chain was last verified for the statistics, and the answer.
+    audit_checked: std::sync::Mutex<Option<(DateTime<Utc>, bool)>>,
 }
 
 impl App {
@@ -81,6 +92,8 @@ impl App {
             next_deadline_check: std::sync::atomic::AtomicI64::new(0),
             notifier: Arc::new(notifier),
             clock: Clock::System,
+            levels: RwLock::new(HashMap::new()),
+            audit_checked: std::sync::Mutex::new(None),
         }
     }
 

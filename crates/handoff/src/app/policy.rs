@@ -44,6 +44,8 @@ impl App {
     /// How the active policy would judge `packet` now, without storing anything.
     pub fn explain(&self, _who: &Principal, packet: Value) -> AppResult<Evaluation> {
         let packet = Packet::parse(packet).map_err(AppError::Invalid)?;
-        Ok(self.policy().evaluate(&packet, self.now()))
+        let policy = self.policy();
+        let (in_force, _) = self.in_force(&policy, packet.task.as_str());
+        Ok(policy.evaluate_with(&packet, self.now(), in_force.as_ref()))
     }
 }

@@ -95,6 +95,19 @@ fn str_of<'a>(data: &'a Value, key: &str) -> &'a str {
 
 /// A one-line headline: "Level 2, medium risk: respond_to_client_inquiry needs a decision".
 fn headline(kind: &str, data: &Value) -> String {
+    if kind == "task.demoted" {
+        return format!(
+            "{} demoted from level {} to level {}{}",
+            str_of(data, "task"),
+            data.get("from_level").and_then(Value::as_u64).unwrap_or(0),
+            data.get("to_level").and_then(Value::as_u64).unwrap_or(0),
+            if data.get("automatic").and_then(Value::as_bool) == Some(true) {
+                " automatically"
+            } else {
+                ""
+            },
+        );
+    }
     let what = match kind {
         "handoff.reminder" => "is waiting for a decision (reminder)",
         "handoff.alert" => "raised a level-4 alert",
@@ -125,6 +138,15 @@ fn flag_list(data: &Value) -> String {
 pub fn slack(event: &Value) -> Value {
     let kind = str_of(event, "type");
     let data = &event["data"];
+    if kind == "task.demoted" {
+        let text = format!(
+            "*{}*\n{}\n<{}|Open the task>",
+            slack_escape(&headline(kind, data)),
+            slack_escape(str_of(data, "reason")),
+            slack_escape(str_of(data, "url")),
+        );
+        return json!({ "text": text, "unfurl_links": false, "unfurl_media": false });
+    }
     let text = format!(
         "*{}*\n{}\nFlags: {} · SLA due {}\n<{}|Open the decision page>",
         slack_escape(&headline(kind, data)),
@@ -169,7 +191,16 @@ pub fn mail(event: &Value) -> Mail {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(120)
         .collect();
-    let rows = [
+    let rows = if kind == "task.demoted" {
+        [
+            ("Reason", str_of(data, "reason").to_owned()),
+            ("Team", str_of(data, "team").to_owned()),
+            ("", String::new()),
+            ("", String::new()),
+            ("", String::new()),
+        ]
+    } else {
+        [
         ("Summary", summary.to_owned()),
         (
             "Decision needed",
@@ -178,11 +209,12 @@ pub fn mail(event: &Value) -> Mail {
         ("Flags", flag_list(data)),
         ("SLA due", str_of(data, "sla_due_at").to_owned()),
         ("Team", str_of(data, "team").to_owned()),
-    ];
+        ]
+    };
     let url = str_of(data, "url");
     let mut text = format!("{head}\n\n");
     let mut html = format!("<p><strong>{}</strong></p>\n<table>\n", html_escape(&head));
-    for (label, value) in &rows {
+    for (label, value) in rows.iter().filter(|(l, _)| !l.is_empty()) {
         text.push_str(&format!("{label}: {value}\n"));
         html.push_str(&format!(
             "<tr><th align=\"left\">{label}</th><td>{}</td></tr>\n",

@@ -24,6 +24,7 @@ use handoff_domain::policy::NotifyTarget;
 use handoff_domain::schedule::Notice;
 use handoff_domain::{Policy, Status};
 use handoff_store::{Channel, Delivery};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -204,6 +205,58 @@ impl Notifier {
         };
         let team = &h.state.assigned_team;
         self.for_team(policy, h, team, notice, "submitted", h.created_at)
+    }
+}
+
+impl Notifier {
+    /// The route team's notice that a task lost its autonomy (event `task.demoted`, SPEC
+    /// §7): `data` is `{task, from_level, to_level, reason, automatic}`; `epoch` (the new
+    /// one) makes each demotion's deliveries unique.
+    pub fn on_task_demoted(
+        &self,
+        policy: &Policy,
+        team: &str,
+        data: Value,
+        epoch: u64,
+        now: DateTime<Utc>,
+    ) -> Vec<Delivery> {
+        let Some(t) = policy.teams.get(team) else {
+            return Vec::new();
+        };
+        let task = data.get("task").and_then(Value::as_str).unwrap_or("");
+        let mut data = data.clone();
+        data["team"] = json!(team);
+        data["url"] = json!(format!(
+            "{}/tasks/{task}",
+            self.settings.public_url.trim_end_matches('/')
+        ));
+        let payload = json!({
+            "type": "task.demoted",
+            "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": data,
+        })
+        .to_string();
+        let subject = format!("task:{task}");
+        let cause = format!("demoted:e{epoch}");
+        t.notify
+            .iter()
+            .map(|target| {
+                let (channel, to) = match target {
+                    NotifyTarget::Webhook(u) => (Channel::Webhook, u),
+                    NotifyTarget::Slack(u) => (Channel::Slack, u),
+                    NotifyTarget::Email(a) => (Channel::Email, a),
+                };
+                Delivery::new(
+                    delivery_id(&subject, &cause, channel.as_str(), to),
+                    None,
+                    "task.demoted",
+                    channel,
+                    to,
+                    payload.clone(),
+                    now,
+                )
+            })
+            .collect()
     }
 }
 
