@@ -173,7 +173,9 @@ impl Handoff {
 
     /// Drawn for a spot check and still waiting for its verdict.
     pub fn spot_check_due(&self) -> bool {
-        self.spot_check.as_ref().is_some_and(|c| c.verdict.is_none())
+        self.spot_check
+            .as_ref()
+            .is_some_and(|c| c.verdict.is_none())
     }
 
     /// The draft the agent sent (version 1), `None` when it sent none.

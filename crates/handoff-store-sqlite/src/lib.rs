@@ -104,7 +104,11 @@ fn migrator() -> Migrator {
         m(1, "init", include_str!("../migrations/0001_init.sql")),
         m(2, "expiry", include_str!("../migrations/0002_expiry.sql")),
         m(3, "outbox", include_str!("../migrations/0003_outbox.sql")),
-        m(4, "learning", include_str!("../migrations/0004_learning.sql")),
+        m(
+            4,
+            "learning",
+            include_str!("../migrations/0004_learning.sql"),
+        ),
     ])
 }
 
@@ -538,10 +542,7 @@ impl Store for SqliteStore {
         task: Option<String>,
     ) -> BoxFuture<'_, Result<Vec<DayTally>, StoreError>> {
         read(async move {
-            let sums: Vec<String> = Counts::NAMES
-                .iter()
-                .map(|n| format!("sum({n})"))
-                .collect();
+            let sums: Vec<String> = Counts::NAMES.iter().map(|n| format!("sum({n})")).collect();
             let mut b = QueryBuilder::<Sqlite>::new(format!(
                 "SELECT task, epoch, hour / 24, {} FROM task_hours WHERE hour >= ",
                 sums.join(", ")
@@ -622,8 +623,8 @@ impl Store for SqliteStore {
     fn task_levels(&self) -> BoxFuture<'_, Result<Vec<TaskLevel>, StoreError>> {
         read(async move {
             let rows = sqlx::query("SELECT * FROM task_levels ORDER BY task")
-            .fetch_all(&self.read)
-            .await?;
+                .fetch_all(&self.read)
+                .await?;
             rows.iter().map(rows::decode_task_level).collect()
         })
     }

@@ -1,8 +1,8 @@
 //! Between Rust values and SQLite rows: the handoff row's columns, timestamps, audit rows.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use handoff_domain::{AuditEntry, Handoff, Role};
 use handoff_domain::Level;
+use handoff_domain::{AuditEntry, Handoff, Role};
 use handoff_store::{Channel, Delivery, DeliveryState, Idempotency, KeyRecord, TaskLevel};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqliteRow;
@@ -156,7 +156,6 @@ pub(super) async fn put_setting(
     .await
     .map(drop)
 }
-
 
 /// Writes a task's level row (inside the writer's transaction).
 pub(super) async fn put_task_level(

@@ -667,7 +667,9 @@ fn push_tallies(q: &mut QueryBuilder<Sqlite>, tallies: &[Tally]) {
                 .push_bind(*bucket)
                 .push_bind(*n);
         });
-        q.push(" ON CONFLICT (task, day, epoch, histogram, bucket) DO UPDATE SET n = n + excluded.n; ");
+        q.push(
+            " ON CONFLICT (task, day, epoch, histogram, bucket) DO UPDATE SET n = n + excluded.n; ",
+        );
     }
     let items: Vec<(&Tally, &handoff_domain::learning::MonitorItem)> = tallies
         .iter()

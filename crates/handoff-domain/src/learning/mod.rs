@@ -25,5 +25,5 @@ pub use buckets::{
 pub use monitoring::{Demotion, DemotionRule, MIN_MONITORED_ITEMS, Monitor, Stream, StreamKind};
 pub use percentile::{TimeToDecision, percentile};
 pub use promotion::{Recommendation, UnchangedRate, Verdict, first_possible_candidate, recommend};
-pub use wilson::{Z_95, wilson};
 pub use tally::{Counts, Histogram, HistogramHit, MonitorItem, Tally};
+pub use wilson::{Z_95, wilson};

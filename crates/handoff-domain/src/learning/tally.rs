@@ -315,10 +315,7 @@ enum Ended {
 }
 
 fn is_error(r: Option<OutcomeResult>) -> bool {
-    matches!(
-        r,
-        Some(OutcomeResult::Failed | OutcomeResult::RolledBack)
-    )
+    matches!(r, Some(OutcomeResult::Failed | OutcomeResult::RolledBack))
 }
 
 /// How much an edit changed.

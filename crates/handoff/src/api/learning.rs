@@ -135,9 +135,7 @@ pub async fn spot_checks(
     let mut checked = query::Checked::default();
     let limit = checked.number("limit", p.limit.as_deref(), 1..=crate::app::MAX_SPOT_PAGE);
     checked.done()?;
-    let page = app
-        .spot_checks(&who, p.cursor.as_deref(), limit)
-        .await?;
+    let page = app.spot_checks(&who, p.cursor.as_deref(), limit).await?;
     Ok(Json(HandoffPage {
         items: page.items.iter().map(resource).collect(),
         next_cursor: page.next_cursor,
@@ -214,7 +212,11 @@ pub async fn export(
         checked.word(
             name,
             v,
-            |t| DateTime::parse_from_rfc3339(t).ok().map(|d| d.with_timezone(&Utc)),
+            |t| {
+                DateTime::parse_from_rfc3339(t)
+                    .ok()
+                    .map(|d| d.with_timezone(&Utc))
+            },
             "must be an RFC 3339 time, e.g. 2026-11-30T00:00:00Z",
         )
     };
@@ -226,40 +228,41 @@ pub async fn export(
         .export_decisions(&who, p.task.clone(), since, until, None, EXPORT_PAGE)
         .await?;
     let state = (app, who, p.task, since, until, Some(first));
-    let stream = futures_util::stream::unfold(state, |(app, who, task, since, until, page)| async move {
-        let page = page?;
-        if page.is_empty() {
-            return None;
-        }
-        let last = page
-            .last()
-            .and_then(|r| r.get("id"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        let mut chunk = String::new();
-        for r in &page {
-            chunk.push_str(&r.to_string());
-            chunk.push('\n');
-        }
-        let next = if page.len() < EXPORT_PAGE as usize {
-            Some(Vec::new())
-        } else {
-            match app
-                .export_decisions(&who, task.clone(), since, until, last, EXPORT_PAGE)
-                .await
-            {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::error!(error = %e, "the export stopped");
-                    None
-                }
+    let stream =
+        futures_util::stream::unfold(state, |(app, who, task, since, until, page)| async move {
+            let page = page?;
+            if page.is_empty() {
+                return None;
             }
-        };
-        Some((
-            Ok::<_, std::convert::Infallible>(Bytes::from(chunk)),
-            (app, who, task, since, until, next),
-        ))
-    });
+            let last = page
+                .last()
+                .and_then(|r| r.get("id"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let mut chunk = String::new();
+            for r in &page {
+                chunk.push_str(&r.to_string());
+                chunk.push('\n');
+            }
+            let next = if page.len() < EXPORT_PAGE as usize {
+                Some(Vec::new())
+            } else {
+                match app
+                    .export_decisions(&who, task.clone(), since, until, last, EXPORT_PAGE)
+                    .await
+                {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the export stopped");
+                        None
+                    }
+                }
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(Bytes::from(chunk)),
+                (app, who, task, since, until, next),
+            ))
+        });
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(stream),

@@ -4,8 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use handoff_domain::lifecycle::{Approval, Decision, DraftVersion, Outcome, Status};
 use handoff_domain::handoff::SpotCheck;
+use handoff_domain::lifecycle::{Approval, Decision, DraftVersion, Outcome, Status};
 use handoff_domain::{Handoff, Level, Reason, Risk, Span};
 use serde::Serialize;
 use serde_json::Value;

@@ -148,10 +148,7 @@ impl App {
         h.epoch = epoch;
         // A monitored task's autonomous handoff is drawn for a spot check once, here.
         if h.is_autonomous()
-            && handoff_domain::handoff::drawn_for_spot_check(
-                &h.id,
-                policy.learning.spot_check_rate,
-            )
+            && handoff_domain::handoff::drawn_for_spot_check(&h.id, policy.learning.spot_check_rate)
         {
             h.spot_check = Some(handoff_domain::handoff::SpotCheck::default());
         }
@@ -321,26 +318,26 @@ impl App {
         let result = req.result;
         let h = self
             .transition(id, None, move |h, now| {
-            if h.agent() != who.name {
-                return Err(Refused::NotFound);
-            }
-            let cmd = Command::Outcome {
-                by: who.name.clone(),
-                result,
-                detail: req.detail.clone(),
-                draft_sha256: req.draft_sha256.clone(),
-            };
-            let applied = h.state.apply(cmd, now)?;
-            let data = json!({
-                "result": result,
-                "detail": req.detail,
-                "draft_sha256": req.draft_sha256,
-                "from_status": applied.from,
-                "to_status": applied.to,
-            });
-            Ok(Step::new(applied, &who, "handoff.outcome", data))
-        })
-        .await?;
+                if h.agent() != who.name {
+                    return Err(Refused::NotFound);
+                }
+                let cmd = Command::Outcome {
+                    by: who.name.clone(),
+                    result,
+                    detail: req.detail.clone(),
+                    draft_sha256: req.draft_sha256.clone(),
+                };
+                let applied = h.state.apply(cmd, now)?;
+                let data = json!({
+                    "result": result,
+                    "detail": req.detail,
+                    "draft_sha256": req.draft_sha256,
+                    "from_status": applied.from,
+                    "to_status": applied.to,
+                });
+                Ok(Step::new(applied, &who, "handoff.outcome", data))
+            })
+            .await?;
         // An autonomous handoff's outcome is an item of its task's monitor.
         if h.is_autonomous() {
             self.watch(&h).await?;

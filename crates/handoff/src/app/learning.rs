@@ -298,7 +298,9 @@ impl App {
         window: Option<&str>,
     ) -> AppResult<Stats> {
         if who.role == Role::Agent {
-            return Err(AppError::forbidden("only reviewers and admins read statistics"));
+            return Err(AppError::forbidden(
+                "only reviewers and admins read statistics",
+            ));
         }
         let policy = self.policy();
         let window = self.window(&policy, window)?;
@@ -527,12 +529,14 @@ impl App {
             let c = days.get(&day).copied().unwrap_or_default();
             let date = date_of_day(day);
             let iso = date.iso_week();
-            let w = weeks.entry((iso.year(), iso.week())).or_insert_with(|| Week {
-                week: format!("{}-W{:02}", iso.year(), iso.week()),
-                failed: 0,
-                rolled_back: 0,
-                alerts: 0,
-            });
+            let w = weeks
+                .entry((iso.year(), iso.week()))
+                .or_insert_with(|| Week {
+                    week: format!("{}-W{:02}", iso.year(), iso.week()),
+                    failed: 0,
+                    rolled_back: 0,
+                    alerts: 0,
+                });
             w.failed += c.failed;
             w.rolled_back += c.rolled_back;
             w.alerts += c.alerts;
@@ -568,20 +572,14 @@ impl App {
     /// Whether the audit chain verifies, checked at most every five minutes (a whole
     /// chain is read each time).
     async fn chain_ok(&self, now: DateTime<Utc>) -> AppResult<bool> {
-        if let Some((at, ok)) = *self
-            .audit_checked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        if let Some((at, ok)) = *self.audit_checked.lock().unwrap_or_else(|p| p.into_inner())
             && now - at < Duration::minutes(5)
             && now >= at
         {
             return Ok(ok);
         }
         let ok = self.store.verify_audit().await?.ok;
-        *self
-            .audit_checked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((now, ok));
+        *self.audit_checked.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, ok));
         Ok(ok)
     }
 
@@ -862,7 +860,9 @@ impl App {
         note: Option<String>,
     ) -> AppResult<Handoff> {
         if who.role != Role::Reviewer {
-            return Err(AppError::forbidden("only reviewers give spot-check verdicts"));
+            return Err(AppError::forbidden(
+                "only reviewers give spot-check verdicts",
+            ));
         }
         let policy = self.policy();
         let who = who.clone();

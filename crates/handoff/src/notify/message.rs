@@ -201,14 +201,14 @@ pub fn mail(event: &Value) -> Mail {
         ]
     } else {
         [
-        ("Summary", summary.to_owned()),
-        (
-            "Decision needed",
-            str_of(data, "decision_needed").to_owned(),
-        ),
-        ("Flags", flag_list(data)),
-        ("SLA due", str_of(data, "sla_due_at").to_owned()),
-        ("Team", str_of(data, "team").to_owned()),
+            ("Summary", summary.to_owned()),
+            (
+                "Decision needed",
+                str_of(data, "decision_needed").to_owned(),
+            ),
+            ("Flags", flag_list(data)),
+            ("SLA due", str_of(data, "sla_due_at").to_owned()),
+            ("Team", str_of(data, "team").to_owned()),
         ]
     };
     let url = str_of(data, "url");

@@ -12,6 +12,7 @@ mod decisions;
 mod durability;
 mod events;
 mod keys_audit;
+mod learning;
 mod list;
 mod longpoll;
 mod misc;

@@ -7,7 +7,9 @@ use proptest::prelude::*;
 use serde_json::json;
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 fn submitted(task: &str, confidence: f64, draft: Value) -> Handoff {
@@ -71,7 +73,10 @@ fn an_unchanged_approval_is_one_decision_in_its_confidence_bucket() {
     assert_eq!(t.task, "respond_to_client_inquiry");
     assert_eq!(t.hour, Tally::hour_of(t0()));
     let c = t.counts;
-    assert_eq!((c.decisions, c.unchanged, c.edited, c.sla_met), (1, 1, 0, 1));
+    assert_eq!(
+        (c.decisions, c.unchanged, c.edited, c.sla_met),
+        (1, 1, 0, 1)
+    );
     assert_eq!(c.with_rationale, 1);
     assert!(t.hits.contains(&HistogramHit {
         histogram: Histogram::ConfidenceUnchanged,
@@ -89,7 +94,10 @@ fn an_edit_counts_its_size_and_a_rejection_and_take_over_are_decisions() {
     // An edit approves the edited draft.
     let edited = decide(&h, DecisionAction::Edit, Some(json!("Dear Ann, no.")), 10);
     let c = Tally::of_change(&h, &edited).counts;
-    assert_eq!((c.decisions, c.unchanged, c.edited, c.edit_chars), (1, 0, 1, 3));
+    assert_eq!(
+        (c.decisions, c.unchanged, c.edited, c.edit_chars),
+        (1, 0, 1, 3)
+    );
     let rejected = decide(&h, DecisionAction::Reject, None, 10);
     assert_eq!(Tally::of_change(&h, &rejected).counts.rejected, 1);
     let taken = decide(&h, DecisionAction::TakeOver, None, 10);
@@ -165,7 +173,10 @@ fn edit_sizes_count_json_leaves_and_text_characters() {
         edit_size(Some(&json!("abcdef")), Some(&json!("abXYef"))).characters,
         2
     );
-    assert_eq!(edit_size(Some(&json!("ab")), Some(&json!("abcd"))).characters, 2);
+    assert_eq!(
+        edit_size(Some(&json!("ab")), Some(&json!("abcd"))).characters,
+        2
+    );
 }
 
 #[test]
