@@ -12,7 +12,8 @@
 //!
 //! - [`fixture`]: handoffs built as the server builds them, changes through the domain's
 //!   state machine, assertions about the audit chain; a backend's own tests use them too.
-//! - `submit`, `update`, `durability`, `read`, `outbox`: the tests, by what they exercise.
+//! - `submit`, `update`, `durability`, `read`, `outbox`, `learning`: the tests, by what
+//!   they exercise.
 //!
 //! What is true of one backend only (two stores on one SQLite file, a single writer's
 //! batches, rows edited in the file) stays in that backend's own tests.
@@ -20,12 +21,14 @@
 pub mod fixture;
 
 mod durability;
+mod learning;
 mod outbox;
 mod read;
 mod submit;
 mod update;
 
 pub use durability::*;
+pub use learning::*;
 pub use outbox::*;
 pub use read::*;
 pub use submit::*;
@@ -67,6 +70,11 @@ macro_rules! store_suite {
             next_deadlines_lists_only_handoffs_with_one_ahead_earliest_first,
             // outbox
             deliveries_commit_with_their_change_once_per_id_and_record_attempts,
+            // learning
+            every_change_adds_its_tally_and_the_sums_survive_reopening,
+            a_task_level_changes_only_from_the_epoch_read_and_survives_reopening,
+            spot_checks_queue_by_team_and_their_items_count_once,
+            the_export_reads_handoffs_no_longer_open_in_id_order,
         );
     };
     (@tests $fresh:expr; $($name:ident),* $(,)?) => {
