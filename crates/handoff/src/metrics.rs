@@ -8,6 +8,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Time-to-decision bucket bounds, in seconds: a minute to a day.
+const DECISION_BUCKETS: [f64; 8] = [
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 14_400.0, 28_800.0, 86_400.0,
+];
+
 /// Histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 10] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0, 10.0,
@@ -21,7 +26,17 @@ struct Series {
 }
 
 #[derive(Default)]
+struct DecisionSeries {
+    count: u64,
+    sum: f64,
+    buckets: [u64; DECISION_BUCKETS.len()],
+}
+
+#[derive(Default)]
 pub struct Metrics {
+    /// (task, team) → time to decision; (task, team, kind) → decisions.
+    decision_times: Mutex<BTreeMap<(String, String), DecisionSeries>>,
+    decisions: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     /// (method, route, status) → series.
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
     submitted: [AtomicU64; 4],
@@ -43,6 +58,32 @@ impl Metrics {
                 s.buckets[i] += 1;
             }
         }
+    }
+
+    /// A person ended a handoff of `task` routed to `team` after `seconds`: `kind` is
+    /// unchanged, edited, rejected or taken_over.
+    pub fn decided(&self, task: &str, team: &str, kind: &'static str, seconds: f64) {
+        let key = (task.to_owned(), team.to_owned());
+        {
+            let mut map = self
+                .decision_times
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let s = map.entry(key.clone()).or_default();
+            s.count += 1;
+            s.sum += seconds;
+            for (i, bound) in DECISION_BUCKETS.iter().enumerate() {
+                if seconds <= *bound {
+                    s.buckets[i] += 1;
+                }
+            }
+        }
+        *self
+            .decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((key.0, key.1, kind))
+            .or_default() += 1;
     }
 
     pub fn submitted(&self, level: u8) {
@@ -75,6 +116,55 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "handoff_delivery_attempts_total{{channel=\"{channel}\",result=\"{result}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP handoff_decisions_total Handoffs a person ended since the start, by task, team and kind.\n",
+        );
+        out.push_str("# TYPE handoff_decisions_total counter\n");
+        for ((task, team, kind), n) in self
+            .decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "handoff_decisions_total{{task=\"{}\",team=\"{}\",kind=\"{kind}\"}} {n}",
+                escape(task),
+                escape(team)
+            );
+        }
+        out.push_str("# HELP handoff_time_to_decision_seconds From submission to the decision that ended it, by task and team.\n");
+        out.push_str("# TYPE handoff_time_to_decision_seconds histogram\n");
+        for ((task, team), s) in self
+            .decision_times
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let labels = format!("task=\"{}\",team=\"{}\"", escape(task), escape(team));
+            for (i, bound) in DECISION_BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "handoff_time_to_decision_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "handoff_time_to_decision_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "handoff_time_to_decision_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "handoff_time_to_decision_seconds_count{{{labels}}} {}",
+                s.count
             );
         }
         out.push_str("# HELP handoff_handoffs_submitted_total Handoffs stored, by level.\n");
@@ -128,4 +218,11 @@ impl Metrics {
         }
         out
     }
+}
+
+/// A label value with backslashes, quotes and newlines escaped (Prometheus text format).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

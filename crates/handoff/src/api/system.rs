@@ -37,11 +37,13 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "system", security(()), responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut text = app.metrics.render();
+    match app.learning_metrics().await {
+        Ok(learning) => text.push_str(&learning),
+        // The request metrics still answer when the store cannot.
+        Err(e) => tracing::warn!(error = %e, "learning metrics left out"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// A JWK Set (RFC 7517) holding the receipts' Ed25519 public key (RFC 8037).

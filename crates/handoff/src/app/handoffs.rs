@@ -257,40 +257,60 @@ impl App {
             ));
         }
         let who = who.clone();
-        self.transition(id, if_match, move |h, now| {
-            if !who.can_see(h, &policy) {
-                return Err(Refused::NotFound);
+        let h = self
+            .transition(id, if_match, move |h, now| {
+                if !who.can_see(h, &policy) {
+                    return Err(Refused::NotFound);
+                }
+                let to_team = match action {
+                    DecisionAction::Escalate => req.to_team.clone().or_else(|| {
+                        policy
+                            .teams
+                            .get(&h.state.assigned_team)
+                            .and_then(|t| t.escalate_to.clone())
+                    }),
+                    _ => None,
+                };
+                let cmd = Command::Decide {
+                    by: who.name.clone(),
+                    action,
+                    rationale: req.rationale.clone(),
+                    draft: req.draft.clone(),
+                    option: req.option.clone(),
+                    to_team,
+                };
+                let applied = h.state.apply(cmd, now)?;
+                let data = json!({
+                    "action": action,
+                    "rationale": req.rationale,
+                    "option": req.option,
+                    "to_team": applied.to_team,
+                    "draft_sha256": applied.state.current_draft_sha256(),
+                    "from_status": applied.from,
+                    "to_status": applied.to,
+                });
+                Ok(Step::new(applied, &who, "handoff.decision", data))
+            })
+            .await?;
+        // A person ended it: counted for the metrics' time to decision.
+        let ended = match (action, h.state.status) {
+            (DecisionAction::Approve | DecisionAction::Edit, Status::Approved) => {
+                Some(if h.state.current_draft_version() == 1 {
+                    "unchanged"
+                } else {
+                    "edited"
+                })
             }
-            let to_team = match action {
-                DecisionAction::Escalate => req.to_team.clone().or_else(|| {
-                    policy
-                        .teams
-                        .get(&h.state.assigned_team)
-                        .and_then(|t| t.escalate_to.clone())
-                }),
-                _ => None,
-            };
-            let cmd = Command::Decide {
-                by: who.name.clone(),
-                action,
-                rationale: req.rationale.clone(),
-                draft: req.draft.clone(),
-                option: req.option.clone(),
-                to_team,
-            };
-            let applied = h.state.apply(cmd, now)?;
-            let data = json!({
-                "action": action,
-                "rationale": req.rationale,
-                "option": req.option,
-                "to_team": applied.to_team,
-                "draft_sha256": applied.state.current_draft_sha256(),
-                "from_status": applied.from,
-                "to_status": applied.to,
-            });
-            Ok(Step::new(applied, &who, "handoff.decision", data))
-        })
-        .await
+            (DecisionAction::Reject, Status::Rejected) => Some("rejected"),
+            (DecisionAction::TakeOver, Status::HandedOver) => Some("taken_over"),
+            _ => None,
+        };
+        if let Some(kind) = ended {
+            let seconds = (h.updated_at - h.created_at).num_milliseconds() as f64 / 1e3;
+            self.metrics
+                .decided(&h.task, &h.state.assigned_team, kind, seconds);
+        }
+        Ok(h)
     }
 
     /// The agent withdraws its pending handoff.

@@ -124,7 +124,8 @@ pub struct Kpis {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditReadiness {
-    pub chain_ok: bool,
+    /// `null` only in the metrics' view before the first check.
+    pub chain_ok: Option<bool>,
     /// The share of decisions that carry a rationale.
     pub decisions_with_rationale: Option<f64>,
 }
@@ -302,6 +303,17 @@ impl App {
                 "only reviewers and admins read statistics",
             ));
         }
+        self.compute_stats(task, window, true).await
+    }
+
+    /// The statistics; `verify` checks the audit chain when the last check is old (the
+    /// metrics scrape reads the last answer only).
+    async fn compute_stats(
+        &self,
+        task: Option<&str>,
+        window: Option<&str>,
+        verify: bool,
+    ) -> AppResult<Stats> {
         let policy = self.policy();
         let window = self.window(&policy, window)?;
         let now = self.now();
@@ -330,7 +342,7 @@ impl App {
             }
             tasks.push(stats);
         }
-        let kpis = self.kpis(&rows, &all_ttd, since, now).await?;
+        let kpis = self.kpis(&rows, &all_ttd, since, now, verify).await?;
         Ok(Stats {
             window: window.to_string(),
             tasks,
@@ -514,6 +526,7 @@ impl App {
         ttd: &BTreeMap<i64, u64>,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
+        verify: bool,
     ) -> AppResult<Kpis> {
         let mut all = Counts::default();
         let mut days: BTreeMap<i64, Counts> = BTreeMap::new();
@@ -561,7 +574,7 @@ impl App {
             approval_sla_compliance: ratio(all.sla_met, all.decisions),
             rollback_rate: ratio(all.rolled_back, all.executed),
             audit_readiness: AuditReadiness {
-                chain_ok: self.chain_ok(now).await?,
+                chain_ok: self.chain_ok(now, verify).await?,
                 decisions_with_rationale: ratio(all.with_rationale, all.decisions),
             },
             incident_trend: weeks.into_values().collect(),
@@ -570,17 +583,133 @@ impl App {
     }
 
     /// Whether the audit chain verifies, checked at most every five minutes (a whole
-    /// chain is read each time).
-    async fn chain_ok(&self, now: DateTime<Utc>) -> AppResult<bool> {
-        if let Some((at, ok)) = *self.audit_checked.lock().unwrap_or_else(|p| p.into_inner())
-            && now - at < Duration::minutes(5)
-            && now >= at
+    /// chain is read each time); without `verify`, the last answer (`None`: never checked).
+    async fn chain_ok(&self, now: DateTime<Utc>, verify: bool) -> AppResult<Option<bool>> {
+        let last = *self.audit_checked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, ok)) = last
+            && ((now - at < Duration::minutes(5) && now >= at) || !verify)
         {
-            return Ok(ok);
+            return Ok(Some(ok));
+        }
+        if !verify {
+            return Ok(None);
         }
         let ok = self.store.verify_audit().await?.ok;
         *self.audit_checked.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, ok));
-        Ok(ok)
+        Ok(Some(ok))
+    }
+
+    /// The learning loop's gauges in the Prometheus text format, over the default window:
+    /// per task (labels `task` and `team`, the task's route) and the KPIs.
+    pub async fn learning_metrics(&self) -> AppResult<String> {
+        let stats = self.compute_stats(None, None, false).await?;
+        let policy = self.policy();
+        let team_of = |task: &str| {
+            policy
+                .tasks
+                .get(task)
+                .and_then(|t| t.route.clone())
+                .unwrap_or_else(|| policy.defaults.route.clone())
+        };
+        let per_task = |f: &dyn Fn(&TaskStats) -> Option<f64>| -> Vec<(String, f64)> {
+            stats
+                .tasks
+                .iter()
+                .filter_map(|t| {
+                    let labels = format!(
+                        "task=\"{}\",team=\"{}\"",
+                        label(&t.task),
+                        label(&team_of(&t.task))
+                    );
+                    f(t).map(|v| (labels, v))
+                })
+                .collect()
+        };
+        let count = |n: i64| Some(n as f64);
+        let mut out = Gauges::default();
+        out.add(
+            "handoff_task_level",
+            "The task's level in force.",
+            per_task(&|t| Some(f64::from(t.level))),
+        );
+        out.add(
+            "handoff_task_base_level",
+            "The task's level in the policy file.",
+            per_task(&|t| Some(f64::from(t.base_level))),
+        );
+        out.add(
+            "handoff_task_decisions",
+            "Decisions in the learning window under the task's current level.",
+            per_task(&|t| count(t.decisions)),
+        );
+        out.add(
+            "handoff_task_unchanged_ratio",
+            "Share of decisions approved unchanged.",
+            per_task(&|t| t.unchanged_rate),
+        );
+        out.add(
+            "handoff_task_unchanged_wilson_low_ratio",
+            "Wilson 95% lower bound of the unchanged-approval share.",
+            per_task(&|t| t.wilson_low),
+        );
+        out.add(
+            "handoff_task_sla_compliance_ratio",
+            "Share of decisions made by their SLA due time.",
+            per_task(&|t| t.sla_compliance),
+        );
+        out.add(
+            "handoff_task_time_to_decision_p50_seconds",
+            "Median time to decision in the window.",
+            per_task(&|t| t.time_to_decision_p50_s),
+        );
+        out.add(
+            "handoff_task_time_to_decision_p90_seconds",
+            "90th percentile of time to decision in the window.",
+            per_task(&|t| t.time_to_decision_p90_s),
+        );
+        out.add(
+            "handoff_task_monitor_checked",
+            "Spot-checked items in the monitor window (autonomous tasks).",
+            per_task(&|t| t.monitoring.as_ref().and_then(|m| count(m.checked))),
+        );
+        out.add(
+            "handoff_task_monitor_errors",
+            "Spot-check errors in the monitor window (autonomous tasks).",
+            per_task(&|t| t.monitoring.as_ref().and_then(|m| count(m.errors))),
+        );
+        out.add(
+            "handoff_task_monitor_failed_outcomes",
+            "Failed or rolled-back outcomes in the monitor window (autonomous tasks).",
+            per_task(&|t| t.monitoring.as_ref().and_then(|m| count(m.failed_outcomes))),
+        );
+        let k = &stats.kpis;
+        let one = |v: Option<f64>| v.map(|v| (String::new(), v)).into_iter().collect();
+        out.add(
+            "handoff_escalation_precision_ratio",
+            "Escalated handoffs a person changed, rejected or took over, of all escalated.",
+            one(k.escalation_precision),
+        );
+        out.add(
+            "handoff_approval_sla_compliance_ratio",
+            "Decisions made by their SLA due time, every task.",
+            one(k.approval_sla_compliance),
+        );
+        out.add(
+            "handoff_rollback_ratio",
+            "Rolled-back outcomes over executed ones.",
+            one(k.rollback_rate),
+        );
+        out.add(
+            "handoff_decisions_with_rationale_ratio",
+            "Decisions that carry a rationale.",
+            one(k.audit_readiness.decisions_with_rationale),
+        );
+        out.add(
+            "handoff_audit_chain_ok",
+            "1 when the audit chain verified at its last check.",
+            one(k.audit_readiness.chain_ok.map(|ok| f64::from(u8::from(ok)))),
+        );
+        Ok(out.0)
     }
 
     /// The evidence for `task` under its current level over the learning window.
@@ -941,6 +1070,32 @@ impl App {
         }
         Ok(out)
     }
+}
+
+/// Gauge families in the Prometheus text format.
+#[derive(Default)]
+struct Gauges(String);
+
+impl Gauges {
+    fn add(&mut self, name: &str, help: &str, rows: Vec<(String, f64)>) {
+        use std::fmt::Write;
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} gauge");
+        for (labels, v) in rows {
+            if labels.is_empty() {
+                let _ = writeln!(self.0, "{name} {v}");
+            } else {
+                let _ = writeln!(self.0, "{name}{{{labels}}} {v}");
+            }
+        }
+    }
+}
+
+/// A Prometheus label value: backslashes, quotes and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn restore_level(standing: &Standing) -> Level {

@@ -564,3 +564,32 @@ async fn the_export_has_each_decision_with_its_rationale_and_both_drafts() {
         .expect("body");
     assert_eq!(none, "");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_carry_the_learning_gauges_and_decision_histograms_by_task_and_team() {
+    let (app, k) = learning_app().await;
+    let id = app.submitted_id(&k.agent, &tag(0.95)).await;
+    app.advance(Duration::from_secs(120));
+    app.decided(&k.oz, &id, &json!({"action": "approve"})).await;
+    let text = app
+        .get_path(None, "/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics text");
+    for line in [
+        "# TYPE handoff_task_level gauge",
+        "handoff_task_level{task=\"tag_ticket\",team=\"ops\"} 2",
+        "handoff_task_level{task=\"auto_tag\",team=\"ops\"} 1",
+        "handoff_task_decisions{task=\"tag_ticket\",team=\"ops\"} 1",
+        "handoff_task_unchanged_ratio{task=\"tag_ticket\",team=\"ops\"} 1",
+        "handoff_decisions_total{task=\"tag_ticket\",team=\"ops\",kind=\"unchanged\"} 1",
+        "# TYPE handoff_time_to_decision_seconds histogram",
+        "handoff_time_to_decision_seconds_bucket{task=\"tag_ticket\",team=\"ops\",le=\"60\"} 0",
+        "handoff_time_to_decision_seconds_bucket{task=\"tag_ticket\",team=\"ops\",le=\"300\"} 1",
+        "handoff_time_to_decision_seconds_count{task=\"tag_ticket\",team=\"ops\"} 1",
+        "handoff_approval_sla_compliance_ratio 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+}
