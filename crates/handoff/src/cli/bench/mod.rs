@@ -4,6 +4,7 @@
 //! - `load`: the real server over loopback: submissions, and full round trips (submit →
 //!   a reviewer approves → the agent's long-poll sees it → outcome).
 //! - `inbox`: a reviewer's inbox query with many stored handoffs.
+//! - `stats`: the learning statistics with many stored handoffs.
 //! - `notify`: the outbox: webhook deliveries per second to a local receiver, and the
 //!   delay from a decision to the agent's callback.
 
@@ -13,6 +14,7 @@ mod notify;
 mod policy;
 mod report;
 mod server;
+mod stats;
 
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -40,6 +42,9 @@ pub enum BenchCommand {
     /// Drive a server whose team has a webhook and whose agents have callbacks, both
     /// answered by a receiver in this process; report deliveries/s and callback delays.
     Notify(notify::NotifyArgs),
+    /// Store and decide many handoffs over thirty days, then time the learning
+    /// statistics, recommendations and metrics through the server.
+    Stats(stats::StatsArgs),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -52,5 +57,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Load(args) => load::run(args),
         BenchCommand::Inbox(args) => inbox::run(args),
         BenchCommand::Notify(args) => notify::run(args),
+        BenchCommand::Stats(args) => stats::run(args),
     }
 }
