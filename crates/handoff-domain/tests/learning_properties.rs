@@ -252,3 +252,43 @@ fn bucket_boundaries_are_exactly_the_decimals() {
     }
     assert_eq!(bucket_index(1.0), Some(BUCKETS - 1));
 }
+
+proptest! {
+    /// A stream rebuilt from the store's counts and its last items (what the server does
+    /// after every item) judges exactly as the stream fed item by item.
+    #[test]
+    fn a_stream_rebuilt_from_counts_judges_as_one_fed_item_by_item(
+        l in learning(),
+        items in proptest::collection::vec(proptest::bool::weighted(0.2), 1..60),
+    ) {
+        let mut fed = Stream::new(StreamKind::SpotChecks, &l);
+        for e in &items {
+            fed.push(*e);
+        }
+        let errors = items.iter().filter(|e| **e).count() as u64;
+        let keep = (l.trip_window as usize).min(items.len());
+        let rebuilt = Stream::from_counts(
+            StreamKind::SpotChecks,
+            &l,
+            items.len() as u64,
+            errors,
+            items[items.len() - keep..].iter().copied(),
+        );
+        prop_assert_eq!(fed.judge(), rebuilt.judge());
+    }
+
+    /// Percentiles read from the time-to-decision histogram grow with `p`.
+    #[test]
+    fn ttd_percentiles_are_monotone_in_p(
+        buckets in proptest::collection::vec((0i64..800, 1u64..50), 1..40),
+        p in 0.0..=100.0f64,
+        q in 0.0..=100.0f64,
+    ) {
+        use handoff_domain::learning::tally::ttd_percentile;
+        let (lo, hi) = if p <= q { (p, q) } else { (q, p) };
+        let a = ttd_percentile(&buckets, lo);
+        let b = ttd_percentile(&buckets, hi);
+        prop_assert!(a.is_some() && b.is_some());
+        prop_assert!(a <= b);
+    }
+}

@@ -175,3 +175,38 @@ proptest! {
         prop_assert!(l >= p.task_level(TASKS[i.task]).unwrap_or(Level::REVIEW));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A level in force (SPEC §7) takes the place of the task's level only: it never
+    /// lowers what the rubric, the confidence step or a rule require, and an unknown task
+    /// ignores it.
+    #[test]
+    fn a_level_in_force_never_undercuts_the_later_steps(i in input(), forced in 1u8..=4) {
+        use handoff_domain::policy::{InForce, rubric_floor};
+        let policy = Policy::example();
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).single().unwrap_or_default();
+        let packet = Packet::parse(to_json(&i)).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let forced = Level::new(i64::from(forced)).map_err(TestCaseError::fail)?;
+        let f = InForce { level: forced, note: "promoted in a test".to_owned() };
+        let with = policy.evaluate_with(&packet, now, Some(&f));
+        let without = policy.evaluate(&packet, now);
+        if TASKS[i.task] == "not_in_the_policy" {
+            prop_assert_eq!(with, without);
+        } else {
+            prop_assert!(with.level >= forced);
+            let floor = rubric_floor(&policy, TASKS[i.task]).map(|f| f.0);
+            prop_assert!(floor.is_some_and(|floor| with.level >= floor));
+            // Raising the task's level never lowers the result; lowering it never raises it.
+            let base = policy.task_level(TASKS[i.task]).unwrap_or(Level::REVIEW);
+            if forced >= base {
+                prop_assert!(with.level >= without.level);
+            } else {
+                prop_assert!(with.level <= without.level);
+            }
+            let want = format!("task level {forced} (promoted in a test");
+            prop_assert!(with.reasons[0].rule.starts_with(&want));
+        }
+    }
+}
