@@ -443,28 +443,47 @@ impl Store for SqliteStore {
     }
 
     fn verify_audit(&self) -> BoxFuture<'_, Result<Verification, StoreError>> {
+        Box::pin(async move { Ok(self.verify_audit_after(None).await?.0) })
+    }
+
+    fn verify_audit_after(
+        &self,
+        after: Option<(i64, String)>,
+    ) -> BoxFuture<'_, Result<(Verification, Option<(i64, String)>), StoreError>> {
         read(async move {
-            let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq");
+            let from = after.as_ref().map_or(0, |(seq, _)| *seq);
+            let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq");
             let mut conn = self.read.acquire().await?;
-            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
-            let mut chain = ChainVerifier::new();
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(from)
+                .fetch(&mut *conn);
+            let mut chain = match &after {
+                Some((seq, hash)) => ChainVerifier::after(*seq, hash),
+                None => ChainVerifier::new(),
+            };
+            let mut last = after.clone();
             while let Some(row) = rows.try_next().await? {
                 match decode_audit(&row) {
                     Ok(entry) => {
-                        chain.push(&entry);
+                        if chain.push(&entry) {
+                            last = Some((entry.seq, entry.hash));
+                        }
                     }
                     // A row that no longer decodes was edited: it is the first bad one.
                     Err(_) => {
                         let seq: i64 = row.try_get(0)?;
-                        return Ok(Verification {
-                            ok: false,
-                            entries: chain.finish().entries,
-                            first_bad_seq: Some(seq),
-                        });
+                        return Ok((
+                            Verification {
+                                ok: false,
+                                entries: chain.finish().entries,
+                                first_bad_seq: Some(seq),
+                            },
+                            last,
+                        ));
                     }
                 }
             }
-            Ok(chain.finish())
+            Ok((chain.finish(), last))
         })
     }
 

@@ -286,6 +286,14 @@ pub trait Store: Send + Sync {
     /// Checks the whole hash chain, streaming it.
     fn verify_audit(&self) -> BoxFuture<'_, Result<Verification, StoreError>>;
 
+    /// Checks the chain after an entry already verified (`(seq, hash)`; `None`: from the
+    /// start), streaming it; answers the verdict and the last entry read, the checkpoint
+    /// of the next call.
+    fn verify_audit_after(
+        &self,
+        after: Option<(i64, String)>,
+    ) -> BoxFuture<'_, Result<(Verification, Option<(i64, String)>), StoreError>>;
+
     /// Adds a key; `Ok(false)` when the name is taken.
     fn create_key(
         &self,

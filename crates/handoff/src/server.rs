@@ -175,6 +175,9 @@ impl Application {
             ..
         } = self;
         let scheduler = tokio::spawn(crate::jobs::scheduler::run(app.clone()));
+        // The statistics' audit readiness: the whole chain read once, off the requests.
+        let checker = app.clone();
+        tokio::spawn(async move { checker.check_audit_chain().await });
         let outbox = tokio::spawn(crate::jobs::outbox::run(app.clone()));
         let drain_app = app.clone();
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {

@@ -8,7 +8,7 @@
 //! submission; changing it starts a new evidence epoch.
 
 use super::{App, AppError, AppResult, Page, Principal, Role};
-use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use handoff_domain::audit::NewEntry;
 use handoff_domain::handoff::{SpotCheck, SpotVerdict};
 use handoff_domain::learning::tally::{Tally, ttd_percentile};
@@ -183,6 +183,14 @@ pub struct LevelChanged {
     pub level: u8,
     pub previous_level: u8,
     pub evidence: Evidence,
+}
+
+/// How far the audit chain was verified for the statistics, and the answer.
+#[derive(Debug, Clone)]
+pub(super) struct AuditCheckpoint {
+    pub(super) ok: bool,
+    /// The last entry verified: the next check starts after it.
+    pub(super) tail: Option<(i64, String)>,
 }
 
 /// A task's level in force and where it came from.
@@ -574,7 +582,7 @@ impl App {
             approval_sla_compliance: ratio(all.sla_met, all.decisions),
             rollback_rate: ratio(all.rolled_back, all.executed),
             audit_readiness: AuditReadiness {
-                chain_ok: self.chain_ok(now, verify).await?,
+                chain_ok: self.chain_ok(verify).await?,
                 decisions_with_rationale: ratio(all.with_rationale, all.decisions),
             },
             incident_trend: weeks.into_values().collect(),
@@ -582,21 +590,35 @@ impl App {
         })
     }
 
-    /// Whether the audit chain verifies, checked at most every five minutes (a whole
-    /// chain is read each time); without `verify`, the last answer (`None`: never checked).
-    async fn chain_ok(&self, now: DateTime<Utc>, verify: bool) -> AppResult<Option<bool>> {
-        let last = *self.audit_checked.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, ok)) = last
-            && ((now - at < Duration::minutes(5) && now >= at) || !verify)
-        {
-            return Ok(Some(ok));
-        }
+    /// Whether the audit chain verifies: the first call reads the whole chain, later ones
+    /// only the entries after the last one verified (a full check is `GET
+    /// /v1/audit/verify`). Without `verify` (the metrics scrape), the last answer only,
+    /// `None` before the first check or while one runs.
+    async fn chain_ok(&self, verify: bool) -> AppResult<Option<bool>> {
         if !verify {
-            return Ok(None);
+            return Ok(self
+                .audit_checked
+                .try_lock()
+                .ok()
+                .and_then(|c| c.as_ref().map(|c| c.ok)));
         }
-        let ok = self.store.verify_audit().await?.ok;
-        *self.audit_checked.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, ok));
-        Ok(Some(ok))
+        let mut checked = self.audit_checked.lock().await;
+        match checked.as_ref() {
+            Some(c) if !c.ok => return Ok(Some(false)),
+            _ => {}
+        }
+        let after = checked.as_ref().and_then(|c| c.tail.clone());
+        let (v, tail) = self.store.verify_audit_after(after).await?;
+        *checked = Some(AuditCheckpoint { ok: v.ok, tail });
+        Ok(Some(v.ok))
+    }
+
+    /// Reads the whole audit chain once, in the background after a start, so that the
+    /// statistics only read what is new.
+    pub async fn check_audit_chain(&self) {
+        if let Err(e) = self.chain_ok(true).await {
+            tracing::warn!(error = %e, "the audit chain could not be read for the statistics");
+        }
     }
 
     /// The learning loop's gauges in the Prometheus text format, over the default window:

@@ -70,8 +70,8 @@ pub struct App {
     clock: Clock,
     /// Task levels changed by an admin or the monitor (SPEC §7), as stored.
     levels: RwLock<HashMap<String, handoff_store::TaskLevel>>,
-    /// When the audit chain was last verified for the statistics, and the answer.
-    audit_checked: std::sync::Mutex<Option<(DateTime<Utc>, bool)>>,
+    /// How far the audit chain was verified for the statistics, and the answer.
+    audit_checked: tokio::sync::Mutex<Option<learning::AuditCheckpoint>>,
 }
 
 impl App {
@@ -93,7 +93,7 @@ impl App {
             notifier: Arc::new(notifier),
             clock: Clock::System,
             levels: RwLock::new(HashMap::new()),
-            audit_checked: std::sync::Mutex::new(None),
+            audit_checked: tokio::sync::Mutex::new(None),
         }
     }
 
