@@ -28,9 +28,9 @@ use handoff_domain::Handoff;
 use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Prepared, Verification};
 use handoff_domain::learning::{Counts, Histogram, StreamKind};
 use handoff_store::{
-    Attempted, BoxFuture, Cursor, DayTally, Deadline, Delivery, DeliveryState, ExportQuery,
-    HistogramCount, Hub, KeyRecord, ListQuery, Refused, Scope, Store, StoreError, StoredEvent,
-    StoredPolicy, Submission, Submitted, TaskLevel, UpdateFn,
+    Attempted, BoxFuture, ChainTail, Cursor, DayTally, Deadline, Delivery, DeliveryState,
+    ExportQuery, HistogramCount, Hub, KeyRecord, ListQuery, Refused, Scope, Store, StoreError,
+    StoredEvent, StoredPolicy, Submission, Submitted, TaskLevel, UpdateFn,
 };
 use recent::Recent;
 use rows::{AUDIT_COLUMNS, OUTBOX_COLUMNS, decode_audit, decode_delivery, decode_doc};
@@ -448,8 +448,8 @@ impl Store for SqliteStore {
 
     fn verify_audit_after(
         &self,
-        after: Option<(i64, String)>,
-    ) -> BoxFuture<'_, Result<(Verification, Option<(i64, String)>), StoreError>> {
+        after: ChainTail,
+    ) -> BoxFuture<'_, Result<(Verification, ChainTail), StoreError>> {
         read(async move {
             let from = after.as_ref().map_or(0, |(seq, _)| *seq);
             let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq");

@@ -170,6 +170,9 @@ pub struct StoredPolicy {
     pub file_text: Option<String>,
 }
 
+/// The last audit entry verified, `(seq, hash)`: where the next check starts.
+pub type ChainTail = Option<(i64, String)>;
+
 /// A handoff's next deadline: `(id, when)`.
 pub type Deadline = (String, DateTime<Utc>);
 
@@ -291,8 +294,8 @@ pub trait Store: Send + Sync {
     /// of the next call.
     fn verify_audit_after(
         &self,
-        after: Option<(i64, String)>,
-    ) -> BoxFuture<'_, Result<(Verification, Option<(i64, String)>), StoreError>>;
+        after: ChainTail,
+    ) -> BoxFuture<'_, Result<(Verification, ChainTail), StoreError>>;
 
     /// Adds a key; `Ok(false)` when the name is taken.
     fn create_key(
