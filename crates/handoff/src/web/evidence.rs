@@ -98,13 +98,13 @@ pub fn monitoring_text(m: Option<&Monitoring>) -> String {
         return String::new();
     };
     format!(
-        "since {}: {} spot-checked, {} wrong ({}); {} outcomes, {} failed or rolled back",
-        view::when(m.since),
+        "{} checked, {} wrong ({}); {} outcomes, {} failed; since {}",
         m.checked,
         m.errors,
         pct(m.error_rate),
         m.outcomes,
-        m.failed_outcomes
+        m.failed_outcomes,
+        m.since.format("%Y-%m-%d")
     )
 }
 
