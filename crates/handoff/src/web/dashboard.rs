@@ -213,16 +213,16 @@ fn cards(s: &Stats) -> Vec<Card> {
         },
         Card {
             label: "Audit readiness",
-            value: if k.audit_readiness.chain_ok {
-                "chain verified".to_owned()
-            } else {
-                "CHAIN BROKEN".to_owned()
+            value: match k.audit_readiness.chain_ok {
+                Some(true) => "chain verified".to_owned(),
+                Some(false) => "CHAIN BROKEN".to_owned(),
+                None => "not checked yet".to_owned(),
             },
             note: format!(
                 "{} of decisions with a rationale",
                 pct(k.audit_readiness.decisions_with_rationale)
             ),
-            bad: !k.audit_readiness.chain_ok,
+            bad: k.audit_readiness.chain_ok == Some(false),
         },
     ]
 }
