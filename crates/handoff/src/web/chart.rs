@@ -104,7 +104,7 @@ fn x_ticks(dates: &[String]) -> Vec<Tick> {
     dates
         .iter()
         .enumerate()
-        .filter(|(i, _)| (n - 1 - i) % every == 0)
+        .filter(|(i, _)| (n - 1 - i).is_multiple_of(every))
         .map(|(i, d)| Tick {
             pos: coord(band(i, n).0),
             // `2026-11-30` → `11-30`.
