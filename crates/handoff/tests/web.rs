@@ -1050,6 +1050,29 @@ async fn an_admin_promotes_a_task_from_its_page_and_a_rubric_floor_is_a_409_on_t
     )
     .await;
     assert_eq!(stats["tasks"][0]["level"], 1);
+    // The one button now demotes it to where it came from.
+    let resp = b
+        .post_form(
+            "/tasks/report_data_anomaly/level",
+            &[
+                ("csrf", &csrf),
+                ("level", "2"),
+                ("reason", "back to review for the audit"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let html = b.page(path, 200).await;
+    assert!(
+        html.contains("demoted from level 1 to 2 by admin"),
+        "{html}"
+    );
+    assert!(html.contains("Promote to level 1 (autonomous)"));
+    assert!(
+        html.contains("id=\"task-decisions\""),
+        "the task's own charts"
+    );
     // A task whose rubric floor is level 2: the page warns, and the refusal is a 409 page
     // naming the floor.
     let path = "/tasks/respond_to_client_inquiry";

@@ -9,7 +9,7 @@ use super::inbox::{self, Filter, OPEN};
 use super::page::{self, Layout};
 use super::session::Viewer;
 use super::{Nonce, Web, view};
-use crate::app::{App, Principal, Role, Stats, TaskStats};
+use crate::app::{App, Kpis, Principal, Role, Stats, TaskStats};
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -240,16 +240,11 @@ fn rate_summary(window: &str, all: Option<f64>, days: &[(String, Option<f64>)]) 
     }
 }
 
-fn charts(s: &Stats) -> Vec<Chart> {
-    let k = &s.kpis;
-    let w = &s.window;
+/// Decisions per day (approved unchanged, and the rest) and the unchanged-approval rate,
+/// from a day series: the dashboard's first two charts, and the task page's (`ids` name
+/// the charts' elements).
+pub fn decision_charts(k: &Kpis, w: &str, ids: [&'static str; 2]) -> Vec<Chart> {
     let dates: Vec<String> = k.daily.iter().map(|d| d.date.clone()).collect();
-    let series = |f: fn(&crate::app::DayKpis) -> Option<f64>| -> Vec<Option<f64>> {
-        k.daily.iter().map(f).collect()
-    };
-    let dated = |v: &[Option<f64>]| -> Vec<(String, Option<f64>)> {
-        dates.iter().cloned().zip(v.iter().copied()).collect()
-    };
     let unchanged: Vec<i64> = k
         .daily
         .iter()
@@ -266,18 +261,13 @@ fn charts(s: &Stats) -> Vec<Chart> {
         .collect();
     let decisions: i64 = k.daily.iter().map(|d| d.decisions).sum();
     let submitted: i64 = k.daily.iter().map(|d| d.submitted).sum();
-    let unchanged_rate = series(|d| d.unchanged_rate);
     let all_unchanged: i64 = unchanged.iter().sum();
-    let precision = series(|d| d.escalation_precision);
-    let sla = series(|d| d.sla_compliance);
-    let rollback = series(|d| d.rollback_rate);
-    let failed: Vec<i64> = k.daily.iter().map(|d| d.failed).collect();
-    let rolled_back: Vec<i64> = k.daily.iter().map(|d| d.rolled_back).collect();
-    let alerts: Vec<i64> = k.daily.iter().map(|d| d.alerts).collect();
-    let incidents: i64 = failed.iter().chain(&rolled_back).chain(&alerts).sum();
+    let rate: Vec<Option<f64>> = k.daily.iter().map(|d| d.unchanged_rate).collect();
+    let dated: Vec<(String, Option<f64>)> =
+        dates.iter().cloned().zip(rate.iter().copied()).collect();
     vec![
         chart::counts(
-            "kpi-decisions",
+            ids[0],
             "Decisions per day",
             format!(
                 "{decisions} decisions over {w} ({all_unchanged} approved unchanged), {submitted} handoffs submitted."
@@ -297,20 +287,42 @@ fn charts(s: &Stats) -> Vec<Chart> {
             ],
         ),
         chart::rates(
-            "kpi-unchanged",
+            ids[1],
             "Unchanged-approval rate",
             rate_summary(
                 w,
                 (decisions > 0).then(|| all_unchanged as f64 / decisions as f64),
-                &dated(&unchanged_rate),
+                &dated,
             ),
             &dates,
             vec![RateSeries {
                 name: "unchanged",
                 class: "s0",
-                values: unchanged_rate,
+                values: rate,
             }],
         ),
+    ]
+}
+
+fn charts(s: &Stats) -> Vec<Chart> {
+    let k = &s.kpis;
+    let w = &s.window;
+    let dates: Vec<String> = k.daily.iter().map(|d| d.date.clone()).collect();
+    let series = |f: fn(&crate::app::DayKpis) -> Option<f64>| -> Vec<Option<f64>> {
+        k.daily.iter().map(f).collect()
+    };
+    let dated = |v: &[Option<f64>]| -> Vec<(String, Option<f64>)> {
+        dates.iter().cloned().zip(v.iter().copied()).collect()
+    };
+    let precision = series(|d| d.escalation_precision);
+    let sla = series(|d| d.sla_compliance);
+    let rollback = series(|d| d.rollback_rate);
+    let failed: Vec<i64> = k.daily.iter().map(|d| d.failed).collect();
+    let rolled_back: Vec<i64> = k.daily.iter().map(|d| d.rolled_back).collect();
+    let alerts: Vec<i64> = k.daily.iter().map(|d| d.alerts).collect();
+    let incidents: i64 = failed.iter().chain(&rolled_back).chain(&alerts).sum();
+    let mut out = decision_charts(k, w, ["kpi-decisions", "kpi-unchanged"]);
+    out.extend([
         chart::rates(
             "kpi-escalation",
             "Escalation precision",
@@ -369,7 +381,8 @@ fn charts(s: &Stats) -> Vec<Chart> {
                 },
             ],
         ),
-    ]
+    ]);
+    out
 }
 
 /// The caller's open handoffs now, through the inbox's listing.

@@ -3,8 +3,8 @@
 //! (`POST /tasks/{task}/level`, `App::set_task_level`, a reason required). A refusal (the
 //! rubric floor's 409, an empty reason's 422) is shown on the page with its status.
 
-use super::chart::pct;
-use super::dashboard::WindowQuery;
+use super::chart::{Chart, pct};
+use super::dashboard::{WindowQuery, decision_charts};
 use super::evidence::{self, level_name};
 use super::page::{self, Layout};
 use super::session::Viewer;
@@ -51,6 +51,9 @@ pub struct TaskPage {
     buckets: Vec<(String, u64, u64, String)>,
     threshold: String,
     monitoring: Vec<(&'static str, String)>,
+    /// This task's decisions per day and unchanged-approval rate over the window (every
+    /// level's, unlike the evidence).
+    charts: Vec<Chart>,
     action: Option<LevelAction>,
     reason: String,
     error: Option<String>,
@@ -218,7 +221,7 @@ async fn build(
         href: evidence::task_href(task),
         description: policy.tasks.get(task).and_then(|p| p.description.clone()),
         in_policy,
-        window: stats.window,
+        window: stats.window.clone(),
         level: evidence::level_text(&t),
         last_change,
         recommendation: recommendation(&t, in_policy, floor_blocks, kind.as_deref()),
@@ -241,6 +244,11 @@ async fn build(
             .collect(),
         threshold: evidence::threshold_text(&t),
         monitoring: monitoring_rows(&t),
+        charts: decision_charts(
+            &stats.kpis,
+            &stats.window,
+            ["task-decisions", "task-unchanged"],
+        ),
         action,
         reason: String::new(),
         error: None,
