@@ -37,6 +37,13 @@ after(async () => {
 
 const signedIn = (key, options = {}) => signIn(browser, server.url, key, options);
 
+/// Whether the page fits the window's width (throws naming the overflow when not).
+async function noSidewaysScroll(page) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `${page.url()} scrolls sideways by ${overflow}px`);
+  return true;
+}
+
 /// The active policy with `[learning] spot_check_rate` set, through `PUT /v1/policy`.
 async function setSpotCheckRate(rate) {
   const headers = { Authorization: `Bearer ${server.adminKey}` };
@@ -81,8 +88,7 @@ test("the dashboard draws a chart per KPI on the server and the per-task table",
   // 390 px: nothing sideways.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto("/dashboard?window=7d");
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px`);
+  assert.ok(await noSidewaysScroll(page));
   await context.close();
 });
 
@@ -118,6 +124,9 @@ test("an admin promotes a task from its page, and a rubric floor's refusal is sh
   assert.equal(await page.inputValue("#level-reason"), "let us try anyway");
   assert.match(await page.locator("#task-level").innerText(), /^2 · draft & review/);
   await page.screenshot({ path: join(SHOTS, "task.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto("/tasks/report_data_anomaly");
+  assert.ok(await noSidewaysScroll(page));
   await context.close();
 });
 
@@ -140,6 +149,9 @@ test("a reviewer checks a sampled autonomous item from the queue and it is gone"
   const item = page.locator(`li.spot-item[data-id="${first}"]`);
   assert.match(await item.locator("dl.kv").innerText(), /queue\s+finance/);
   await page.screenshot({ path: join(SHOTS, "spot-checks.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok(await noSidewaysScroll(page));
+  await page.setViewportSize({ width: 1280, height: 900 });
   await item.locator("textarea").fill("it belongs in the refunds queue");
   await Promise.all([page.waitForURL("**/spot-checks"), item.getByRole("button", { name: "Would have changed" }).click()]);
   assert.match(await page.locator(".flash").innerText(), new RegExp(`^Checked ${first} .*would have changed it`));
