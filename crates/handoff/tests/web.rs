@@ -685,10 +685,6 @@ async fn the_dashboard_counts_the_open_handoffs() {
     let html = b.page("/dashboard", 200).await;
     assert!(html.contains("<span class=\"n\">3</span> open"), "{html}");
     assert!(html.contains("respond_to_client_inquiry"));
-    assert!(
-        html.contains("come later"),
-        "it says what it does not show yet"
-    );
 }
 
 /// The names of the actions a decision page offers (`name="action" value="…"`).
@@ -883,4 +879,334 @@ async fn an_agent_sees_only_its_own_handoffs_newest_first_and_pages_through_them
     assert!(page2.contains(&ids[0]) && page2.contains(&ids[1]) && !page2.contains(&ids[51]));
     let other = b.page(&format!("/handoffs/{theirs}"), 404).await;
     assert!(other.contains("no such handoff"), "{other}");
+}
+
+// ---- the learning pages: dashboard, task page, spot checks ----------------------------
+
+/// The example policy with every autonomous handoff drawn for a spot check.
+fn always_spot_checked() -> String {
+    let policy = common::EXAMPLE_POLICY.replace("spot_check_rate = 0.10", "spot_check_rate = 1.0");
+    assert!(policy.contains("spot_check_rate = 1.0"));
+    policy
+}
+
+/// The admin's browser, signed in.
+async fn admin_browser(app: &TestApp) -> Browser {
+    let mut b = Browser::new(app);
+    b.login(&app.admin_key()).await;
+    b
+}
+
+#[tokio::test]
+async fn the_dashboard_draws_a_chart_per_kpi_and_the_per_task_table() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let resp = app
+        .decide(&cast.ana, &id, &json!({"action": "approve"}))
+        .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let html = b.page("/dashboard", 200).await;
+    for id in [
+        "kpi-decisions",
+        "kpi-unchanged",
+        "kpi-escalation",
+        "kpi-sla",
+        "kpi-rollback",
+        "kpi-incidents",
+    ] {
+        assert!(
+            html.contains(&format!("<figure class=\"chart\" id=\"{id}\">")),
+            "{id}"
+        );
+        assert!(html.contains(&format!("aria-labelledby=\"{id}-t {id}-d\"")));
+    }
+    assert_eq!(html.matches("<svg ").count(), 6);
+    assert_eq!(html.matches("role=\"img\"").count(), 6);
+    assert!(
+        !html.contains(" style="),
+        "no inline style (the CSP forbids it)"
+    );
+    // Today's decision is a bar, and its number is in the table under the chart.
+    assert!(html.contains(": 1 approved unchanged</title>"), "{html}");
+    // The per-task table: every task of the policy, linked to its page.
+    assert!(
+        html.contains("<a href=\"/tasks/respond_to_client_inquiry\">respond_to_client_inquiry</a>")
+    );
+    assert!(html.contains("<a href=\"/tasks/categorize_support_ticket\">"));
+    assert!(html.contains("1 of 1 (100%; 95% interval"), "{html}");
+    assert!(
+        html.contains("fewer than the 30 required"),
+        "the recommendation in words"
+    );
+    // The window selector.
+    let week = b.page("/dashboard?window=7d", 200).await;
+    assert!(week.contains("<strong id=\"window\">7d</strong>"));
+    assert!(week.contains("id=\"kpi-incidents\""));
+    let bad = b.page("/dashboard?window=forever", 422).await;
+    assert!(bad.contains("window"), "{bad}");
+}
+
+#[tokio::test]
+async fn agents_get_403_on_the_dashboard_the_task_pages_and_the_spot_checks() {
+    let (app, cast) = with_cast().await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.agent).await;
+    for path in [
+        "/dashboard",
+        "/tasks/respond_to_client_inquiry",
+        "/spot-checks",
+    ] {
+        b.page(path, 403).await;
+    }
+    // The nav does not offer them.
+    let inbox = b.page("/", 200).await;
+    assert!(!inbox.contains("href=\"/dashboard\""));
+    assert!(!inbox.contains("href=\"/spot-checks\""));
+    let csrf = b.csrf("/").await;
+    let resp = b
+        .post_form(
+            "/tasks/report_data_anomaly/level",
+            &[("csrf", &csrf), ("level", "1"), ("reason", "earned")],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let resp = b
+        .post_form(
+            "/handoffs/hnd_01ANY/spot-check",
+            &[("csrf", &csrf), ("verdict", "fine")],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn an_admin_promotes_a_task_from_its_page_and_a_rubric_floor_is_a_409_on_the_page() {
+    let (app, cast) = with_cast().await;
+    let b = admin_browser(&app).await;
+    let path = "/tasks/report_data_anomaly";
+    let html = b.page(path, 200).await;
+    assert!(html.contains("Promote to level 1 (autonomous)"), "{html}");
+    assert!(
+        html.contains("Level in force: <span id=\"task-level\">2 · draft &#38; review</span>"),
+        "{html}"
+    );
+    assert!(html.contains("Not yet a promotion candidate."));
+    let csrf = b.csrf(path).await;
+    // No form token: refused.
+    let resp = b
+        .post_form(
+            "/tasks/report_data_anomaly/level",
+            &[("level", "1"), ("reason", "earned")],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 403);
+    // No reason: 422 on the page, nothing changed.
+    let resp = b
+        .post_form(
+            "/tasks/report_data_anomaly/level",
+            &[("csrf", &csrf), ("level", "1"), ("reason", "  ")],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 422);
+    let text = resp.text().await.expect("a body");
+    assert!(text.contains("say why the level changes"), "{text}");
+    // With a reason: done, and the page says so.
+    let resp = b
+        .post_form(
+            "/tasks/report_data_anomaly/level",
+            &[
+                ("csrf", &csrf),
+                ("level", "1"),
+                ("reason", "noise reports are always right"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(header(&resp, "location"), path);
+    let html = b.page(path, 200).await;
+    assert!(html.contains("1 · autonomous (policy file: 2)"), "{html}");
+    assert!(html.contains("Demote to level 2 · draft &#38; review"));
+    assert!(
+        html.contains("promoted from level 2 to 1 by admin"),
+        "{html}"
+    );
+    assert!(html.contains("“noise reports are always right”"));
+    assert!(
+        html.contains("id=\"task-monitoring\""),
+        "a level-1 task is monitored"
+    );
+    // The API agrees.
+    let stats = expect_json(
+        app.get_path(Some(&app.admin_key()), "/v1/stats?task=report_data_anomaly")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(stats["tasks"][0]["level"], 1);
+    // The one button now demotes it to where it came from.
+    let resp = b
+        .post_form(
+            "/tasks/report_data_anomaly/level",
+            &[
+                ("csrf", &csrf),
+                ("level", "2"),
+                ("reason", "back to review for the audit"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let html = b.page(path, 200).await;
+    assert!(
+        html.contains("demoted from level 1 to 2 by admin"),
+        "{html}"
+    );
+    assert!(html.contains("Promote to level 1 (autonomous)"));
+    assert!(
+        html.contains("id=\"task-decisions\""),
+        "the task's own charts"
+    );
+    // A task whose rubric floor is level 2: the page warns, and the refusal is a 409 page
+    // naming the floor.
+    let path = "/tasks/respond_to_client_inquiry";
+    let html = b.page(path, 200).await;
+    assert!(
+        html.contains("promoting it to level 1 will be refused"),
+        "{html}"
+    );
+    let resp = b
+        .post_form(
+            "/tasks/respond_to_client_inquiry/level",
+            &[("csrf", &csrf), ("level", "1"), ("reason", "let us try")],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 409);
+    let text = resp.text().await.expect("a body");
+    assert!(
+        text.contains(
+            "Not changed: respond_to_client_inquiry cannot go below level 2: task rubric floor"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(">let us try</textarea>"),
+        "the reason is kept"
+    );
+    // Reviewers read the page without the form.
+    let mut ana = Browser::new(&app);
+    ana.login(&cast.ana).await;
+    let html = ana.page(path, 200).await;
+    assert!(html.contains("Only admins change a task type"));
+    assert!(!html.contains("id=\"level-form\""));
+    let csrf = ana.csrf("/").await;
+    let resp = ana
+        .post_form(
+            "/tasks/respond_to_client_inquiry/level",
+            &[("csrf", &csrf), ("level", "3"), ("reason", "x")],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn hostile_task_names_in_the_path_are_escaped_and_get_no_form() {
+    let (app, _cast) = with_cast().await;
+    let b = admin_browser(&app).await;
+    let html = b
+        .page("/tasks/%3Cscript%3Ealert(1)%3C%2Fscript%3E", 200)
+        .await;
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{html}"
+    );
+    assert!(html.contains("not in the policy"));
+    assert!(!html.contains("id=\"level-form\""));
+}
+
+#[tokio::test]
+async fn a_reviewer_checks_a_sampled_item_once_and_it_leaves_the_queue() {
+    let app = TestApp::spawn_with_policy(&always_spot_checked()).await;
+    let cast = app.cast().await;
+    let mut packet = common::routine_ticket();
+    packet["summary"] = json!("Tagged <img src=x onerror=alert(1)> as billing");
+    packet["draft"] = json!({"tag": "<b>billing</b>", "queue": "finance"});
+    let id = app.submitted_id(&cast.other_agent, &packet).await;
+    let h = app.fetch(&cast.oz, &id).await;
+    assert_eq!(h["spot_check"]["verdict"], Value::Null, "{h}");
+    let mut oz = Browser::new(&app);
+    oz.login(&cast.oz).await;
+    let inbox = oz.page("/", 200).await;
+    assert!(inbox.contains("1 waiting for a spot check"), "{inbox}");
+    let html = oz.page("/spot-checks", 200).await;
+    assert!(html.contains(&format!("data-id=\"{id}\"")));
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert!(
+        html.contains("Tagged &#60;img src=x onerror=alert(1)&#62; as billing"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&#60;b&#62;billing&#60;/b&#62;"),
+        "the draft, escaped"
+    );
+    assert!(html.contains("value=\"would_reject\""));
+    let detail = oz.page(&format!("/handoffs/{id}"), 200).await;
+    assert!(detail.contains("Drawn for a spot check"), "{detail}");
+    let action = format!("/handoffs/{id}/spot-check");
+    // No form token: refused.
+    let resp = oz.post_form(&action, &[("verdict", "fine")], &[]).await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let csrf = oz.csrf("/spot-checks").await;
+    let resp = oz
+        .post_form(
+            &action,
+            &[
+                ("csrf", &csrf),
+                ("verdict", "would_change"),
+                ("note", "wrong queue"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(header(&resp, "location"), "/spot-checks");
+    let html = oz.page("/spot-checks", 200).await;
+    assert!(!html.contains(&format!("data-id=\"{id}\"")), "{html}");
+    assert!(html.contains("Nothing to check."));
+    // A second verdict is a 409, shown on the page.
+    let resp = oz
+        .post_form(&action, &[("csrf", &csrf), ("verdict", "fine")], &[])
+        .await;
+    assert_eq!(resp.status().as_u16(), 409);
+    let text = resp.text().await.expect("a body");
+    assert!(text.contains("checked already"), "{text}");
+    let h = app.fetch(&cast.oz, &id).await;
+    assert_eq!(h["spot_check"]["verdict"], "would_change");
+    assert_eq!(h["spot_check"]["note"], "wrong queue");
+    let detail = oz.page(&format!("/handoffs/{id}"), 200).await;
+    assert!(
+        detail.contains("Spot-checked: would have changed it (oz, "),
+        "{detail}"
+    );
+    assert!(detail.contains("“wrong queue”"));
+    // Another team's reviewer does not see it; the admin sees the queue without buttons.
+    let id2 = app
+        .submitted_id(&cast.other_agent, &common::routine_ticket())
+        .await;
+    let mut ana = Browser::new(&app);
+    ana.login(&cast.ana).await;
+    assert!(!ana.page("/spot-checks", 200).await.contains(&id2));
+    let admin = admin_browser(&app).await;
+    let html = admin.page("/spot-checks", 200).await;
+    assert!(html.contains(&format!("data-id=\"{id2}\"")));
+    assert!(!html.contains("value=\"fine\""));
 }

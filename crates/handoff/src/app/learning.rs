@@ -969,6 +969,21 @@ impl App {
         }
     }
 
+    /// The change that set `task`'s level in force (who, when, why, from which level, and
+    /// where a demotion returns it), or `None` while the policy file's level stands;
+    /// reviewers and admins, for the task page.
+    pub fn task_level_change(&self, who: &Principal, task: &str) -> AppResult<Option<TaskLevel>> {
+        if who.role == Role::Agent {
+            return Err(AppError::forbidden(
+                "only reviewers and admins read task levels",
+            ));
+        }
+        let policy = self.policy();
+        Ok(self
+            .stored_level(task)
+            .filter(|_| policy.tasks.contains_key(task)))
+    }
+
     /// `GET /v1/spot-checks`: sampled autonomous handoffs waiting for a verdict, in the
     /// caller's teams (admins: all), oldest first.
     pub async fn spot_checks(

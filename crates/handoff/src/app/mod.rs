@@ -32,6 +32,7 @@ pub use clock::{Clock, ManualClock};
 pub use deliveries::MAX_PAGE as MAX_DELIVERY_PAGE;
 pub use error::{AppError, AppResult};
 pub use events::Event;
+pub use handoff_store::TaskLevel;
 pub use handoffs::{Decision, OpenDecisions, Outcome, Submit};
 pub use keys::{CreatedKey, register_key, valid_key_name};
 pub use learning::{

@@ -196,6 +196,8 @@ pub struct DetailPage {
     actions: Actions,
     teams: Vec<String>,
     error: Option<String>,
+    /// The spot check of an autonomous handoff drawn for one: still due, and in words.
+    spot_check: Option<super::spot::SpotState>,
 }
 
 /// The draft as the editor holds it: text as itself, JSON pretty-printed (not revealed:
@@ -229,6 +231,38 @@ fn actions(app: &App, h: &Handoff, who: &Principal) -> Actions {
     }
 }
 
+/// The current draft as the page shows it: the first lines and the folded rest, the JSON
+/// as key/value rows, its warnings, and what edits changed against the agent's version.
+pub fn draft(h: &Handoff) -> Option<Draft> {
+    let p = &h.packet;
+    h.state.current_draft.as_ref().map(|d| {
+        let (edit, is_json) = draft_text(d);
+        let original = p.get("draft").map(|o| draft_text(o).0).unwrap_or_default();
+        let edited = h.state.draft_versions.last().filter(|v| v.version > 1);
+        let version_note = edited.map(|v| format!("version {}, edited by {}", v.version, v.by));
+        let changes = edited.map(|_| {
+            let d = diff::diff(&original, &edit);
+            Changes {
+                summary: d.summary(),
+                lines: d.lines,
+            }
+        });
+        let (head, more) = split_draft(&text::reveal(&edit));
+        let rows = if is_json { fields(d) } else { Vec::new() };
+        Draft {
+            rows,
+            head,
+            more,
+            changes,
+            warnings: view::warnings(&edit),
+            edit,
+            original,
+            is_json,
+            version_note,
+        }
+    })
+}
+
 pub async fn build(
     app: &App,
     who: &Principal,
@@ -254,32 +288,7 @@ pub async fn build(
             Vec::new()
         }
     };
-    let draft = h.state.current_draft.as_ref().map(|d| {
-        let (edit, is_json) = draft_text(d);
-        let original = p.get("draft").map(|o| draft_text(o).0).unwrap_or_default();
-        let edited = h.state.draft_versions.last().filter(|v| v.version > 1);
-        let version_note = edited.map(|v| format!("version {}, edited by {}", v.version, v.by));
-        let changes = edited.map(|_| {
-            let d = diff::diff(&original, &edit);
-            Changes {
-                summary: d.summary(),
-                lines: d.lines,
-            }
-        });
-        let (head, more) = split_draft(&text::reveal(&edit));
-        let rows = if is_json { fields(d) } else { Vec::new() };
-        Draft {
-            rows,
-            head,
-            more,
-            changes,
-            warnings: view::warnings(&edit),
-            edit,
-            original,
-            is_json,
-            version_note,
-        }
-    });
+    let draft = draft(&h);
     let evidence = p
         .get("evidence")
         .and_then(Value::as_array)
@@ -467,6 +476,7 @@ pub async fn build(
         created_at: view::when(h.created_at),
         timeline,
         error,
+        spot_check: h.spot_check.as_ref().map(super::spot::state),
     }
 }
 

@@ -19,6 +19,9 @@ use std::sync::Arc;
 /// Rows per page.
 pub const PAGE: u32 = 50;
 
+/// Spot checks counted for the inbox's link, at most (then "20+").
+const SPOT_COUNTED: u32 = 20;
+
 /// The statuses that wait for a person: what the inbox shows unless filtered.
 pub const OPEN: [Status; 4] = [
     Status::Pending,
@@ -187,6 +190,9 @@ pub struct InboxPage {
     /// A reviewer's teams, space-separated, for the live updates: a row whose handoff
     /// moves to another team (an escalation) leaves the list.
     live_teams: Option<String>,
+    /// How many sampled autonomous handoffs wait for the viewer's spot check ("20+"
+    /// beyond the first few), for reviewers and admins.
+    spot_due: Option<String>,
 }
 
 impl InboxPage {
@@ -249,6 +255,18 @@ pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (S
         StatusCode::OK
     };
     let live_teams = (who.role == Role::Reviewer).then(|| teams.join(" "));
+    let spot_due = if who.role == Role::Agent {
+        None
+    } else {
+        match app.spot_checks(who, None, Some(SPOT_COUNTED)).await {
+            Ok(p) if !p.items.is_empty() => Some(format!(
+                "{}{}",
+                p.items.len(),
+                if p.next_cursor.is_some() { "+" } else { "" }
+            )),
+            _ => None,
+        }
+    };
     let page = InboxPage {
         layout,
         rows,
@@ -263,6 +281,7 @@ pub async fn render(app: &App, who: &Principal, f: Filter, layout: Layout) -> (S
         first_href,
         batch,
         error,
+        spot_due,
     };
     match page.render() {
         Ok(html) => (status, html),

@@ -3,8 +3,10 @@
 //!
 //! - `session`: login, the signed session cookie, bearer access, CSRF, flash messages.
 //! - `inbox` (`/`, `/batch`), `detail` (`/handoffs/{id}`), `decide` (its forms),
-//!   `dashboard` (`/dashboard`): one file per page; `view` turns records into what the
-//!   templates show; `page` renders and answers.
+//!   `dashboard` (`/dashboard`: the KPIs drawn by `chart`, the per-task table), `task`
+//!   (`/tasks/{task}`: evidence and the level button), `spot` (`/spot-checks` and the
+//!   verdict form): one file per page; `view` turns records into what the templates
+//!   show, `evidence` a task type's statistics into words; `page` renders and answers.
 //! - `text`: the checks on agent-written text (bidi, invisible, mixed scripts).
 //! - `format`: JSON as a reviewer reads it (key order kept, numbers, money, sizes).
 //! - `diff`: what an edit changed, line by line then word by word; `why`: the policy's
@@ -15,14 +17,18 @@
 //! page's own scripts; agent text is escaped by askama and never marked safe.
 
 mod assets;
+mod chart;
 mod dashboard;
 mod decide;
 mod detail;
 mod diff;
+mod evidence;
 pub mod format;
 pub mod inbox;
 pub mod page;
 mod session;
+mod spot;
+mod task;
 pub mod text;
 mod view;
 mod why;
@@ -63,6 +69,10 @@ pub fn router(app: Arc<App>, key: SessionKey) -> Router {
         .route("/handoffs/{id}", get(detail::page))
         .route("/handoffs/{id}/decide", post(decide::decide))
         .route("/dashboard", get(dashboard::page))
+        .route("/tasks/{task}", get(task::page))
+        .route("/tasks/{task}/level", post(task::set_level))
+        .route("/spot-checks", get(spot::page))
+        .route("/handoffs/{id}/spot-check", post(spot::check))
         .route("/events", get(events))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::from_fn(security_headers))
