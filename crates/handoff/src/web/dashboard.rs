@@ -245,14 +245,7 @@ fn rate_summary(window: &str, all: Option<f64>, days: &[(String, Option<f64>)]) 
 /// the charts' elements).
 pub fn decision_charts(k: &Kpis, w: &str, ids: [&'static str; 2]) -> Vec<Chart> {
     let dates: Vec<String> = k.daily.iter().map(|d| d.date.clone()).collect();
-    let unchanged: Vec<i64> = k
-        .daily
-        .iter()
-        .map(|d| {
-            d.unchanged_rate
-                .map_or(0, |r| (r * d.decisions as f64).round() as i64)
-        })
-        .collect();
+    let unchanged: Vec<i64> = k.daily.iter().map(|d| d.unchanged).collect();
     let changed: Vec<i64> = k
         .daily
         .iter()
