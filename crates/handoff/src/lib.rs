@@ -19,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod ids;
 pub mod jobs;
+pub mod mcp;
 pub mod metrics;
 pub mod notify;
 pub mod receipt;

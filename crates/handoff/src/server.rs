@@ -133,7 +133,9 @@ impl Application {
         let app = Arc::new(App::new(store.clone(), policy, receipts, notifier).with_clock(clock));
         app.load_task_levels().await?;
         let (router, _) = crate::api::router(app.clone());
-        let router = router.merge(crate::web::router(app.clone(), web_key));
+        let router = router
+            .merge(crate::web::router(app.clone(), web_key))
+            .merge(crate::mcp::http::router(app.clone()));
         Ok(Application {
             listener,
             router,

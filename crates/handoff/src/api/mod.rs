@@ -13,7 +13,7 @@ mod learning;
 mod packet;
 mod policy;
 mod query;
-mod resource;
+pub(crate) mod resource;
 mod system;
 
 pub use error::{ApiError, ApiResult, Problem};

@@ -96,7 +96,8 @@ struct Step {
 }
 
 impl Step {
-    fn new(applied: Applied, who: &Principal, action: &'static str, data: Value) -> Step {
+    fn new(applied: Applied, who: &Principal, action: &'static str, mut data: Value) -> Step {
+        who.mark(&mut data);
         Step {
             applied,
             actor: who.name.clone(),
@@ -155,7 +156,8 @@ impl App {
         if h.state.status == Status::Approved {
             h.receipt = Some(self.receipt(&h, now));
         }
-        let audit = h.submitted_entry();
+        let mut audit = h.submitted_entry();
+        who.mark(&mut audit.data);
         let deliveries = self.notifier.on_submit(&policy, &h);
         let sub = Submission {
             handoff: h,

@@ -41,7 +41,7 @@ pub use learning::{
 };
 pub use list::MAX_PAGE as MAX_LIST_PAGE;
 pub use list::{Cursor, ListRequest, Order, Page};
-pub use principal::{Principal, Role};
+pub use principal::{Principal, Role, Via};
 pub use wait::MAX_WAIT;
 
 use crate::metrics::Metrics;
@@ -171,10 +171,7 @@ impl App {
         let Some(record) = self.store.find_key(digest).await? else {
             return Ok(None);
         };
-        Ok(Some(Principal {
-            name: record.name,
-            role: record.role,
-        }))
+        Ok(Some(Principal::new(record.name, record.role)))
     }
 
     /// The principal a key names, if the key is live.

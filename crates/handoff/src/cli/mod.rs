@@ -2,8 +2,9 @@
 
 mod audit;
 mod bench;
-mod client;
+pub(crate) mod client;
 mod keys;
+mod mcp;
 mod policy;
 mod receipt;
 mod serve;
@@ -40,6 +41,9 @@ enum Command {
     /// Check approval receipts offline.
     #[command(subcommand)]
     Receipt(receipt::ReceiptCommand),
+    /// A Model Context Protocol server on stdio: an agent's tools to ask for approval,
+    /// through the server at --server with your key.
+    Mcp(mcp::McpArgs),
     /// Measure this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Receipt(cmd) => receipt::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Mcp(args) => mcp::run(args),
     }
 }
 

@@ -5,6 +5,7 @@
 //! short-lived signed cookies. The signing key lives in `<data-dir>/web.key`.
 
 use super::{Web, page};
+use crate::app::Via;
 use crate::app::{App, Principal};
 use anyhow::Context;
 use axum::extract::{FromRequestParts, State};
@@ -251,7 +252,7 @@ impl FromRequestParts<Arc<Web>> for Viewer {
             };
             return match who {
                 Some(who) => Ok(Viewer {
-                    who,
+                    who: who.through(Via::Web),
                     session: None,
                     csrf: String::new(),
                     flash,
@@ -269,7 +270,7 @@ impl FromRequestParts<Arc<Web>> for Viewer {
         {
             let csrf = web.key.csrf(&token);
             return Ok(Viewer {
-                who,
+                who: who.through(Via::Web),
                 session: Some(token),
                 csrf,
                 flash,

@@ -137,10 +137,7 @@ async fn page(dir: &std::path::Path, n: usize, queries: usize) -> anyhow::Result
     let notifier =
         crate::notify::Notifier::new(crate::notify::Settings::defaults("http://127.0.0.1:8080")?)?;
     let app = App::new(store.clone(), Policy::example(), receipts, notifier);
-    let ana = Principal {
-        name: "ana".to_owned(),
-        role: Role::Reviewer,
-    };
+    let ana = Principal::new("ana", Role::Reviewer);
     let layout = || Layout {
         title: "Inbox".to_owned(),
         nonce: "bench-nonce".to_owned(),

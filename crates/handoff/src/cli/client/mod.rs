@@ -9,7 +9,7 @@
 //! reached, or the input was bad; 2 `wait --timeout` ran out (and clap's usage errors).
 
 mod commands;
-mod http;
+pub(crate) mod http;
 mod show;
 mod table;
 mod text;

@@ -87,10 +87,7 @@ impl Harness {
     }
 
     async fn submit(&self, task: &str) -> Handoff {
-        let agent = Principal {
-            name: "bot".into(),
-            role: Role::Agent,
-        };
+        let agent = Principal::new("bot", Role::Agent);
         let body = json!({
             "task": task, "summary": "Refund order 42", "confidence": 0.9,
             "callback_url": "http://127.0.0.1:9/callback",
@@ -264,10 +261,7 @@ async fn level_four_re_alerts_every_quarter_hour_until_acknowledged() {
     .await;
     t.handoff(id, |h| h.timers.alerts == 3).await;
 
-    let ana = Principal {
-        name: "ana".into(),
-        role: Role::Reviewer,
-    };
+    let ana = Principal::new("ana", Role::Reviewer);
     let ack = Decision::new(handoff_domain::DecisionAction::Acknowledge);
     t.app
         .decide(&ana, id, None, ack)
