@@ -312,6 +312,18 @@ async fn a_form_without_the_right_csrf_token_is_refused() {
         .await;
     assert_eq!(resp.status().as_u16(), 303);
     assert_eq!(app.fetch(&cast.ana, &id).await["status"], "approved");
+    // The audit says which door the decision came through (SPEC §9).
+    let timeline = expect_json(app.timeline(&cast.ana, &id).await, 200).await;
+    let decision = timeline["items"]
+        .as_array()
+        .and_then(|i| i.iter().find(|e| e["action"] == "handoff.decision"))
+        .expect("a decision entry");
+    assert_eq!(decision["data"]["via"], "web");
+    assert_eq!(
+        timeline["items"][0]["data"].get("via"),
+        None,
+        "the API's submission carries none"
+    );
 
     let logout = b.post_form("/logout", &[("csrf", &token)], &[]).await;
     assert_eq!(logout.status().as_u16(), 303);
