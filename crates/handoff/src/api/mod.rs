@@ -86,6 +86,7 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
             "/openapi.json",
             axum::routing::get(move || system::openapi(doc_json.clone())),
         )
+        .layer(middleware::from_fn(require_json))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app);
@@ -153,6 +154,39 @@ pub async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> R
 
 /// A JSON body as a value, read once: text that is not JSON is 400; a member name twice
 /// in one object is 400 naming its place (I-JSON: readers disagree on which one counts).
+/// A `POST` with a body must say it is JSON (`application/json` or another `+json` type):
+/// anything else is `415`, before a handler reads it (SPEC §2). A `POST` without a body
+/// (`cancel`, `redeliver`) needs no type; `PUT /v1/policy` takes TOML.
+pub async fn require_json(req: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let has_body = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0)
+        || headers.contains_key(header::TRANSFER_ENCODING);
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .is_some_and(|t| {
+            t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+        });
+    if has_body && !is_json {
+        return ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON, sent with Content-Type: application/json",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 pub fn json_value(body: &Bytes) -> ApiResult<serde_json::Value> {
     use handoff_domain::ijson::{Rejected, from_slice};
     from_slice(body).map_err(|r| match r {

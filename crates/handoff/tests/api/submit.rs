@@ -387,3 +387,46 @@ async fn idempotency_keys_are_scoped_to_the_agent() {
     assert_ne!(id_of(&a), id_of(&b));
     assert_eq!(b["agent"], "ops-bot");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_does_not_say_it_is_json_is_a_415() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let body = serde_json::to_string(&client_reply()).expect("JSON");
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        let mut req = app
+            .client
+            .post(app.url("/v1/handoffs"))
+            .bearer_auth(&cast.agent)
+            .body(body.clone());
+        if let Some(t) = content_type {
+            req = req.header("Content-Type", t);
+        }
+        let resp = req.send().await.expect("POST");
+        let p = expect_problem(resp, 415).await;
+        assert!(p["detail"].as_str().unwrap_or("").contains("application/json"));
+    }
+    // A JSON type with parameters, or another +json type, is JSON.
+    for t in ["application/json; charset=utf-8", "application/merge-patch+json"] {
+        let resp = app
+            .client
+            .post(app.url("/v1/handoffs"))
+            .bearer_auth(&cast.agent)
+            .header("Content-Type", t)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(resp.status(), 201, "{t}");
+    }
+    // A POST without a body needs no type.
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let resp = app
+        .client
+        .post(app.url(&format!("/v1/handoffs/{id}/cancel")))
+        .bearer_auth(&cast.agent)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), 200);
+}
