@@ -209,6 +209,22 @@ def put_policy(toml: str) -> Req:
     return Req("PUT", "/v1/policy", _json, body=toml, headers={"Content-Type": "application/toml"})
 
 
+def _ndjson(resp: httpx.Response) -> Any:
+    return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
+
+
+def audit(after: Optional[int], limit: Optional[int]) -> Req:
+    return Req("GET", "/v1/audit", _ndjson, params=_clean({"after": after, "limit": limit}))
+
+
+def verify_audit(checkpoint: Optional[str]) -> Req:
+    return Req("GET", "/v1/audit/verify", _json, params=_clean({"checkpoint": checkpoint}), read_timeout=300.0)
+
+
+def create_checkpoint() -> Req:
+    return Req("POST", "/v1/audit/checkpoints", _json)
+
+
 def receipt_key() -> Req:
     return Req("GET", "/v1/receipt-key", _json, auth=False)
 

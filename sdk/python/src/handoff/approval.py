@@ -146,6 +146,7 @@ def requires_approval(
     cancel_on_timeout: bool = True,
     verify_receipt: bool = True,
     report_outcome: bool = True,
+    on_submit: Optional[Callable[[Handoff], Any]] = None,
 ) -> Callable[[F], F]:
     """Gate a function (sync with a :class:`Client`, ``async def`` with an
     :class:`AsyncClient`) behind an approval.
@@ -161,6 +162,9 @@ def requires_approval(
     false. A handoff that ends otherwise raises :class:`Rejected`, :class:`Expired`,
     :class:`Cancelled`, :class:`HandedOver`, :class:`Alerted` or
     :class:`UnexpectedStatus`, each carrying ``rationale`` and ``handoff``.
+
+    ``on_submit`` is called with the submitted handoff before the wait (to log its id or
+    link, or tell a person where to decide).
     """
     fields: Dict[str, Value] = {
         "summary": summary,
@@ -189,6 +193,8 @@ def requires_approval(
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 bound, draft = gate.bind(args, kwargs)
                 h = await aclient.submit(gate.packet(draft), idempotency_key=str(uuid.uuid4()))
+                if on_submit is not None:
+                    on_submit(h)
                 try:
                     h = await aclient.require_approval(h, timeout, verify=verify_receipt)
                 except DecisionTimeout:
@@ -224,6 +230,8 @@ def requires_approval(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             bound, draft = gate.bind(args, kwargs)
             h = sclient.submit(gate.packet(draft), idempotency_key=str(uuid.uuid4()))
+            if on_submit is not None:
+                on_submit(h)
             try:
                 h = sclient.require_approval(h, timeout, verify=verify_receipt)
             except DecisionTimeout:

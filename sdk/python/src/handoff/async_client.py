@@ -289,5 +289,17 @@ class AsyncClient:
     async def put_policy(self, toml: str) -> Dict[str, Any]:
         return await self._run(R.put_policy(toml))
 
+    async def audit(self, *, after: Optional[int] = None, limit: Optional[int] = None) -> List[Dict[str, Any]]:
+        """``GET /v1/audit`` (admin): audit entries after ``after``, oldest first."""
+        return await self._run(R.audit(after, limit))
+
+    async def verify_audit(self, *, checkpoint: Optional[str] = None) -> Dict[str, Any]:
+        """``GET /v1/audit/verify`` (admin): the chain check, against a checkpoint if given."""
+        return await self._run(R.verify_audit(checkpoint))
+
+    async def create_checkpoint(self) -> Dict[str, Any]:
+        """``POST /v1/audit/checkpoints`` (admin): ``{seq, hash, at, jws}``."""
+        return await self._run(R.create_checkpoint())
+
     async def healthz(self) -> None:
         await self._run(R.healthz())

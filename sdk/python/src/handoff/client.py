@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 import httpx
 
 from . import _requests as R
-from .errors import DecisionTimeout, TransportError, not_approved
+from .errors import DecisionTimeout, ReceiptError, TransportError, not_approved
 from .models import Event, Handoff, Page
 from .receipts import UNSET, verify_receipt
 from .sse import SSEParser
@@ -310,8 +310,6 @@ class Client:
         ``draft`` is given, that it is exactly the approved draft. Returns the payload;
         raises :class:`handoff.ReceiptError`. An unknown ``kid`` refetches the key set once
         (a rotated key)."""
-        from .errors import ReceiptError
-
         try:
             return verify_receipt(receipt, self.receipt_jwks(), draft, handoff_id=handoff_id)
         except ReceiptError as e:
@@ -333,6 +331,18 @@ class Client:
 
     def put_policy(self, toml: str) -> Dict[str, Any]:
         return self._run(R.put_policy(toml))
+
+    def audit(self, *, after: Optional[int] = None, limit: Optional[int] = None) -> List[Dict[str, Any]]:
+        """``GET /v1/audit`` (admin): audit entries after ``after``, oldest first."""
+        return self._run(R.audit(after, limit))
+
+    def verify_audit(self, *, checkpoint: Optional[str] = None) -> Dict[str, Any]:
+        """``GET /v1/audit/verify`` (admin): the chain check, against a checkpoint if given."""
+        return self._run(R.verify_audit(checkpoint))
+
+    def create_checkpoint(self) -> Dict[str, Any]:
+        """``POST /v1/audit/checkpoints`` (admin): ``{seq, hash, at, jws}``."""
+        return self._run(R.create_checkpoint())
 
     def healthz(self) -> None:
         self._run(R.healthz())
