@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, TypeVar, Union
 from urllib.parse import quote
 
 import httpx
@@ -18,11 +18,14 @@ MAX_WAIT = 60.0
 """The server serves at most 60 s of one long-poll."""
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class Req:
+class Req(Generic[T]):
     method: str
     path: str
-    parse: Callable[[httpx.Response], Any]
+    parse: Callable[[httpx.Response], T]
     params: Dict[str, Any] = field(default_factory=dict)
     body: Any = UNSET
     headers: Dict[str, str] = field(default_factory=dict)
@@ -36,8 +39,9 @@ def seg(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def _json(resp: httpx.Response) -> Any:
-    return resp.json()
+def _json(resp: httpx.Response) -> Dict[str, Any]:
+    body: Dict[str, Any] = resp.json()
+    return body
 
 
 def _handoff(resp: httpx.Response) -> Handoff:
@@ -49,8 +53,8 @@ def _page(resp: httpx.Response) -> Page:
     return Page(items=list(body.get("items") or []), next_cursor=body.get("next_cursor"), raw=body)
 
 
-def _items(resp: httpx.Response) -> Any:
-    return resp.json().get("items", [])
+def _items(resp: httpx.Response) -> List[Dict[str, Any]]:
+    return list(resp.json().get("items", []))
 
 
 def _none(resp: httpx.Response) -> None:
@@ -86,14 +90,14 @@ def raise_for(resp: httpx.Response) -> None:
 
 def submit(
     packet: Optional[Mapping[str, Any]], fields: Mapping[str, Any], idempotency_key: Optional[str]
-) -> Req:
+) -> "Req[Handoff]":
     body: Dict[str, Any] = dict(packet or {})
     body.update(fields)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     return Req("POST", "/v1/handoffs", _handoff, body=body, headers=headers)
 
 
-def get(handoff_id: str, wait: Optional[float]) -> Req:
+def get(handoff_id: str, wait: Optional[float]) -> "Req[Handoff]":
     params: Dict[str, Any] = {}
     read = None
     if wait is not None:
@@ -112,7 +116,7 @@ def list_(
     level: Optional[int],
     limit: Optional[int],
     cursor: Optional[str],
-) -> Req:
+) -> "Req[Page]":
     params = _clean(
         {"status": status, "task": task, "team": team, "level": level, "limit": limit, "cursor": cursor}
     )
@@ -127,7 +131,7 @@ def decide(
     option: Optional[str],
     to_team: Optional[str],
     if_match: Union[int, str, None],
-) -> Req:
+) -> "Req[Handoff]":
     body: Dict[str, Any] = {"action": action}
     if rationale is not None:
         body["rationale"] = rationale
@@ -141,47 +145,47 @@ def decide(
     return Req("POST", f"/v1/handoffs/{seg(handoff_id)}/decisions", _handoff, body=body, headers=headers)
 
 
-def cancel(handoff_id: str) -> Req:
+def cancel(handoff_id: str) -> "Req[Handoff]":
     return Req("POST", f"/v1/handoffs/{seg(handoff_id)}/cancel", _handoff)
 
 
 def outcome(
     handoff_id: str, result: str, detail: Optional[str], draft_sha256: Optional[str]
-) -> Req:
+) -> "Req[Handoff]":
     body = _clean({"result": result, "detail": detail, "draft_sha256": draft_sha256})
     return Req("POST", f"/v1/handoffs/{seg(handoff_id)}/outcome", _handoff, body=body)
 
 
-def timeline(handoff_id: str) -> Req:
+def timeline(handoff_id: str) -> "Req[List[Dict[str, Any]]]":
     return Req("GET", f"/v1/handoffs/{seg(handoff_id)}/timeline", _items)
 
 
-def explain_policy(packet: Mapping[str, Any]) -> Req:
+def explain_policy(packet: Mapping[str, Any]) -> "Req[Dict[str, Any]]":
     return Req("POST", "/v1/policy/explain", _json, body=dict(packet))
 
 
 # --- learning --------------------------------------------------------------------------
 
 
-def stats(task: Optional[str], window: Optional[str]) -> Req:
+def stats(task: Optional[str], window: Optional[str]) -> "Req[Dict[str, Any]]":
     return Req("GET", "/v1/stats", _json, params=_clean({"task": task, "window": window}))
 
 
-def recommendations() -> Req:
+def recommendations() -> "Req[List[Dict[str, Any]]]":
     return Req("GET", "/v1/recommendations", _items)
 
 
-def set_task_level(task: str, level: int, reason: str) -> Req:
+def set_task_level(task: str, level: int, reason: str) -> "Req[Dict[str, Any]]":
     return Req(
         "POST", f"/v1/tasks/{seg(task)}/level", _json, body={"level": level, "reason": reason}
     )
 
 
-def spot_checks(limit: Optional[int], cursor: Optional[str]) -> Req:
+def spot_checks(limit: Optional[int], cursor: Optional[str]) -> "Req[Page]":
     return Req("GET", "/v1/spot-checks", _page, params=_clean({"limit": limit, "cursor": cursor}))
 
 
-def spot_check(handoff_id: str, verdict: str, note: Optional[str]) -> Req:
+def spot_check(handoff_id: str, verdict: str, note: Optional[str]) -> "Req[Handoff]":
     body = _clean({"verdict": verdict, "note": note})
     return Req("POST", f"/v1/handoffs/{seg(handoff_id)}/spot-check", _handoff, body=body)
 
@@ -193,41 +197,41 @@ def export_params(task: Optional[str], since: Optional[str], until: Optional[str
 # --- admin and public ------------------------------------------------------------------
 
 
-def create_key(role: str, name: str) -> Req:
+def create_key(role: str, name: str) -> "Req[Dict[str, Any]]":
     return Req("POST", "/v1/keys", _json, body={"role": role, "name": name})
 
 
-def revoke_key(name: str) -> Req:
+def revoke_key(name: str) -> "Req[None]":
     return Req("DELETE", f"/v1/keys/{seg(name)}", _none)
 
 
-def get_policy() -> Req:
+def get_policy() -> "Req[str]":
     return Req("GET", "/v1/policy", _text)
 
 
-def put_policy(toml: str) -> Req:
+def put_policy(toml: str) -> "Req[Dict[str, Any]]":
     return Req("PUT", "/v1/policy", _json, body=toml, headers={"Content-Type": "application/toml"})
 
 
-def _ndjson(resp: httpx.Response) -> Any:
+def _ndjson(resp: httpx.Response) -> List[Dict[str, Any]]:
     return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
 
 
-def audit(after: Optional[int], limit: Optional[int]) -> Req:
+def audit(after: Optional[int], limit: Optional[int]) -> "Req[List[Dict[str, Any]]]":
     return Req("GET", "/v1/audit", _ndjson, params=_clean({"after": after, "limit": limit}))
 
 
-def verify_audit(checkpoint: Optional[str]) -> Req:
+def verify_audit(checkpoint: Optional[str]) -> "Req[Dict[str, Any]]":
     return Req("GET", "/v1/audit/verify", _json, params=_clean({"checkpoint": checkpoint}), read_timeout=300.0)
 
 
-def create_checkpoint() -> Req:
+def create_checkpoint() -> "Req[Dict[str, Any]]":
     return Req("POST", "/v1/audit/checkpoints", _json)
 
 
-def receipt_key() -> Req:
+def receipt_key() -> "Req[Dict[str, Any]]":
     return Req("GET", "/v1/receipt-key", _json, auth=False)
 
 
-def healthz() -> Req:
+def healthz() -> "Req[None]":
     return Req("GET", "/healthz", _none, auth=False)

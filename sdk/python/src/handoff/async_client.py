@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Union
+from typing import Any, TypeVar, AsyncIterator, Dict, List, Mapping, Optional, Union
 
 import httpx
 
@@ -15,6 +15,8 @@ from .errors import DecisionTimeout, ReceiptError, TransportError, not_approved
 from .models import Event, Handoff, Page
 from .receipts import UNSET, verify_receipt
 from .sse import SSEParser
+
+T = TypeVar("T")
 
 __all__ = ["AsyncClient"]
 
@@ -50,7 +52,7 @@ class AsyncClient:
         if self._own_http:
             await self._http.aclose()
 
-    async def _run(self, req: R.Req) -> Any:
+    async def _run(self, req: "R.Req[T]") -> T:
         headers = _headers(self._key if req.auth else None, USER_AGENT)
         headers.update(req.headers)
         timeout = httpx.Timeout(self._timeout, read=req.read_timeout or self._timeout)
@@ -262,7 +264,8 @@ class AsyncClient:
     async def receipt_jwks(self, *, refresh: bool = False) -> Dict[str, Any]:
         if self._jwks is None or refresh:
             self._jwks = await self._run(R.receipt_key())
-        return self._jwks  # type: ignore[return-value]
+        assert self._jwks is not None
+        return self._jwks
 
     async def verify_receipt(
         self, receipt: str, draft: Any = UNSET, *, handoff_id: Optional[str] = None

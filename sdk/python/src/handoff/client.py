@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, TypeVar, Dict, Iterator, List, Mapping, Optional, Union
 
 import httpx
 
@@ -13,6 +13,8 @@ from .errors import DecisionTimeout, ReceiptError, TransportError, not_approved
 from .models import Event, Handoff, Page
 from .receipts import UNSET, verify_receipt
 from .sse import SSEParser
+
+T = TypeVar("T")
 
 __all__ = ["Client", "DEFAULT_TIMEOUT"]
 
@@ -66,7 +68,7 @@ class Client:
 
     # --- plumbing ----------------------------------------------------------------------
 
-    def _run(self, req: R.Req) -> Any:
+    def _run(self, req: "R.Req[T]") -> T:
         headers = _headers(self._key if req.auth else None, USER_AGENT)
         headers.update(req.headers)
         timeout = httpx.Timeout(self._timeout, read=req.read_timeout or self._timeout)
@@ -301,7 +303,8 @@ class Client:
         """``GET /v1/receipt-key`` (cached after the first call)."""
         if self._jwks is None or refresh:
             self._jwks = self._run(R.receipt_key())
-        return self._jwks  # type: ignore[return-value]
+        assert self._jwks is not None
+        return self._jwks
 
     def verify_receipt(
         self, receipt: str, draft: Any = UNSET, *, handoff_id: Optional[str] = None
