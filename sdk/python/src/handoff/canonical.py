@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from decimal import Decimal
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 __all__ = ["canonical_json", "sha256_hex"]
 
@@ -174,7 +174,7 @@ def _repr_sci(x: float) -> str:
     return f"{all_digits[0]}.{all_digits[1:] or '0'}e{exponent}"
 
 
-def _even_tie(x: float, digits: str, exponent: int) -> "str | None":
+def _even_tie(x: float, digits: str, exponent: int) -> Optional[str]:
     exact = Decimal(x)  # the double's exact value
     k = len(digits)
     # The value of the shortest candidate, and its neighbour one unit of the last digit away.
