@@ -104,7 +104,8 @@ def get(handoff_id: str, wait: Optional[float]) -> "Req[Handoff]":
         if wait < 0:
             raise ValueError("wait must be >= 0")
         w = min(float(wait), MAX_WAIT)
-        params["wait"] = f"{w:g}"
+        # Plain decimal text (never "1e-05"), to the millisecond.
+        params["wait"] = f"{w:.3f}".rstrip("0").rstrip(".")
         read = w + 15.0
     return Req("GET", f"/v1/handoffs/{seg(handoff_id)}", _handoff, params=params, read_timeout=read)
 
