@@ -268,7 +268,7 @@ class AsyncClient:
         return self._jwks
 
     async def verify_receipt(
-        self, receipt: str, draft: Any = UNSET, *, handoff_id: Optional[str] = None
+        self, receipt: str, draft: Any = None, *, handoff_id: Optional[str] = None
     ) -> Dict[str, Any]:
         try:
             return verify_receipt(receipt, await self.receipt_jwks(), draft, handoff_id=handoff_id)

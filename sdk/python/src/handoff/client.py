@@ -307,7 +307,7 @@ class Client:
         return self._jwks
 
     def verify_receipt(
-        self, receipt: str, draft: Any = UNSET, *, handoff_id: Optional[str] = None
+        self, receipt: str, draft: Any = None, *, handoff_id: Optional[str] = None
     ) -> Dict[str, Any]:
         """Checks a receipt against the server's key set (signature, ``exp``) and, when
         ``draft`` is given, that it is exactly the approved draft. Returns the payload;

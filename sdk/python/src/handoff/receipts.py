@@ -35,7 +35,7 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
-"""Marks "no draft given" (``None`` is a draft: JSON ``null``)."""
+"""Marks an argument not given where ``None`` would mean JSON ``null`` (a decision's draft)."""
 
 
 def _b64url(part: str, what: str) -> bytes:
@@ -92,7 +92,7 @@ def _find_key(jwks: Mapping[str, Any], kid: Optional[str]) -> Ed25519PublicKey:
 def verify_receipt(
     receipt: str,
     jwks: Mapping[str, Any],
-    draft: Any = UNSET,
+    draft: Any = None,
     *,
     handoff_id: Optional[str] = None,
     now: Optional[float] = None,
@@ -101,8 +101,8 @@ def verify_receipt(
 
     - the signature, with the key of the JWK Set that the header's ``kid`` names;
     - ``exp`` (not yet passed) and ``iat`` (not more than five minutes ahead);
-    - when ``draft`` is given (``None`` included, which is JSON ``null``): that the SHA-256
-      of its RFC 8785 canonical JSON is the receipt's ``draft_sha256``;
+    - when ``draft`` is given (not ``None``: the server takes a ``null`` draft for no draft):
+      that the SHA-256 of its RFC 8785 canonical JSON is the receipt's ``draft_sha256``;
     - when ``handoff_id`` is given: that the receipt is for that handoff.
 
     Raises :class:`handoff.errors.ReceiptError` on any failure.
@@ -150,7 +150,7 @@ def verify_receipt(
         raise ReceiptError(
             f"the receipt is for handoff {payload['handoff']!r}, not {handoff_id!r}"
         )
-    if draft is not UNSET:
+    if draft is not None and draft is not UNSET:
         approved = payload["draft_sha256"]
         if approved is None:
             raise ReceiptError("the receipt binds no draft (draft_sha256 is null)")
