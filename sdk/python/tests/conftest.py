@@ -36,15 +36,33 @@ class Server:
 
     def __init__(self, policy: Optional[Path] = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="handoff-sdk-"))
-        args = [handoff_bin(), "serve", "--data-dir", str(self.dir / "data"), "--addr", "127.0.0.1:0"]
-        if policy is not None:
-            args += ["--policy", str(policy)]
-        self.log = open(self.dir / "server.log", "wb")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
-        self.base_url = self._await_listening()
+        self.policy = policy
+        self.log = open(self.dir / "server.log", "ab")
+        self.base_url = self.start("127.0.0.1:0")
         self.admin_key = (self.dir / "data" / "admin.key").read_text().strip()
         self.admin = Client(self.base_url, self.admin_key)
         self._keys: Dict[str, str] = {}
+
+    def start(self, addr: str) -> str:
+        args = [handoff_bin(), "serve", "--data-dir", str(self.dir / "data"), "--addr", addr]
+        if self.policy is not None:
+            args += ["--policy", str(self.policy)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        return self._await_listening()
+
+    def halt(self) -> None:
+        """Stops the process (SIGTERM: it drains), keeping the data directory."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def resume(self) -> None:
+        """Starts again on the same address and data directory."""
+        self.start(self.base_url.split("://", 1)[1])
 
     def _await_listening(self) -> str:
         # A reader thread, not select(): a buffered text stream may already hold the line.
@@ -69,7 +87,7 @@ class Server:
             seen.append(line)
             if line.startswith("handoff listening on "):
                 return line.split(" on ", 1)[1].strip()
-        self.stop()
+        self.halt()
         raise RuntimeError(f"handoff serve did not start: {''.join(seen)} (log: {self.dir}/server.log)")
 
     def key(self, role: str, name: str) -> str:
@@ -86,13 +104,7 @@ class Server:
         return self.client("agent", f"bot-{next(_names)}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.halt()
         self.log.close()
         if os.environ.get("HANDOFF_KEEP_TEST_DATA") is None:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -3,11 +3,14 @@ learning, spot checks and the decisions export."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
 
 from handoff import Conflict, DecisionTimeout, Invalid
+
+from conftest import Server
 
 
 def test_the_same_idempotency_key_and_body_return_the_same_handoff(agent):
@@ -81,3 +84,19 @@ def test_spot_checks_list_and_take_a_verdict(test_policy_server):
     assert h.id not in [i["id"] for i in oz.spot_checks().items]
     with pytest.raises(Conflict):
         oz.spot_check(h.id, "fine")
+
+
+def test_a_wait_for_decision_outlives_a_server_restart(pool, caplog):
+    s = Server()
+    try:
+        agent, ana = s.new_agent(), s.client("reviewer", "ana")
+        h = agent.submit(task="respond_to_client_inquiry", summary="Restart", confidence=0.95, draft="x")
+        s.halt()
+        caplog.set_level(logging.INFO, logger="handoff")
+        waiting = pool.submit(agent.wait_for_decision, h.id, 30)  # finds nobody listening
+        s.resume()
+        ana.approve(h.id)
+        assert waiting.result(timeout=30).status == "approved"
+        assert "waiting again" in caplog.text
+    finally:
+        s.stop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import time
 from typing import Any, TypeVar, AsyncIterator, Dict, List, Mapping, Optional, Union
 
@@ -11,12 +13,13 @@ import httpx
 
 from . import _requests as R
 from .client import DEFAULT_TIMEOUT, USER_AGENT, _headers
-from .errors import DecisionTimeout, ReceiptError, TransportError, not_approved
+from .errors import DecisionTimeout, ReceiptError, ServerError, TransportError, not_approved
 from .models import Event, Handoff, Page
 from .receipts import UNSET, verify_receipt
 from .sse import SSEParser
 
 T = TypeVar("T")
+log = logging.getLogger("handoff")
 
 __all__ = ["AsyncClient"]
 
@@ -41,6 +44,11 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.base_url!r})"
+
+    @classmethod
+    def from_env(cls, **kw: Any) -> "AsyncClient":
+        """As :meth:`handoff.Client.from_env`."""
+        return cls(os.environ.get("HANDOFF_URL", "http://127.0.0.1:8080"), os.environ.get("HANDOFF_KEY"), **kw)
 
     async def __aenter__(self) -> "AsyncClient":
         return self
@@ -152,13 +160,30 @@ class AsyncClient:
     # --- waiting -----------------------------------------------------------------------
 
     async def wait_for_decision(
-        self, handoff_id: str, timeout: Optional[float] = None, *, poll: float = R.MAX_WAIT
+        self,
+        handoff_id: str,
+        timeout: Optional[float] = None,
+        *,
+        poll: float = R.MAX_WAIT,
+        retries: int = 6,
     ) -> Handoff:
         """As :meth:`handoff.Client.wait_for_decision`."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        failures = 0
         while True:
             remaining = R.MAX_WAIT if deadline is None else deadline - time.monotonic()
-            h = await self.get(handoff_id, wait=max(0.0, min(poll, remaining, R.MAX_WAIT)))
+            try:
+                h = await self.get(handoff_id, wait=max(0.0, min(poll, remaining, R.MAX_WAIT)))
+            except (TransportError, ServerError) as e:
+                # A restart or a network blip while a person takes their time: try again
+                # with backoff, a few times in a row, then give up (never an approval).
+                failures += 1
+                if failures > retries or (deadline is not None and time.monotonic() >= deadline):
+                    raise
+                log.info("handoff %s: waiting again after %s", handoff_id, e)
+                await asyncio.sleep(min(8.0, 0.25 * 2 ** (failures - 1)))
+                continue
+            failures = 0
             if not h.is_pending:
                 return h
             if deadline is not None and time.monotonic() >= deadline:

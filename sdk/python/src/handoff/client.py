@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from typing import Any, TypeVar, Dict, Iterator, List, Mapping, Optional, Union
 
 import httpx
 
 from . import _requests as R
-from .errors import DecisionTimeout, ReceiptError, TransportError, not_approved
+from .errors import DecisionTimeout, ReceiptError, ServerError, TransportError, not_approved
 from .models import Event, Handoff, Page
 from .receipts import UNSET, verify_receipt
 from .sse import SSEParser
 
 T = TypeVar("T")
+log = logging.getLogger("handoff")
 
 __all__ = ["Client", "DEFAULT_TIMEOUT"]
 
@@ -55,6 +58,12 @@ class Client:
 
     def __repr__(self) -> str:  # never the key
         return f"Client({self.base_url!r})"
+
+    @classmethod
+    def from_env(cls, **kw: Any) -> "Client":
+        """A client for ``$HANDOFF_URL`` (default ``http://127.0.0.1:8080``) with the key in
+        ``$HANDOFF_KEY``, as the CLI reads them."""
+        return cls(os.environ.get("HANDOFF_URL", "http://127.0.0.1:8080"), os.environ.get("HANDOFF_KEY"), **kw)
 
     def __enter__(self) -> "Client":
         return self
@@ -183,16 +192,35 @@ class Client:
     # --- waiting -----------------------------------------------------------------------
 
     def wait_for_decision(
-        self, handoff_id: str, timeout: Optional[float] = None, *, poll: float = R.MAX_WAIT
+        self,
+        handoff_id: str,
+        timeout: Optional[float] = None,
+        *,
+        poll: float = R.MAX_WAIT,
+        retries: int = 6,
     ) -> Handoff:
         """Long-polls until the handoff is no longer ``pending`` and returns it (whatever
         its status: check :attr:`Handoff.is_approved`). ``timeout=None`` waits for good;
         when the timeout runs out first, raises :class:`DecisionTimeout` (never an approval).
+        Up to ``retries`` failed requests in a row (no answer, 5xx: a restarting server) are
+        retried with backoff; then the error is raised.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        failures = 0
         while True:
             remaining = R.MAX_WAIT if deadline is None else deadline - time.monotonic()
-            h = self.get(handoff_id, wait=max(0.0, min(poll, remaining, R.MAX_WAIT)))
+            try:
+                h = self.get(handoff_id, wait=max(0.0, min(poll, remaining, R.MAX_WAIT)))
+            except (TransportError, ServerError) as e:
+                # A restart or a network blip while a person takes their time: try again
+                # with backoff, a few times in a row, then give up (never an approval).
+                failures += 1
+                if failures > retries or (deadline is not None and time.monotonic() >= deadline):
+                    raise
+                log.info("handoff %s: waiting again after %s", handoff_id, e)
+                time.sleep(min(8.0, 0.25 * 2 ** (failures - 1)))
+                continue
+            failures = 0
             if not h.is_pending:
                 return h
             if deadline is not None and time.monotonic() >= deadline:
