@@ -84,3 +84,25 @@ def test_the_async_client_waits_lists_streams_and_maps_errors(server):
                 await agent.get("hnd_01JD0000000000000000000000")
 
     run(main())
+
+
+def test_cancelling_the_waiting_task_cancels_the_handoff(server):
+    agent_key = server.new_agent()._key
+
+    async def main():
+        async with AsyncClient(server.base_url, agent_key) as agent:
+            submitted: asyncio.Queue = asyncio.Queue()
+
+            @requires_approval(agent, task="respond_to_client_inquiry", summary="Given up",
+                               confidence=0.95, on_submit=submitted.put_nowait)
+            async def send(to: str) -> None:
+                raise AssertionError("must not run")
+
+            task = asyncio.ensure_future(send("a@acme.example"))
+            h = await asyncio.wait_for(submitted.get(), 10)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert (await agent.get(h.id)).status == "cancelled"
+
+    run(main())

@@ -13,6 +13,7 @@ bad receipt or an edited draft that does not fit the function's parameters never
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import inspect
@@ -159,7 +160,8 @@ def requires_approval(
 
     ``timeout`` (seconds, ``None`` = wait for good) ends the wait with
     :class:`DecisionTimeout`, after cancelling the handoff unless ``cancel_on_timeout`` is
-    false. A handoff that ends otherwise raises :class:`Rejected`, :class:`Expired`,
+    false (likewise when the wait is interrupted: ``KeyboardInterrupt``, a cancelled
+    asyncio task), so that nobody approves what no agent will do. A handoff that ends otherwise raises :class:`Rejected`, :class:`Expired`,
     :class:`Cancelled`, :class:`HandedOver`, :class:`Alerted` or
     :class:`UnexpectedStatus`, each carrying ``rationale`` and ``handoff``.
 
@@ -197,7 +199,7 @@ def requires_approval(
                     on_submit(h)
                 try:
                     h = await aclient.require_approval(h, timeout, verify=verify_receipt)
-                except DecisionTimeout:
+                except (DecisionTimeout, asyncio.CancelledError):
                     if cancel_on_timeout:
                         try:
                             await aclient.cancel(h.id)
@@ -234,7 +236,7 @@ def requires_approval(
                 on_submit(h)
             try:
                 h = sclient.require_approval(h, timeout, verify=verify_receipt)
-            except DecisionTimeout:
+            except (DecisionTimeout, KeyboardInterrupt):
                 if cancel_on_timeout:
                     try:
                         sclient.cancel(h.id)
