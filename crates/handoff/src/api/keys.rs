@@ -18,6 +18,7 @@ pub struct CreateKey {
     role: String,
     /// The principal's name: 1–64 of letters, digits, `_ . @ -`. Reviewers are named in
     /// the policy's team `members`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.@-]{1,64}$")]
     name: String,
 }
 

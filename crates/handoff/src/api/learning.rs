@@ -79,6 +79,8 @@ pub async fn recommendations(
 pub struct LevelRequest {
     #[schema(minimum = 1, maximum = 4)]
     level: i64,
+    /// Why; recorded in the audit and in the reasons of every later evaluation.
+    #[schema(min_length = 1, pattern = "\\S")]
     reason: String,
 }
 

@@ -10,6 +10,7 @@ mod events;
 mod handoffs;
 mod keys;
 mod learning;
+mod openapi;
 mod packet;
 mod policy;
 mod query;
@@ -80,6 +81,8 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))
         .split_for_parts();
+    let mut doc = doc;
+    openapi::complete(&mut doc);
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let router = router
         .route(

@@ -393,7 +393,11 @@ async fn a_body_that_does_not_say_it_is_json_is_a_415() {
     let app = TestApp::spawn().await;
     let cast = app.cast().await;
     let body = serde_json::to_string(&client_reply()).expect("JSON");
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
         let mut req = app
             .client
             .post(app.url("/v1/handoffs"))
@@ -404,10 +408,18 @@ async fn a_body_that_does_not_say_it_is_json_is_a_415() {
         }
         let resp = req.send().await.expect("POST");
         let p = expect_problem(resp, 415).await;
-        assert!(p["detail"].as_str().unwrap_or("").contains("application/json"));
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("application/json")
+        );
     }
     // A JSON type with parameters, or another +json type, is JSON.
-    for t in ["application/json; charset=utf-8", "application/merge-patch+json"] {
+    for t in [
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+    ] {
         let resp = app
             .client
             .post(app.url("/v1/handoffs"))

@@ -1,0 +1,97 @@
+//! What every operation can answer besides its own responses, added to the OpenAPI
+//! document once, after the routes are collected, so that no handler can forget one:
+//! `401` where a key is needed; `400`, `413` and (for a `POST`) `415` where there is a
+//! body; `400` where the query string is read; and every error as
+//! `application/problem+json` (RFC 9457), as the server sends it.
+
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::request_body::RequestBody;
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder};
+
+const PROBLEM: &str = "application/problem+json";
+
+pub fn complete(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            (&mut item.get, false),
+            (&mut item.put, false),
+            (&mut item.post, true),
+            (&mut item.delete, false),
+            (&mut item.patch, false),
+        ];
+        for (op, is_post) in ops {
+            if let Some(op) = op.as_mut() {
+                complete_operation(op, is_post);
+            }
+        }
+    }
+}
+
+fn complete_operation(op: &mut Operation, is_post: bool) {
+    let public = op.security.as_ref().is_some_and(|reqs| {
+        reqs.iter()
+            .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+    });
+    if !public {
+        add(op, "401", "No key, or a key that is unknown or revoked.");
+    }
+    if let Some(body) = &op.request_body {
+        if is_json(body) {
+            add(
+                op,
+                "400",
+                "The body is not JSON, or not I-JSON (a member name twice, named as a JSON Pointer).",
+            );
+            if is_post {
+                add(
+                    op,
+                    "415",
+                    "The body does not say it is JSON (Content-Type).",
+                );
+            }
+        }
+        add(op, "413", "The body is over 1 MiB.");
+    }
+    let reads_query = op
+        .parameters
+        .as_ref()
+        .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));
+    if reads_query {
+        add(
+            op,
+            "400",
+            "The query string cannot be read (a parameter twice).",
+        );
+    }
+    for (code, response) in op.responses.responses.iter_mut() {
+        if !(code.starts_with('4') || code.starts_with('5')) {
+            continue;
+        }
+        if let RefOr::T(r) = response
+            && let Some(content) = r.content.shift_remove("application/json")
+        {
+            r.content.insert(PROBLEM.to_owned(), content);
+        }
+    }
+}
+
+fn is_json(body: &RequestBody) -> bool {
+    body.content.keys().any(|k| k.contains("json"))
+}
+
+fn add(op: &mut Operation, code: &str, description: &str) {
+    op.responses
+        .responses
+        .entry(code.to_owned())
+        .or_insert_with(|| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        PROBLEM,
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    )
+                    .build(),
+            )
+        });
+}
