@@ -2,11 +2,12 @@
 
 mod audit;
 mod bench;
-mod client;
+pub(crate) mod client;
 mod keys;
 mod policy;
 mod receipt;
 mod serve;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     /// Measure this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Drive the learning loop through a real server with a synthetic population of known
+    /// true rates; print how promotion, demotion and the suggested threshold fare.
+    Simulate(simulate::SimulateArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Receipt(cmd) => receipt::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
 
