@@ -33,7 +33,7 @@ async fn stats_prints_each_task_and_the_kpis_and_its_json_is_the_api_s() {
         .find(|l| l.starts_with(REPLY))
         .unwrap_or_else(|| panic!("no {REPLY} row in\n{text}"));
     assert!(line.contains("100.0%"), "{line}");
-    assert!(text.contains("promotion: 1 of 1"), "{text}");
+    assert!(text.contains("promotion: 1 decisions, fewer than the 30 required"), "{text}");
     assert!(text.contains("KPIs"), "{text}");
     assert!(text.contains("chain verified"), "{text}");
 

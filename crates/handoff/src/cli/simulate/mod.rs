@@ -114,6 +114,25 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<report::Report> {
             run_on(&format!("tradeoff{i}"), &mut runs, &s).await?;
             report.tradeoffs.push(report::Tradeoff::of(s, m, &runs));
         }
+        for (i, bound) in [0.85, 0.88, 0.90, 0.92].into_iter().enumerate() {
+            let s = Settings {
+                min_lower_bound: bound,
+                ..defaults
+            };
+            let stream = 40 + 2 * i as u64;
+            let mut runs = make(stream, "p98", m, &|_| Kind::Promotion {
+                p: P_HIGH,
+                max: 300,
+            });
+            runs.extend(make(stream + 1, "p90", m, &|_| Kind::Promotion {
+                p: P_LOW,
+                max: 300,
+            }));
+            run_on(&format!("promotion{i}"), &mut runs, &s).await?;
+            report
+                .promotion_tradeoffs
+                .push(report::PromotionTradeoff::of(bound, m, &runs));
+        }
     }
     Ok(report)
 }

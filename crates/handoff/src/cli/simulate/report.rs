@@ -17,6 +17,7 @@ pub struct Report {
     pub steady: Steady,
     pub threshold: Threshold,
     pub tradeoffs: Vec<Tradeoff>,
+    pub promotion_tradeoffs: Vec<PromotionTradeoff>,
 }
 
 /// Decisions until the server first listed the task as a candidate.
@@ -67,6 +68,31 @@ pub struct Tradeoff {
     pub steady: Steady,
 }
 
+/// Promotion under another `min_lower_bound`.
+#[derive(Debug, Serialize)]
+pub struct PromotionTradeoff {
+    pub min_lower_bound: f64,
+    pub runs: u64,
+    pub p98: Promotion,
+    pub p90: Promotion,
+}
+
+impl PromotionTradeoff {
+    pub fn of(min_lower_bound: f64, runs: u64, all: &[Run]) -> PromotionTradeoff {
+        let at = |want: f64| -> Vec<&Run> {
+            all.iter()
+                .filter(|r| matches!(r.kind, Kind::Promotion { p, .. } if p == want))
+                .collect()
+        };
+        PromotionTradeoff {
+            min_lower_bound,
+            runs,
+            p98: promotion(P_HIGH, &at(P_HIGH)),
+            p90: promotion(P_LOW, &at(P_LOW)),
+        }
+    }
+}
+
 impl Report {
     pub fn of_defaults(seed: u64, runs: u64, main: &[Run], thresholds: &[Run]) -> Report {
         let monitored: Vec<&Run> = main
@@ -87,6 +113,7 @@ impl Report {
             steady: steady(main),
             threshold: threshold(thresholds),
             tradeoffs: Vec::new(),
+            promotion_tradeoffs: Vec::new(),
         }
     }
 }
@@ -302,7 +329,35 @@ pub fn render(r: &Report) -> String {
             ));
         }
     }
+    if !r.promotion_tradeoffs.is_empty() {
+        out.push_str(&format!(
+            "\npromotion by min_lower_bound ({} runs each at {:.0}% and at {:.0}%)\n",
+            r.promotion_tradeoffs[0].runs,
+            P_HIGH * 100.0,
+            P_LOW * 100.0
+        ));
+        out.push_str(
+            "min_lower_bound  first possible  98%: within 100  median  p95   90%: within 300  mismatches\n",
+        );
+        for t in &r.promotion_tradeoffs {
+            out.push_str(&format!(
+                "{:<17}{:<16}{:<17}{:<8}{:<6}{:<17}{}\n",
+                format!("{:.2}", t.min_lower_bound),
+                num(first_possible(t.min_lower_bound)),
+                pct(t.p98.within_100, t.p98.runs),
+                num(t.p98.median),
+                num(t.p98.p95),
+                pct(t.p90.within_300, t.p90.runs),
+                t.p98.rule_mismatches + t.p90.rule_mismatches,
+            ));
+        }
+    }
     out
+}
+
+/// The fewest decisions (all unchanged) that make a candidate under `bound`.
+fn first_possible(bound: f64) -> Option<u64> {
+    (1..=1_000).find(|&n| super::runs::rule_holds(n, n, bound))
 }
 
 fn jump_text(j: &Jump) -> String {
