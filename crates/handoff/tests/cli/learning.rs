@@ -14,8 +14,12 @@ const REPLY: &str = "respond_to_client_inquiry";
 
 async fn decided_reply(app: &TestApp, cast: &Cast) -> String {
     let id = app.submitted_id(&cast.agent, &client_reply()).await;
-    app.decided(&cast.ana, &id, &json!({"action": "approve", "rationale": "fine"}))
-        .await;
+    app.decided(
+        &cast.ana,
+        &id,
+        &json!({"action": "approve", "rationale": "fine"}),
+    )
+    .await;
     id
 }
 
@@ -33,7 +37,10 @@ async fn stats_prints_each_task_and_the_kpis_and_its_json_is_the_api_s() {
         .find(|l| l.starts_with(REPLY))
         .unwrap_or_else(|| panic!("no {REPLY} row in\n{text}"));
     assert!(line.contains("100.0%"), "{line}");
-    assert!(text.contains("promotion: 1 decisions, fewer than the 30 required"), "{text}");
+    assert!(
+        text.contains("promotion: 1 decisions, fewer than the 30 required"),
+        "{text}"
+    );
     assert!(text.contains("KPIs"), "{text}");
     assert!(text.contains("chain verified"), "{text}");
 
@@ -42,7 +49,12 @@ async fn stats_prints_each_task_and_the_kpis_and_its_json_is_the_api_s() {
     assert_eq!(printed, api);
 
     let one = printed_json(
-        &client(&app, &admin, &["stats", "--json", "--task", REPLY, "--window", "7d"]).await,
+        &client(
+            &app,
+            &admin,
+            &["stats", "--json", "--task", REPLY, "--window", "7d"],
+        )
+        .await,
     );
     assert_eq!(one["window"], "7d");
     assert_eq!(one["tasks"].as_array().map(Vec::len), Some(1));
@@ -65,10 +77,16 @@ async fn tasks_promote_and_demote_step_from_the_level_in_force_and_print_the_evi
     let cast = app.cast().await;
     let admin = app.admin_key();
     let id = app.submitted_id(&cast.agent, &packet(ANOMALY, 0.9)).await;
-    app.decided(&cast.dan, &id, &json!({"action": "approve"})).await;
+    app.decided(&cast.dan, &id, &json!({"action": "approve"}))
+        .await;
 
     let text = succeeded(
-        &client(&app, &admin, &["tasks", "promote", ANOMALY, "--reason", "earned it"]).await,
+        &client(
+            &app,
+            &admin,
+            &["tasks", "promote", ANOMALY, "--reason", "earned it"],
+        )
+        .await,
     );
     assert_eq!(
         text,
@@ -81,8 +99,12 @@ async fn tasks_promote_and_demote_step_from_the_level_in_force_and_print_the_evi
     assert_eq!(h["status"], "approved", "{h}");
 
     let back = printed_json(
-        &client(&app, &admin, &["tasks", "demote", ANOMALY, "--reason", "too soon", "--json"])
-            .await,
+        &client(
+            &app,
+            &admin,
+            &["tasks", "demote", ANOMALY, "--reason", "too soon", "--json"],
+        )
+        .await,
     );
     assert_eq!(back["level"], 2);
     assert_eq!(back["previous_level"], 1);
@@ -92,11 +114,22 @@ async fn tasks_promote_and_demote_step_from_the_level_in_force_and_print_the_evi
         &client(
             &app,
             &admin,
-            &["tasks", "demote", ANOMALY, "--level", "3", "--reason", "hand it over"],
+            &[
+                "tasks",
+                "demote",
+                ANOMALY,
+                "--level",
+                "3",
+                "--reason",
+                "hand it over",
+            ],
         )
         .await,
     );
-    assert!(text.starts_with(&format!("{ANOMALY}: level 3 (was 2)\n")), "{text}");
+    assert!(
+        text.starts_with(&format!("{ANOMALY}: level 3 (was 2)\n")),
+        "{text}"
+    );
     let timeline = app.audit_verify().await;
     assert_eq!(timeline["ok"], true, "{timeline}");
 }
@@ -109,12 +142,23 @@ async fn promoting_below_a_rubric_floor_exits_1_naming_the_floor() {
     assert!(err.starts_with("error: 409"), "{err}");
     assert!(err.contains("cannot go below level 2"), "{err}");
 
-    let err = failed(&client(&app, &admin, &["tasks", "promote", "no_such_task", "--reason", "x"]).await);
+    let err = failed(
+        &client(
+            &app,
+            &admin,
+            &["tasks", "promote", "no_such_task", "--reason", "x"],
+        )
+        .await,
+    );
     assert!(err.contains("404"), "{err}");
     let cast = app.cast().await;
     let err = failed(
-        &client(&app, &cast.ana, &["tasks", "demote", REPLY, "--level", "3", "--reason", "x"])
-            .await,
+        &client(
+            &app,
+            &cast.ana,
+            &["tasks", "demote", REPLY, "--level", "3", "--reason", "x"],
+        )
+        .await,
     );
     assert!(err.starts_with("error: 403"), "{err}");
 }
@@ -135,14 +179,30 @@ async fn export_decisions_streams_one_json_line_per_closed_handoff() {
         .collect();
     let ids: Vec<&str> = lines.iter().filter_map(|l| l["id"].as_str()).collect();
     assert_eq!(ids, [first.as_str(), second.as_str()]);
-    assert_eq!(lines[0]["decisions"][0]["rationale"], "fine", "{}", lines[0]);
+    assert_eq!(
+        lines[0]["decisions"][0]["rationale"], "fine",
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines[0]["agent_draft"], CLIENT_REPLY_DRAFT);
 
     let later = succeeded(
-        &client(&app, &admin, &["export", "decisions", "--since", "2999-01-01T00:00:00Z"]).await,
+        &client(
+            &app,
+            &admin,
+            &["export", "decisions", "--since", "2999-01-01T00:00:00Z"],
+        )
+        .await,
     );
     assert_eq!(later, "");
-    let err = failed(&client(&app, &admin, &["export", "decisions", "--until", "tomorrow"]).await);
+    let err = failed(
+        &client(
+            &app,
+            &admin,
+            &["export", "decisions", "--until", "tomorrow"],
+        )
+        .await,
+    );
     assert!(err.contains("422") && err.contains("until"), "{err}");
     let err = failed(&client(&app, &cast.ana, &["export", "decisions"]).await);
     assert!(err.starts_with("error: 403"), "{err}");
@@ -150,12 +210,29 @@ async fn export_decisions_streams_one_json_line_per_closed_handoff() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn simulate_drives_a_tiny_population_and_prints_its_figures() {
-    let out = run(&["simulate", "--runs", "2", "--seed", "7", "--json", "--no-tradeoffs"], &[]).await;
+    let out = run(
+        &[
+            "simulate",
+            "--runs",
+            "2",
+            "--seed",
+            "7",
+            "--json",
+            "--no-tradeoffs",
+        ],
+        &[],
+    )
+    .await;
     let report: Value = serde_json::from_str(&succeeded(&out)).expect("the report is JSON");
     assert_eq!(report["runs"], 2);
     assert_eq!(report["promotion_98"]["runs"], 4);
     assert_eq!(report["promotion_98"]["rule_mismatches"], 0);
-    assert!(report["promotion_98"]["earliest"].as_u64().is_some_and(|d| d >= 35), "{report}");
+    assert!(
+        report["promotion_98"]["earliest"]
+            .as_u64()
+            .is_some_and(|d| d >= 35),
+        "{report}"
+    );
     assert_eq!(report["jump"]["runs"], 2);
     assert_eq!(report["threshold"]["runs"], 2);
 }

@@ -86,12 +86,18 @@ async fn current_level(api: &Api, task: &str) -> anyhow::Result<u8> {
 /// ends it quietly.
 pub async fn export(api: &Api, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let mut query: Vec<(&str, String)> = Vec::new();
-    for (k, v) in [("task", args.task), ("since", args.since), ("until", args.until)] {
+    for (k, v) in [
+        ("task", args.task),
+        ("since", args.since),
+        ("until", args.until),
+    ] {
         if let Some(v) = v {
             query.push((k, v));
         }
     }
-    let mut res = api.get_stream(&["v1", "export", "decisions"], &query).await?;
+    let mut res = api
+        .get_stream(&["v1", "export", "decisions"], &query)
+        .await?;
     let mut out = std::io::stdout().lock();
     while let Some(chunk) = res.chunk().await.context("the export stopped midway")? {
         match out.write_all(&chunk) {

@@ -76,7 +76,10 @@ fn row(t: &Value) -> [String; 12] {
         int(&o["failed"]),
         int(&o["rolled_back"])
     );
-    let edits = match t["edit_size"]["json_paths"].as_i64().zip(t["edit_size"]["characters"].as_i64()) {
+    let edits = match t["edit_size"]["json_paths"]
+        .as_i64()
+        .zip(t["edit_size"]["characters"].as_i64())
+    {
         Some((p, c)) if p + c > 0 => format!("{} ({p} paths, {c} chars)", int(&t["edited"])),
         _ => int(&t["edited"]),
     };
@@ -153,7 +156,10 @@ fn kpis(k: &Value) -> String {
     for (name, value) in lines {
         out.push_str(&format!("  {name:<25}{value}\n"));
     }
-    let weeks = k["incident_trend"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let weeks = k["incident_trend"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     if !weeks.is_empty() {
         out.push_str("  incidents per week        failed / rolled back / alerts\n");
         for w in weeks {

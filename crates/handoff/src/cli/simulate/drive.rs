@@ -14,7 +14,11 @@ const CONCURRENCY: usize = 64;
 /// How far the clock moves per round.
 const ROUND: Duration = Duration::from_secs(60);
 
-pub async fn drive(server: &SimServer, runs: &mut [Run], settings: &Settings) -> anyhow::Result<()> {
+pub async fn drive(
+    server: &SimServer,
+    runs: &mut [Run],
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let cast = Cast {
         admin: &server.admin,
         agent: &server.agent,

@@ -88,9 +88,16 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<report::Report> {
         max,
         promote_at_once: at_once,
     };
-    let mut main = make(1, "steady", n, &|_| monitor(E_STEADY, 0, STEADY_ITEMS, false));
-    main.extend(make(2, "jump", n, &|_| monitor(E_JUMP, BEFORE_JUMP, JUMP_MAX, false)));
-    main.extend(make(3, "p90", n, &|_| Kind::Promotion { p: P_LOW, max: 300 }));
+    let mut main = make(1, "steady", n, &|_| {
+        monitor(E_STEADY, 0, STEADY_ITEMS, false)
+    });
+    main.extend(make(2, "jump", n, &|_| {
+        monitor(E_JUMP, BEFORE_JUMP, JUMP_MAX, false)
+    }));
+    main.extend(make(3, "p90", n, &|_| Kind::Promotion {
+        p: P_LOW,
+        max: 300,
+    }));
     run_on("defaults", &mut main, &defaults).await?;
 
     let mut thresholds = make(4, "threshold", n, &|rng| Kind::Threshold {
@@ -107,7 +114,9 @@ async fn simulate(args: &SimulateArgs) -> anyhow::Result<report::Report> {
         let m = n.div_ceil(2);
         for (i, s) in tradeoff_settings().into_iter().enumerate() {
             let stream = 10 + 2 * i as u64;
-            let mut runs = make(stream, "steady", m, &|_| monitor(E_STEADY, 0, STEADY_ITEMS, true));
+            let mut runs = make(stream, "steady", m, &|_| {
+                monitor(E_STEADY, 0, STEADY_ITEMS, true)
+            });
             runs.extend(make(stream + 1, "jump", m, &|_| {
                 monitor(E_JUMP, BEFORE_JUMP, JUMP_MAX, true)
             }));

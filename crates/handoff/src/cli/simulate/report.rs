@@ -164,7 +164,11 @@ fn jump(all: &[Run]) -> Jump {
         .count() as u64;
     let mut after: Vec<u64> = runs
         .iter()
-        .filter_map(|r| r.demoted_at.filter(|(c, _)| *c >= BEFORE_JUMP).map(|(_, a)| a))
+        .filter_map(|r| {
+            r.demoted_at
+                .filter(|(c, _)| *c >= BEFORE_JUMP)
+                .map(|(_, a)| a)
+        })
         .collect();
     after.sort_unstable();
     Jump {
@@ -242,7 +246,10 @@ pub fn render(r: &Report) -> String {
     out.push_str("target                                                      measured\n");
     let rows = [
         (
-            format!("{:.0}% unchanged: candidate within 100 decisions (>= 99%)", P_HIGH * 100.0),
+            format!(
+                "{:.0}% unchanged: candidate within 100 decisions (>= 99%)",
+                P_HIGH * 100.0
+            ),
             format!(
                 "{} of {} ({}); median {}, p95 {}, earliest {}; never {}",
                 a.within_100,
@@ -262,7 +269,10 @@ pub fn render(r: &Report) -> String {
             ),
         ),
         (
-            format!("{:.0}% unchanged: candidate within 300 decisions (<= 10%)", P_LOW * 100.0),
+            format!(
+                "{:.0}% unchanged: candidate within 300 decisions (<= 10%)",
+                P_LOW * 100.0
+            ),
             format!(
                 "{} of {} ({}); median of those {}",
                 b.within_300,
@@ -280,7 +290,10 @@ pub fn render(r: &Report) -> String {
             jump_text(&r.jump),
         ),
         (
-            format!("steady {:.0}%: demoted within {STEADY_ITEMS} checked (<= 6%)", E_STEADY * 100.0),
+            format!(
+                "steady {:.0}%: demoted within {STEADY_ITEMS} checked (<= 6%)",
+                E_STEADY * 100.0
+            ),
             format!(
                 "{} of {} ({})",
                 r.steady.demoted_within_200,

@@ -51,6 +51,9 @@ mod tests {
         let mut r = Rng::for_run(1, 2, 3);
         let mean = (0..10_000).map(|_| r.unit()).sum::<f64>() / 10_000.0;
         assert!((0.48..0.52).contains(&mean), "{mean}");
-        assert_ne!(Rng::for_run(1, 2, 3).next_u64(), Rng::for_run(1, 2, 4).next_u64());
+        assert_ne!(
+            Rng::for_run(1, 2, 3).next_u64(),
+            Rng::for_run(1, 2, 4).next_u64()
+        );
     }
 }

@@ -27,7 +27,12 @@ pub enum Kind {
     },
     /// Confidence uniform in [0.6, 1); approved unchanged with `p_hi` at or above `tau`,
     /// else `p_lo`; `n` decisions.
-    Threshold { tau: f64, p_hi: f64, p_lo: f64, n: u64 },
+    Threshold {
+        tau: f64,
+        p_hi: f64,
+        p_lo: f64,
+        n: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +156,11 @@ impl Run {
 
     async fn act_alone(&mut self, cast: &Cast<'_>) -> anyhow::Result<()> {
         let Kind::Monitor {
-            e0, e1, before, max, ..
+            e0,
+            e1,
+            before,
+            max,
+            ..
         } = self.kind
         else {
             self.phase = Phase::Done;
