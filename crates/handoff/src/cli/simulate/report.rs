@@ -325,18 +325,19 @@ pub fn render(r: &Report) -> String {
             r.tradeoffs[0].runs
         ));
         out.push_str(
-            "trip_errors/trip_window  max_error_rate  jump: median  p95  worst  not demoted  \
-             steady: false alarms in 200\n",
+            "trip_errors/trip_window  max_error_rate  jump: median  p95  worst  before jump  \
+             not demoted  steady: false alarms in 200\n",
         );
         for t in &r.tradeoffs {
             let s = &t.settings;
             out.push_str(&format!(
-                "{:<25}{:<16}{:<14}{:<5}{:<7}{:<13}{}\n",
+                "{:<25}{:<16}{:<14}{:<5}{:<7}{:<13}{:<13}{}\n",
                 format!("{}/{}", s.trip_errors, s.trip_window),
                 format!("{:.2}", s.max_error_rate),
                 num(t.jump.median),
                 num(t.jump.p95),
                 num(t.jump.worst),
+                pct(t.jump.demoted_before_jump, t.jump.runs),
                 t.jump.not_demoted,
                 pct(t.steady.demoted_within_200, t.steady.runs),
             ));
