@@ -50,6 +50,8 @@ pub struct Jump {
 pub struct Steady {
     pub runs: u64,
     pub demoted_within_200: u64,
+    /// Demotions by stream and rule, and the checked items each came after.
+    pub by_rule: std::collections::BTreeMap<String, Vec<u64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -186,12 +188,19 @@ fn steady(all: &[Run]) -> Steady {
         .iter()
         .filter(|r| matches!(r.kind, Kind::Monitor { .. }) && !is_jump(r))
         .collect();
+    let mut by_rule: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for r in &runs {
+        if let (Some((c, _)), Some(rule)) = (r.demoted_at, &r.demoted_by) {
+            by_rule.entry(rule.clone()).or_default().push(c);
+        }
+    }
     Steady {
         runs: runs.len() as u64,
         demoted_within_200: runs
             .iter()
             .filter(|r| r.demoted_at.is_some_and(|(c, _)| c <= STEADY_ITEMS))
             .count() as u64,
+        by_rule,
     }
 }
 
@@ -317,6 +326,19 @@ pub fn render(r: &Report) -> String {
     ];
     for (t, m) in rows {
         out.push_str(&format!("{t:<60}{m}\n"));
+    }
+    let rules: Vec<String> = r
+        .steady
+        .by_rule
+        .iter()
+        .map(|(k, v)| format!("{k} {}", v.len()))
+        .collect();
+    if !rules.is_empty() {
+        out.push_str(&format!(
+            "{:<60}{}\n",
+            "  steady demotions by stream and rule",
+            rules.join(", ")
+        ));
     }
     if !r.tradeoffs.is_empty() {
         out.push_str(&format!(

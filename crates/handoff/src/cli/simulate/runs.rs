@@ -59,6 +59,8 @@ pub struct Run {
     /// Checked items at the demotion: (since the promotion, since the change).
     pub demoted_at: Option<(u64, u64)>,
     pub suggested: Option<f64>,
+    /// Why the monitor demoted the task, as the next evaluation's reasons say.
+    pub demoted_by: Option<String>,
 }
 
 /// The APIs of the population.
@@ -90,6 +92,7 @@ impl Run {
             checked_after_change: 0,
             demoted_at: None,
             suggested: None,
+            demoted_by: None,
         }
     }
 
@@ -170,6 +173,7 @@ impl Run {
         if h["status"].as_str() != Some("approved") {
             // Judged at level 2 again: the monitor demoted the task after the last item.
             self.demoted_at = Some((self.checked, self.checked_after_change));
+            self.demoted_by = Some(demotion_rule(&h));
             self.phase = Phase::Done;
             return Ok(());
         }
@@ -221,10 +225,8 @@ impl Run {
             self.candidate_at = Some(self.decisions);
         }
         match self.kind {
-            Kind::Promotion { max, .. } => {
-                if candidate || self.decisions >= max {
-                    self.phase = Phase::Done;
-                }
+            Kind::Promotion { max, .. } if candidate || self.decisions >= max => {
+                self.phase = Phase::Done;
             }
             Kind::Monitor { .. } if candidate => {
                 promote(cast.admin, &self.task).await?;
@@ -277,6 +279,25 @@ pub fn rule_holds(decisions: u64, unchanged: u64, min_lower_bound: f64) -> bool 
     let margin = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
     let low = (centre - margin) / (1.0 + z2 / n);
     p >= 0.95 && low >= min_lower_bound
+}
+
+/// `spot checks: error rate`, `outcomes: fast trip`…: the stream and the rule named in the
+/// reason the evaluation gives for the task's level.
+fn demotion_rule(h: &Value) -> String {
+    let reasons = h["evaluation"]["reasons"].to_string();
+    let stream = if reasons.contains("spot checks:") {
+        "spot checks"
+    } else if reasons.contains("outcomes:") {
+        "outcomes"
+    } else {
+        return "not automatic".to_owned();
+    };
+    let rule = if reasons.contains("Wilson 95% lower bound of the error rate") {
+        "error rate"
+    } else {
+        "fast trip"
+    };
+    format!("{stream}: {rule}")
 }
 
 fn id_of(h: &Value) -> anyhow::Result<String> {
