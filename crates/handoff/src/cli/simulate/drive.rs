@@ -24,6 +24,13 @@ pub async fn drive(
         agent: &server.agent,
         reviewer: &server.reviewer,
     };
+    for r in runs.iter_mut() {
+        r.rule = super::runs::MonitorRule {
+            max_error_rate: settings.max_error_rate,
+            trip_errors: settings.trip_errors,
+            trip_window: settings.trip_window,
+        };
+    }
     for r in runs.iter().filter(|r| {
         matches!(
             r.kind,

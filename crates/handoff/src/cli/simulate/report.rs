@@ -18,6 +18,9 @@ pub struct Report {
     pub threshold: Threshold,
     pub tradeoffs: Vec<Tradeoff>,
     pub promotion_tradeoffs: Vec<PromotionTradeoff>,
+    /// Monitored runs where the server's demotion came after another item than the one
+    /// after which the rule, judged by the simulator on its own items, said demote.
+    pub monitor_mismatches: u64,
 }
 
 /// Decisions until the server first listed the task as a candidate.
@@ -50,6 +53,8 @@ pub struct Jump {
 pub struct Steady {
     pub runs: u64,
     pub demoted_within_200: u64,
+    /// Errors over checked items, all steady runs together (the true rate is 2%).
+    pub observed_error_rate: Option<f64>,
     /// Demotions by stream and rule, and the checked items each came after.
     pub by_rule: std::collections::BTreeMap<String, Vec<u64>>,
 }
@@ -66,6 +71,7 @@ pub struct Threshold {
 pub struct Tradeoff {
     pub settings: Settings,
     pub runs: u64,
+    pub monitor_mismatches: u64,
     pub jump: Jump,
     pub steady: Steady,
 }
@@ -116,6 +122,7 @@ impl Report {
             threshold: threshold(thresholds),
             tradeoffs: Vec::new(),
             promotion_tradeoffs: Vec::new(),
+            monitor_mismatches: monitor_mismatches(main),
         }
     }
 }
@@ -125,10 +132,23 @@ impl Tradeoff {
         Tradeoff {
             settings,
             runs,
+            monitor_mismatches: monitor_mismatches(all),
             jump: jump(all),
             steady: steady(all),
         }
     }
+}
+
+pub fn monitor_mismatches(runs: &[Run]) -> u64 {
+    runs.iter()
+        .filter(|r| matches!(r.kind, Kind::Monitor { .. }))
+        .filter(|r| {
+            // A demotion after the run's last item is not seen (nothing is submitted after).
+            let seen = r.demoted_at.map(|(c, _)| c);
+            seen.is_some() && seen != r.own_demotion_at
+                || seen.is_none() && r.own_demotion_at.is_some_and(|c| c < r.checked)
+        })
+        .count() as u64
 }
 
 fn promotion(p: f64, runs: &[&Run]) -> Promotion {
@@ -194,7 +214,13 @@ fn steady(all: &[Run]) -> Steady {
             by_rule.entry(rule.clone()).or_default().push(c);
         }
     }
+    let items: usize = runs.iter().map(|r| r.spot_items.len()).sum();
+    let errors: usize = runs
+        .iter()
+        .map(|r| r.spot_items.iter().filter(|&&e| e).count())
+        .sum();
     Steady {
+        observed_error_rate: (items > 0).then(|| errors as f64 / items as f64),
         runs: runs.len() as u64,
         demoted_within_200: runs
             .iter()
@@ -278,6 +304,13 @@ pub fn render(r: &Report) -> String {
             ),
         ),
         (
+            "demoted after exactly the item the rule names".to_owned(),
+            format!(
+                "{} monitored runs where the server and the rule differed",
+                r.monitor_mismatches
+            ),
+        ),
+        (
             format!(
                 "{:.0}% unchanged: candidate within 300 decisions (<= 10%)",
                 P_LOW * 100.0
@@ -304,10 +337,13 @@ pub fn render(r: &Report) -> String {
                 E_STEADY * 100.0
             ),
             format!(
-                "{} of {} ({})",
+                "{} of {} ({}); observed error rate {}",
                 r.steady.demoted_within_200,
                 r.steady.runs,
-                pct(r.steady.demoted_within_200, r.steady.runs)
+                pct(r.steady.demoted_within_200, r.steady.runs),
+                r.steady
+                    .observed_error_rate
+                    .map_or_else(|| "-".to_owned(), |e| format!("{:.2}%", e * 100.0))
             ),
         ),
         (
@@ -348,12 +384,12 @@ pub fn render(r: &Report) -> String {
         ));
         out.push_str(
             "trip_errors/trip_window  max_error_rate  jump: median  p95  worst  before jump  \
-             not demoted  steady: false alarms in 200\n",
+             not demoted  steady: false alarms in 200  rule mismatches\n",
         );
         for t in &r.tradeoffs {
             let s = &t.settings;
             out.push_str(&format!(
-                "{:<25}{:<16}{:<14}{:<5}{:<7}{:<13}{:<13}{}\n",
+                "{:<25}{:<16}{:<14}{:<5}{:<7}{:<13}{:<13}{:<29}{}\n",
                 format!("{}/{}", s.trip_errors, s.trip_window),
                 format!("{:.2}", s.max_error_rate),
                 num(t.jump.median),
@@ -362,6 +398,7 @@ pub fn render(r: &Report) -> String {
                 pct(t.jump.demoted_before_jump, t.jump.runs),
                 t.jump.not_demoted,
                 pct(t.steady.demoted_within_200, t.steady.runs),
+                t.monitor_mismatches,
             ));
         }
     }

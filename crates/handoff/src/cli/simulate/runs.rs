@@ -61,6 +61,32 @@ pub struct Run {
     pub suggested: Option<f64>,
     /// Why the monitor demoted the task, as the next evaluation's reasons say.
     pub demoted_by: Option<String>,
+    /// The monitor's rule, judged here on the run's own items after each one
+    /// (independently of the server), and the checked items when it first said demote.
+    pub rule: MonitorRule,
+    pub spot_items: Vec<bool>,
+    outcome_items: Vec<bool>,
+    pub own_demotion_at: Option<u64>,
+}
+
+/// SPEC §7's demotion rule for one stream, with the settings of a simulation.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorRule {
+    pub max_error_rate: f64,
+    pub trip_errors: u32,
+    pub trip_window: u32,
+}
+
+impl MonitorRule {
+    /// Whether a stream holding `items` (oldest first) demotes its task.
+    pub fn trips(&self, items: &[bool]) -> bool {
+        let n = items.len() as u64;
+        let errors = items.iter().filter(|&&e| e).count() as u64;
+        let recent = items.len().saturating_sub(self.trip_window as usize);
+        let recent_errors = items[recent..].iter().filter(|&&e| e).count() as u64;
+        (n >= 10 && wilson_low(errors, n) > self.max_error_rate)
+            || recent_errors >= u64::from(self.trip_errors.max(1))
+    }
 }
 
 /// The APIs of the population.
@@ -93,6 +119,14 @@ impl Run {
             demoted_at: None,
             suggested: None,
             demoted_by: None,
+            rule: MonitorRule {
+                max_error_rate: 0.05,
+                trip_errors: 3,
+                trip_window: 10,
+            },
+            spot_items: Vec::new(),
+            outcome_items: Vec::new(),
+            own_demotion_at: None,
         }
     }
 
@@ -193,6 +227,7 @@ impl Run {
             if changed {
                 self.checked_after_change += 1;
             }
+            self.spot_items.push(wrong);
         }
         // Some wrong work also fails visibly when carried out.
         let failed = wrong && self.rng.chance(0.2);
@@ -204,6 +239,12 @@ impl Run {
                 &[],
             )
             .await?;
+        self.outcome_items.push(failed);
+        if self.own_demotion_at.is_none()
+            && (self.rule.trips(&self.spot_items) || self.rule.trips(&self.outcome_items))
+        {
+            self.own_demotion_at = Some(self.checked);
+        }
         let limit = if before == 0 { max } else { before + max };
         if self.checked >= limit {
             self.phase = Phase::Done;
@@ -271,14 +312,20 @@ pub fn rule_holds(decisions: u64, unchanged: u64, min_lower_bound: f64) -> bool 
     if decisions < 30 {
         return false;
     }
-    let n = decisions as f64;
-    let p = unchanged as f64 / n;
+    let p = unchanged as f64 / decisions as f64;
+    p >= 0.95 && wilson_low(unchanged, decisions) >= min_lower_bound
+}
+
+/// The Wilson score interval's lower bound (z = 1.96, no continuity correction), written
+/// here again so that the simulation checks the server rather than sharing its code.
+fn wilson_low(successes: u64, n: u64) -> f64 {
+    let n = n as f64;
+    let p = successes as f64 / n;
     let z = 1.96_f64;
     let z2 = z * z;
     let centre = p + z2 / (2.0 * n);
     let margin = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    let low = (centre - margin) / (1.0 + z2 / n);
-    p >= 0.95 && low >= min_lower_bound
+    (centre - margin) / (1.0 + z2 / n)
 }
 
 /// `spot checks: error rate`, `outcomes: fast trip`…: the stream and the rule named in the
