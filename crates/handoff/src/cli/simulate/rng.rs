@@ -1,27 +1,53 @@
-//! SplitMix64: a tiny seeded generator, so that a run is the same on every machine and no
-//! dependency is needed for it. Not for anything secret.
+//! A small seeded generator, so that a run is the same on every machine and no dependency
+//! is needed for it: xoshiro256** (Blackman and Vigna), its state filled by SplitMix64 as
+//! its authors recommend. Each run's seed is itself a SplitMix64 output of the base seed,
+//! the experiment and the run's index, so that neighbouring runs share no structure (plain
+//! SplitMix64 streams from seeds that differ in a few bits were visibly correlated: the
+//! false-alarm rate of 200 runs came out at 7–13% where the rule's own is 6.3%). Not for
+//! anything secret.
 
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng([u64; 4]);
+
+/// One SplitMix64 step.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        let mut s = seed;
+        Rng([
+            splitmix(&mut s),
+            splitmix(&mut s),
+            splitmix(&mut s),
+            splitmix(&mut s),
+        ])
     }
 
     /// The generator of run `index` of experiment `stream`, derived from the base seed.
     pub fn for_run(seed: u64, stream: u64, index: u64) -> Rng {
-        let mut mix = Rng::new(seed ^ stream.rotate_left(32));
-        let base = mix.next_u64();
-        Rng(base ^ index.wrapping_mul(0xA24B_AED4_963E_E407))
+        let mut s = seed;
+        let mut t = splitmix(&mut s) ^ stream;
+        let mut u = splitmix(&mut t) ^ index;
+        Rng::new(splitmix(&mut u))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        let s = &mut self.0;
+        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
     }
 
     /// Uniform in [0, 1).
