@@ -397,6 +397,7 @@ pub const TTD_RATIO: f64 = 1.02;
 
 /// The time-to-decision bucket of `seconds`.
 pub fn ttd_bucket(seconds: f64) -> i64 {
+    // NaN too lands in bucket 0.
     if seconds.is_nan() || seconds < 1.0 {
         return 0;
     }

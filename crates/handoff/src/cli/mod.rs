@@ -8,6 +8,7 @@ mod mcp;
 mod policy;
 mod receipt;
 mod serve;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ enum Command {
     /// Measure this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Drive the learning loop through a real server with a synthetic population of known
+    /// true rates; print how promotion, demotion and the suggested threshold fare.
+    Simulate(simulate::SimulateArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -59,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Receipt(cmd) => receipt::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Mcp(args) => mcp::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
 

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Runs `handoff ARGS…` with no HANDOFF_* variable but those in `env`.
-async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
     let env: Vec<(String, String)> = env
         .iter()
@@ -41,22 +41,22 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// Runs a client command as the holder of `key`, naming the server with `--server`.
-async fn client(app: &TestApp, key: &str, args: &[&str]) -> Output {
+pub(crate) async fn client(app: &TestApp, key: &str, args: &[&str]) -> Output {
     let mut all = args.to_vec();
     all.extend(["--server", &app.address, "--key", key]);
     run(&all, &[]).await
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Insists on exit 0; what was printed.
-fn succeeded(o: &Output) -> String {
+pub(crate) fn succeeded(o: &Output) -> String {
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -68,13 +68,13 @@ fn succeeded(o: &Output) -> String {
 }
 
 /// Insists on exit 0 and JSON on standard output.
-fn printed_json(o: &Output) -> Value {
+pub(crate) fn printed_json(o: &Output) -> Value {
     let text = succeeded(o);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Insists on exit 1 with nothing on standard output; what was printed on standard error.
-fn failed(o: &Output) -> String {
+pub(crate) fn failed(o: &Output) -> String {
     assert_eq!(
         o.status.code(),
         Some(1),

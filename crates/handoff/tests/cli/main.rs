@@ -1,10 +1,11 @@
 //! The `handoff` command line run as a user runs it: the real binary as a client (exit
-//! codes, stdout, stderr) against an in-process server (`client`), and the offline
+//! codes, stdout, stderr) against an in-process server (`client`, `learning`), and the offline
 //! commands (`policy`, `receipt verify`).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod client;
+mod learning;
 mod policy;
 mod receipt;

@@ -236,7 +236,7 @@ fn print_resource(h: &Value, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_json(v: &Value) -> anyhow::Result<ExitCode> {
+pub(super) fn print_json(v: &Value) -> anyhow::Result<ExitCode> {
     let mut text = serde_json::to_string_pretty(v)?;
     text.push('\n');
     emit(&text)?;
@@ -244,7 +244,7 @@ fn print_json(v: &Value) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes to standard output; a reader that went away (`| head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
+pub(super) fn emit(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

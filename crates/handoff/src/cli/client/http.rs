@@ -188,6 +188,30 @@ impl Api {
         self.send(req).await
     }
 
+    /// A GET whose body is read as it arrives (no overall timeout: an export may be long);
+    /// an error status is still a problem.
+    pub async fn get_stream(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<reqwest::Response, ApiError> {
+        let url = self.url(segments)?;
+        let res = self
+            .http
+            .get(url)
+            .query(query)
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res);
+        }
+        let bytes = res.bytes().await.map_err(|e| self.transport(&e))?;
+        Err(ApiError::Problem(problem_from(status, &bytes)))
+    }
+
     pub async fn post(
         &self,
         segments: &[&str],

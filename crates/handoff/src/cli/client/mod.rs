@@ -1,8 +1,9 @@
-//! The API client commands: `submit`, `list`, `show`, `wait`, `decide`, `outcome`, `cancel`.
+//! The API client commands: `submit`, `list`, `show`, `wait`, `decide`, `outcome`,
+//! `cancel`, and the learning loop's `stats`, `tasks promote|demote`, `export decisions`.
 //!
 //! - `http`: the requests, bearer auth, and RFC 9457 problems.
-//! - `commands`: one async function per command.
-//! - `show`, `table`: pure rendering of resources for people; `--json` bypasses them.
+//! - `commands`: one async function per handoff command; `learning`: the learning loop's.
+//! - `show`, `table`, `stats`: pure rendering for people; `--json` bypasses them.
 //! - `text`: making agent-written text inert on a terminal; relative times.
 //!
 //! Exit codes: 0 done; 1 the server refused (its problem printed on stderr), could not be
@@ -10,7 +11,9 @@
 
 mod commands;
 pub(crate) mod http;
+mod learning;
 mod show;
+mod stats;
 mod table;
 mod text;
 
@@ -40,11 +43,86 @@ pub enum ClientCommand {
     Outcome(OutcomeArgs),
     /// Withdraw a pending handoff (its agent only).
     Cancel(IdArgs),
+    /// Per task type: decisions, unchanged approvals with their Wilson interval, the
+    /// monitor; then the KPIs (reviewers and admins).
+    Stats(StatsArgs),
+    /// Promote or demote a task type (admins).
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Export data sets (admins).
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Give a task type more autonomy: its level minus one unless --level says.
+    Promote(LevelArgs),
+    /// Take autonomy back: its level plus one unless --level says.
+    Demote(LevelArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Every handoff no longer open, one JSON line each: the packet, the evaluation, the
+    /// decisions with their rationale, the drafts, the outcome and the spot check.
+    Decisions(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// Only this task type.
+    #[arg(long, value_name = "TASK")]
+    task: Option<String>,
+    /// The window, as the policy writes durations (default the policy's `[learning] window`).
+    #[arg(long, value_name = "SPAN")]
+    window: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LevelArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// The task type.
+    task: String,
+    /// Why (recorded in the audit log with the evidence).
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
+    /// The level to set, instead of one step.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4), value_name = "1-4")]
+    level: Option<u8>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// Only this task type.
+    #[arg(long, value_name = "TASK")]
+    task: Option<String>,
+    /// Handoffs submitted at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Handoffs submitted before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
 }
 
 /// Where the server is, who you are, and how to print.
 #[derive(Debug, Args)]
 pub struct Conn {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// Print the server's JSON (pretty) instead of text, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where the server is and who you are.
+#[derive(Debug, Args)]
+pub struct Endpoint {
     /// The server's base URL.
     #[arg(
         long,
@@ -56,9 +134,6 @@ pub struct Conn {
     /// Your API key; prefer HANDOFF_KEY, as arguments show in the process list.
     #[arg(long, env = "HANDOFF_KEY", hide_env_values = true, value_name = "KEY")]
     key: Option<String>,
-    /// Print the server's JSON (pretty) instead of text, for scripts.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -170,20 +245,26 @@ pub struct OutcomeArgs {
 }
 
 pub fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
-    let conn = match &cmd {
-        ClientCommand::Submit(a) => &a.conn,
-        ClientCommand::List(a) => &a.conn,
-        ClientCommand::Show(a) | ClientCommand::Cancel(a) => &a.conn,
-        ClientCommand::Wait(a) => &a.conn,
-        ClientCommand::Decide(a) => &a.conn,
-        ClientCommand::Outcome(a) => &a.conn,
+    let (endpoint, json) = match &cmd {
+        ClientCommand::Submit(SubmitArgs { conn, .. })
+        | ClientCommand::List(ListArgs { conn, .. })
+        | ClientCommand::Show(IdArgs { conn, .. })
+        | ClientCommand::Cancel(IdArgs { conn, .. })
+        | ClientCommand::Wait(WaitArgs { conn, .. })
+        | ClientCommand::Decide(DecideArgs { conn, .. })
+        | ClientCommand::Outcome(OutcomeArgs { conn, .. })
+        | ClientCommand::Stats(StatsArgs { conn, .. })
+        | ClientCommand::Tasks(
+            TasksCommand::Promote(LevelArgs { conn, .. })
+            | TasksCommand::Demote(LevelArgs { conn, .. }),
+        ) => (&conn.endpoint, conn.json),
+        ClientCommand::Export(ExportCommand::Decisions(a)) => (&a.endpoint, false),
     };
-    let key = conn
+    let key = endpoint
         .key
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("no API key: pass --key KEY or set HANDOFF_KEY"))?;
-    let api = http::Api::new(&conn.server, key)?;
-    let json = conn.json;
+    let api = http::Api::new(&endpoint.server, key)?;
     let result = super::runtime()?.block_on(async {
         match cmd {
             ClientCommand::Submit(a) => commands::submit(&api, a, json).await,
@@ -193,6 +274,14 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             ClientCommand::Decide(a) => commands::decide(&api, a, json).await,
             ClientCommand::Outcome(a) => commands::outcome(&api, a, json).await,
             ClientCommand::Cancel(a) => commands::cancel(&api, &a.id, json).await,
+            ClientCommand::Stats(a) => learning::stats(&api, a, json).await,
+            ClientCommand::Tasks(TasksCommand::Promote(a)) => {
+                learning::set_level(&api, a, learning::Direction::Promote, json).await
+            }
+            ClientCommand::Tasks(TasksCommand::Demote(a)) => {
+                learning::set_level(&api, a, learning::Direction::Demote, json).await
+            }
+            ClientCommand::Export(ExportCommand::Decisions(a)) => learning::export(&api, a).await,
         }
     });
     match result {

@@ -218,6 +218,16 @@ fn the_commands_parse_as_documented() {
     );
     assert!(parse(&["outcome", "hnd_1", "rolled_back", "--draft-sha256", "ab"]).is_err());
     assert!(parse(&["cancel", ".."]).is_err());
+    assert!(parse(&["stats", "--json", "--task", "t", "--window", "7d"]).is_ok());
+    assert!(parse(&["tasks", "promote", "t", "--reason", "earned"]).is_ok());
+    assert!(parse(&["tasks", "demote", "t", "--reason", "r", "--level", "3"]).is_ok());
+    assert!(
+        parse(&["tasks", "promote", "t"]).is_err(),
+        "a reason is required"
+    );
+    assert!(parse(&["tasks", "demote", "t", "--reason", "r", "--level", "5"]).is_err());
+    assert!(parse(&["export", "decisions", "--since", "2026-11-01T00:00:00Z"]).is_ok());
+    assert!(parse(&["export", "decisions", "--json"]).is_err());
     assert_eq!(parse_action("take-over"), Ok(DecisionAction::TakeOver));
     assert_eq!(parse_action("Approve"), Ok(DecisionAction::Approve));
     assert_eq!(parse_timeout("90"), Ok(Duration::from_secs(90)));
