@@ -76,7 +76,12 @@ pub fn recommend(decisions: u64, unchanged: u64, learning: &Learning) -> Recomme
     let bound_ok = decisions > 0 && low >= learning.min_lower_bound;
 
     let approved = format!(
-        "{unchanged} of {decisions} decisions approved unchanged ({})",
+        "{unchanged} of {decisions} {} approved unchanged ({})",
+        if decisions == 1 {
+            "decision"
+        } else {
+            "decisions"
+        },
         percent(rate)
     );
     let mut failed = Vec::new();
@@ -84,7 +89,12 @@ pub fn recommend(decisions: u64, unchanged: u64, learning: &Learning) -> Recomme
     if !enough {
         verdict = Verdict::TooFewDecisions;
         failed.push(format!(
-            "{decisions} decisions, fewer than the {} required",
+            "{decisions} {}, fewer than the {} required",
+            if decisions == 1 {
+                "decision"
+            } else {
+                "decisions"
+            },
             learning.min_decisions
         ));
     }

@@ -738,27 +738,31 @@ impl App {
 
     /// The evidence for `task` under its current level over the learning window.
     async fn evidence(&self, policy: &Policy, task: &str) -> AppResult<Evidence> {
-        let window = policy.learning.window;
-        let now = self.now();
-        let since_hour = Tally::hour_of(now - window.to_chrono());
+        let since_hour = Tally::hour_of(self.now() - policy.learning.window.to_chrono());
         let rows = self
             .store
             .tallies(since_hour, Some(task.to_owned()))
             .await?;
+        Ok(self.evidence_of(policy, task, &rows))
+    }
+
+    /// The evidence for `task` from rows read for the learning window (any tasks').
+    fn evidence_of(&self, policy: &Policy, task: &str, rows: &[DayTally]) -> Evidence {
+        let window = policy.learning.window;
         let epoch = self.standing(policy, task).epoch();
         let mut c = Counts::default();
-        for r in rows.iter().filter(|r| r.epoch == epoch) {
+        for r in rows.iter().filter(|r| r.task == task && r.epoch == epoch) {
             c.add(&r.counts);
         }
         let decisions = u64::try_from(c.decisions).unwrap_or(0);
         let unchanged = u64::try_from(c.unchanged).unwrap_or(0);
-        Ok(Evidence {
+        Evidence {
             window: window.to_string(),
             decisions: c.decisions,
             unchanged: c.unchanged,
             unchanged_rate: ratio(c.unchanged, c.decisions),
             wilson_low: wilson(unchanged.min(decisions), decisions).map(|i| i.0),
-        })
+        }
     }
 
     /// `GET /v1/recommendations`: level-2 tasks that earned autonomy, and monitored tasks
@@ -767,11 +771,14 @@ impl App {
         who.require_admin("read recommendations")?;
         let policy = self.policy();
         let now = self.now();
+        // One read for every task's evidence.
+        let since_hour = Tally::hour_of(now - policy.learning.window.to_chrono());
+        let rows = self.store.tallies(since_hour, None).await?;
         let mut out = Vec::new();
         for task in policy.tasks.keys() {
             let standing = self.standing(&policy, task);
             if standing.level == Level::REVIEW {
-                let ev = self.evidence(&policy, task).await?;
+                let ev = self.evidence_of(&policy, task, &rows);
                 let r = recommend(
                     u64::try_from(ev.decisions).unwrap_or(0),
                     u64::try_from(ev.unchanged).unwrap_or(0),
@@ -796,7 +803,7 @@ impl App {
                         kind: "demote".to_owned(),
                         from_level: 1,
                         to_level: restore_level(&standing).get(),
-                        evidence: self.evidence(&policy, task).await?,
+                        evidence: self.evidence_of(&policy, task, &rows),
                         reason: d.reason,
                     });
                 }

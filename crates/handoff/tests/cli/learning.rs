@@ -38,7 +38,7 @@ async fn stats_prints_each_task_and_the_kpis_and_its_json_is_the_api_s() {
         .unwrap_or_else(|| panic!("no {REPLY} row in\n{text}"));
     assert!(line.contains("100.0%"), "{line}");
     assert!(
-        text.contains("promotion: 1 decisions, fewer than the 30 required"),
+        text.contains("promotion: 1 decision, fewer than the 30 required"),
         "{text}"
     );
     assert!(text.contains("KPIs"), "{text}");
@@ -91,7 +91,7 @@ async fn tasks_promote_and_demote_step_from_the_level_in_force_and_print_the_evi
     assert_eq!(
         text,
         format!(
-            "{ANOMALY}: level 1 (was 2)\nevidence over 30d: 1 decisions, 1 approved unchanged \
+            "{ANOMALY}: level 1 (was 2)\nevidence over 30d: 1 decision, 1 approved unchanged \
              (100.0%), Wilson 95% lower bound 0.207\n"
         )
     );

@@ -182,12 +182,17 @@ pub fn render_level_change(v: &Value) -> String {
         .as_f64()
         .map_or_else(|| "-".to_owned(), |w| format!("{w:.3}"));
     format!(
-        "{}: level {} (was {})\nevidence over {}: {} decisions, {} approved unchanged ({}), Wilson 95% lower bound {wilson}\n",
+        "{}: level {} (was {})\nevidence over {}: {} {}, {} approved unchanged ({}), Wilson 95% lower bound {wilson}\n",
         text(&v["task"]),
         int(&v["level"]),
         int(&v["previous_level"]),
         text(&e["window"]),
         int(&e["decisions"]),
+        if e["decisions"].as_i64() == Some(1) {
+            "decision"
+        } else {
+            "decisions"
+        },
         int(&e["unchanged"]),
         percent(&e["unchanged_rate"]),
     )
