@@ -13,12 +13,13 @@ use std::sync::Arc;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Entries after this seq (default 0: from the start).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = i64, required = false, minimum = 0)]
     after: Option<String>,
     /// At most 10,000 (default 1,000).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 10000)]
     limit: Option<String>,
 }
 

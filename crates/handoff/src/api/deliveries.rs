@@ -12,14 +12,16 @@ use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryParams {
     /// pending, delivered or failed.
-    #[param(value_type = Option<DeliveryState>)]
+    #[param(value_type = DeliveryState, required = false)]
     state: Option<String>,
     /// At most 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 

@@ -19,11 +19,14 @@ use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// One task type only.
+    #[param(pattern = "^[a-z0-9_.-]{1,64}$")]
     task: Option<String>,
-    /// The window, as the policy writes durations (default `[learning] window`).
-    #[param(example = "30d")]
+    /// The window, as the policy writes durations (default `[learning] window`), at
+    /// most 366 days.
+    #[param(example = "30d", pattern = "^([0-9]{1,6}[smhdw]){1,5}$")]
     window: Option<String>,
 }
 
@@ -77,8 +80,8 @@ pub async fn recommendations(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelRequest {
-    #[schema(minimum = 1, maximum = 4)]
-    level: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 4)]
+    level: serde_json::Number,
     /// Why; recorded in the audit and in the reasons of every later evaluation.
     #[schema(min_length = 1, pattern = "\\S")]
     reason: String,
@@ -104,18 +107,30 @@ pub async fn set_level(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<LevelChanged>> {
     let req: LevelRequest = json_body(&body?)?;
-    let level = Level::new(req.level).map_err(|e| crate::app::AppError::field("level", e))?;
+    // JSON's 4.0 is the integer 4 (as JSON Schema says); 4.5 is not a level.
+    let whole = req.level.as_i64().or_else(|| {
+        req.level
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+            .map(|f| f as i64)
+    });
+    let level = whole
+        .ok_or_else(|| "must be a whole number from 1 to 4".to_owned())
+        .and_then(Level::new)
+        .map_err(|e| crate::app::AppError::field("level", e))?;
     Ok(Json(
         app.set_task_level(&who, &task, level, &req.reason).await?,
     ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SpotParams {
     /// At most 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -182,12 +197,15 @@ pub async fn spot_check(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// One task type only.
     task: Option<String>,
     /// Handoffs submitted at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Handoffs submitted before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 

@@ -68,11 +68,17 @@ fn complete_operation(op: &mut Operation, is_post: bool) {
             continue;
         }
         if let RefOr::T(r) = response
+            && r.content.get("application/json").is_some_and(is_problem)
             && let Some(content) = r.content.shift_remove("application/json")
         {
             r.content.insert(PROBLEM.to_owned(), content);
         }
     }
+}
+
+/// Whether a response's content is the `Problem` schema.
+fn is_problem(content: &Content) -> bool {
+    serde_json::to_value(&content.schema).is_ok_and(|v| v["$ref"] == "#/components/schemas/Problem")
 }
 
 fn is_json(body: &RequestBody) -> bool {

@@ -80,12 +80,17 @@ pub struct EvidenceSchema {
 }
 
 /// Each dimension `low`, `medium` or `high`.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
 #[schema(as = PacketRubric)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RubricSchema {
+    #[schema(nullable = false)]
     impact: Option<handoff_domain::Risk>,
+    #[schema(nullable = false)]
     reversibility: Option<handoff_domain::Risk>,
+    #[schema(nullable = false)]
     uncertainty: Option<handoff_domain::Risk>,
+    #[schema(nullable = false)]
     policy_sensitivity: Option<handoff_domain::Risk>,
 }

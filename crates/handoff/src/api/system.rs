@@ -18,7 +18,10 @@ pub async fn healthz() -> Json<Value> {
 /// Readiness: the store answers.
 #[utoipa::path(
     get, path = "/readyz", tag = "system", security(()),
-    responses((status = 200, description = "Ready to serve."), (status = 503, description = "The store does not answer."))
+    responses(
+        (status = 200, description = "Ready to serve: `{\"status\": \"ready\"}`.", body = Object),
+        (status = 503, description = "The store does not answer: `{\"status\": \"unavailable\"}`.", body = Object),
+    )
 )]
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     match app.ready().await {

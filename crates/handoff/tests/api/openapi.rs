@@ -277,3 +277,58 @@ async fn the_handoff_resource_has_the_shape_of_its_snapshot() {
 
     insta::assert_json_snapshot!("handoff_resource", h);
 }
+
+/// Query parameters are documented in the query (a parameter "in path" that the path does
+/// not name made generated clients and schemathesis send requests nobody could serve),
+/// and every error is problem+json, with 401 wherever a key is needed.
+#[tokio::test(flavor = "multi_thread")]
+async fn parameters_sit_where_they_are_read_and_errors_are_problems() {
+    let app = TestApp::spawn().await;
+    let doc = openapi(&app).await;
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut public = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("operations") {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or("");
+                match p["in"].as_str() {
+                    Some("path") => assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {name}"
+                    ),
+                    Some("query") => assert_eq!(p["required"], false, "{method} {path}: {name}"),
+                    Some("header") => {}
+                    other => panic!("{method} {path}: {name} in {other:?}"),
+                }
+            }
+            for (code, response) in op["responses"].as_object().expect("responses") {
+                // `/readyz` answers its own small JSON, also when not ready.
+                if (code.starts_with('4') || code.starts_with('5')) && path != "/readyz" {
+                    let content = response["content"].as_object().expect("content");
+                    assert!(
+                        content.keys().all(|k| k == "application/problem+json"),
+                        "{method} {path} {code}: {content:?}"
+                    );
+                }
+            }
+            let keyless = op["security"] == json!([{}]);
+            if keyless {
+                public += 1;
+            } else {
+                assert!(
+                    op["responses"].get("401").is_some(),
+                    "{method} {path}: no 401"
+                );
+            }
+            if op.get("requestBody").is_some() && method == "post" {
+                for code in ["400", "413", "415"] {
+                    assert!(
+                        op["responses"].get(code).is_some(),
+                        "{method} {path}: no {code}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(public >= 4, "the public endpoints say they need no key");
+}

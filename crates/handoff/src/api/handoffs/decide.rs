@@ -37,7 +37,7 @@ pub struct DecisionRequest {
     post, path = "/v1/handoffs/{id}/decisions", tag = "handoffs",
     params(
         ("id" = String, Path, description = "The handoff id."),
-        ("If-Match" = Option<String>, Header, description = "The version you decided on (`3` or `\"3\"`)."),
+        ("If-Match" = Option<String>, Header, description = "The version you decided on (`3` or `\"3\"`).", pattern = "^\"?[0-9]{1,18}\"?$"),
     ),
     request_body = DecisionRequest,
     responses(

@@ -13,10 +13,11 @@ use std::time::Duration;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetQuery {
     /// Wait up to this many seconds while the handoff is `pending`; above 60 is served
     /// as 60.
-    #[param(value_type = Option<f64>, minimum = 0)]
+    #[param(value_type = f64, required = false, minimum = 0)]
     wait: Option<String>,
 }
 
@@ -27,6 +28,7 @@ pub struct GetQuery {
     responses(
         (status = 200, description = "The handoff, with `ETag: \"<version>\"`.", body = Resource),
         (status = 404, description = "No such handoff, or not yours to see.", body = Problem),
+        (status = 422, description = "A bad `wait`.", body = Problem),
     )
 )]
 pub async fn get(

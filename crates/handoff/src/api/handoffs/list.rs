@@ -16,18 +16,20 @@ use std::sync::Arc;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    #[param(value_type = Option<Status>)]
+    #[param(value_type = Status, required = false)]
     status: Option<String>,
     task: Option<String>,
     team: Option<String>,
     /// 1 to 4.
-    #[param(value_type = Option<u8>, minimum = 1, maximum = 4)]
+    #[param(value_type = u8, required = false, minimum = 1, maximum = 4)]
     level: Option<String>,
     /// At most 500 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
