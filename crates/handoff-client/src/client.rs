@@ -243,7 +243,10 @@ impl Client {
 
     /// One page of the autonomous handoffs waiting for your spot check.
     pub async fn spot_checks(&self, cursor: Option<&str>) -> Result<Page<Handoff>, Error> {
-        let query: Vec<(&str, String)> = cursor.map(|c| ("cursor", c.to_owned())).into_iter().collect();
+        let query: Vec<(&str, String)> = cursor
+            .map(|c| ("cursor", c.to_owned()))
+            .into_iter()
+            .collect();
         let reply = self
             .api
             .get(&["v1", "spot-checks"], &query, REQUEST_TIMEOUT)
@@ -291,7 +294,10 @@ impl Client {
     ) -> Result<impl Stream<Item = Result<Event, ApiError>> + Send + 'static, Error> {
         let mut headers = vec![("accept", "text/event-stream".to_owned())];
         headers.extend(last_event_id.map(|id| ("last-event-id", id.to_owned())));
-        let res = self.api.get_stream(&["v1", "events"], &[], &headers).await?;
+        let res = self
+            .api
+            .get_stream(&["v1", "events"], &[], &headers)
+            .await?;
         Ok(event_stream(res, self.api.server().to_owned()))
     }
 

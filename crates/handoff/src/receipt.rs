@@ -161,4 +161,3 @@ fn write_seed(data_dir: &Path, path: &Path, seed: &[u8; 32]) -> anyhow::Result<(
     }
     Ok(())
 }
-

@@ -29,7 +29,11 @@ async fn an_agent_acts_only_after_approval_with_the_approved_draft_and_a_verifie
     assert_eq!(h.evaluation.level.get(), 2);
     assert_eq!(h.assigned_team, "sales");
     let again = agent.submit(&client_reply(), Some("reply-1")).await;
-    assert_eq!(again.expect("replayed").id, h.id, "the same idempotency key");
+    assert_eq!(
+        again.expect("replayed").id,
+        h.id,
+        "the same idempotency key"
+    );
 
     // Time runs out while nobody decided: the handoff comes back pending, not approved.
     let waited = agent
@@ -60,7 +64,10 @@ async fn an_agent_acts_only_after_approval_with_the_approved_draft_and_a_verifie
     );
 
     // The receipt checks out for the edited draft, and not for the agent's own.
-    let receipt = h.receipt.as_deref().expect("an approved handoff has a receipt");
+    let receipt = h
+        .receipt
+        .as_deref()
+        .expect("an approved handoff has a receipt");
     let payload = agent
         .verify_receipt(receipt, Some(&edited))
         .await
@@ -94,13 +101,22 @@ async fn a_refusal_is_an_error_carrying_the_servers_status_and_detail() {
     let agent = connect(&app, &cast.agent);
     let (id, _) = app.handoff_in(&cast, "approved").await;
 
-    let e = agent.cancel(&id).await.expect_err("approved cannot be cancelled");
+    let e = agent
+        .cancel(&id)
+        .await
+        .expect_err("approved cannot be cancelled");
     assert_eq!(e.status(), Some(409), "{e}");
-    let detail = e.problem().and_then(|p| p.detail.clone()).unwrap_or_default();
+    let detail = e
+        .problem()
+        .and_then(|p| p.detail.clone())
+        .unwrap_or_default();
     assert!(detail.contains("approved"), "names the status: {e}");
 
     let e = agent
-        .submit(&json!({"task": "respond_to_client_inquiry", "confidence": 7}), None)
+        .submit(
+            &json!({"task": "respond_to_client_inquiry", "confidence": 7}),
+            None,
+        )
         .await
         .expect_err("a bad packet");
     assert_eq!(e.status(), Some(422), "{e}");
@@ -108,7 +124,10 @@ async fn a_refusal_is_an_error_carrying_the_servers_status_and_detail() {
         .problem()
         .map(|p| p.errors.iter().map(|f| f.field.as_str()).collect())
         .unwrap_or_default();
-    assert!(fields.contains(&"confidence") && fields.contains(&"summary"), "{e}");
+    assert!(
+        fields.contains(&"confidence") && fields.contains(&"summary"),
+        "{e}"
+    );
 
     let e = agent
         .get("hnd_00000000000000000000000000")
@@ -116,7 +135,10 @@ async fn a_refusal_is_an_error_carrying_the_servers_status_and_detail() {
         .expect_err("no such handoff");
     assert_eq!(e.status(), Some(404));
     let stranger = connect(&app, "hk_not_a_key");
-    assert_eq!(stranger.get(&id).await.err().and_then(|e| e.status()), Some(401));
+    assert_eq!(
+        stranger.get(&id).await.err().and_then(|e| e.status()),
+        Some(401)
+    );
 
     // The other agent's handoff does not exist for it.
     let ops = connect(&app, &cast.other_agent);
@@ -132,7 +154,10 @@ async fn the_event_stream_yields_the_submission() {
 
     let events = ana.events(None).await.expect("a stream");
     let mut events = Box::pin(events);
-    let h = agent.submit(&client_reply(), None).await.expect("submitted");
+    let h = agent
+        .submit(&client_reply(), None)
+        .await
+        .expect("submitted");
     let event = tokio::time::timeout(Duration::from_secs(10), events.next())
         .await
         .expect("an event in time")
@@ -155,7 +180,10 @@ async fn the_event_stream_yields_the_submission() {
         .expect("the stream is open")
         .expect("an event");
     let data = next.json().expect("JSON data");
-    assert_eq!((data["id"].clone(), data["status"].clone()), (json!(h.id), json!("approved")));
+    assert_eq!(
+        (data["id"].clone(), data["status"].clone()),
+        (json!(h.id), json!("approved"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -167,10 +195,19 @@ async fn listings_the_policy_the_learning_loop_and_the_export_read_as_types() {
     let admin = connect(&app, &app.admin_key());
 
     let explained = agent.explain(&client_reply()).await.expect("explained");
-    assert_eq!((explained.level.get(), explained.route.as_str()), (2, "sales"));
+    assert_eq!(
+        (explained.level.get(), explained.route.as_str()),
+        (2, "sales")
+    );
 
-    let first = agent.submit(&client_reply(), None).await.expect("submitted");
-    let second = agent.submit(&client_reply(), None).await.expect("submitted");
+    let first = agent
+        .submit(&client_reply(), None)
+        .await
+        .expect("submitted");
+    let second = agent
+        .submit(&client_reply(), None)
+        .await
+        .expect("submitted");
     let page = ana
         .list(&ListQuery {
             status: Some(Status::Pending),
@@ -189,7 +226,12 @@ async fn listings_the_policy_the_learning_loop_and_the_export_read_as_types() {
         })
         .await
         .expect("a page");
-    let mut ids: Vec<String> = page.items.into_iter().chain(rest.items).map(|h| h.id).collect();
+    let mut ids: Vec<String> = page
+        .items
+        .into_iter()
+        .chain(rest.items)
+        .map(|h| h.id)
+        .collect();
     ids.sort();
     let mut expected = vec![first.id.clone(), second.id.clone()];
     expected.sort();
@@ -223,5 +265,8 @@ async fn listings_the_policy_the_learning_loop_and_the_export_read_as_types() {
         .map(|l| l.expect("a JSON line").to_string())
         .collect();
     assert!(lines.iter().any(|l| l.contains(&second.id)), "{lines:?}");
-    assert!(!lines.iter().any(|l| l.contains(&first.id)), "still open: {lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.contains(&first.id)),
+        "still open: {lines:?}"
+    );
 }

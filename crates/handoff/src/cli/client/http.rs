@@ -7,9 +7,9 @@ pub use handoff_client::http::*;
 pub fn connect(server: &str, key: &str) -> anyhow::Result<Api> {
     Api::new(server, key).map_err(|e| match e {
         ConnectError::NoKey => anyhow::anyhow!("no API key: pass --key KEY or set HANDOFF_KEY"),
-        ConnectError::BadKey => anyhow::anyhow!(
-            "the API key (--key / HANDOFF_KEY) holds characters a key cannot have"
-        ),
+        ConnectError::BadKey => {
+            anyhow::anyhow!("the API key (--key / HANDOFF_KEY) holds characters a key cannot have")
+        }
         e @ (ConnectError::NotAUrl { .. }
         | ConnectError::NotHttp { .. }
         | ConnectError::NoHost { .. }) => anyhow::anyhow!("--server / HANDOFF_URL: {e}"),
