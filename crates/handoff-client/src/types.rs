@@ -64,13 +64,12 @@ impl Handoff {
         self.status == Status::Pending
     }
 
-    /// The SHA-256 of the approved draft as the server recorded it (the last draft
-    /// version's), to quote in the outcome; `None` before approval or without a draft.
-    pub fn approved_draft_sha256(&self) -> Option<&str> {
-        if self.approved_draft.is_none() {
-            return None;
-        }
-        self.draft_versions.last()?.sha256.as_deref()
+    /// The SHA-256 of the approved draft's canonical JSON (what the receipt binds), to
+    /// quote in the outcome; `None` before approval or without a draft.
+    pub fn approved_draft_sha256(&self) -> Option<String> {
+        self.approved_draft
+            .as_ref()
+            .map(handoff_domain::canonical::sha256_hex)
     }
 
     /// The reviewer's rationale, when the decision gave one (a rejection always does).
@@ -199,9 +198,9 @@ impl OutcomeReport {
     }
 
     /// `executed`, quoting the digest of the draft that was executed.
-    pub fn executed(draft_sha256: Option<&str>) -> OutcomeReport {
+    pub fn executed(draft_sha256: Option<String>) -> OutcomeReport {
         OutcomeReport {
-            draft_sha256: draft_sha256.map(str::to_owned),
+            draft_sha256,
             ..OutcomeReport::new(OutcomeResult::Executed)
         }
     }

@@ -60,7 +60,12 @@ async fn an_agent_acts_only_after_approval_with_the_approved_draft_and_a_verifie
     assert_eq!(h.rationale(), Some("warmer"));
     assert_eq!(
         h.approved_draft_sha256(),
-        Some(handoff_domain::canonical::sha256_hex(&edited).as_str())
+        Some(handoff_domain::canonical::sha256_hex(&edited))
+    );
+    assert_eq!(
+        h.approved_draft_sha256().as_deref(),
+        h.draft_versions.last().and_then(|v| v.sha256.as_deref()),
+        "the digest the server recorded for the approved version"
     );
 
     // The receipt checks out for the edited draft, and not for the agent's own.
