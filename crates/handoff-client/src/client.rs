@@ -3,6 +3,7 @@
 
 use crate::events::event_stream;
 use crate::http::{Api, ApiError, ConnectError, Problem, REQUEST_TIMEOUT};
+use crate::poll::wait_while_pending;
 use crate::receipt::{self, ReceiptError, ReceiptPayload};
 use crate::types::{
     Decision, Evaluation, Event, Handoff, LevelChange, ListQuery, OutcomeReport, Page, SpotVerdict,
@@ -11,10 +12,7 @@ use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::time::{Instant, sleep};
-
-/// The server holds a long poll at most this long (SPEC §4).
-pub const MAX_POLL: Duration = Duration::from_secs(60);
+use tokio::time::Instant;
 
 /// Why a call failed, by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -102,40 +100,12 @@ impl Client {
 
     /// Waits until the handoff is no longer pending, or `timeout` has passed, chaining
     /// long polls of at most a minute; answers the handoff as it is then. **Pending when time
-    /// runs out is not approval**: act only if [`Handoff::is_approved`]. A server that
-    /// goes away for a moment (a restart) is retried until the timeout.
+    /// runs out is not approval**: act only if [`Handoff::is_approved`]. A server that goes
+    /// away for a moment (a restart) is waited for until the timeout.
     pub async fn wait_for_decision(&self, id: &str, timeout: Duration) -> Result<Handoff, Error> {
         let deadline = Instant::now() + timeout;
-        let path = ["v1", "handoffs", id];
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let secs = left.min(MAX_POLL).as_secs();
-            let asked = Instant::now();
-            let wait = Duration::from_secs(secs);
-            match self
-                .api
-                .get(&path, &[("wait", secs.to_string())], REQUEST_TIMEOUT + wait)
-                .await
-            {
-                Ok(reply) => {
-                    let h: Handoff = self.decode(reply.body, "a handoff")?;
-                    if !h.is_pending() || Instant::now() >= deadline {
-                        return Ok(h);
-                    }
-                    backoff = Duration::from_millis(500);
-                    // The server may answer early while still pending (one approval of
-                    // two): never ask more than once a second.
-                    let pause = Duration::from_secs(1).saturating_sub(asked.elapsed());
-                    sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-                }
-                Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
-                    sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let body = wait_while_pending(&self.api, id, Some(deadline)).await?;
+        self.decode(body, "a handoff")
     }
 
     /// One page of the handoffs you may see.

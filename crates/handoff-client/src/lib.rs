@@ -35,6 +35,7 @@
 //!   the state machine's words come from `handoff-domain`, shared with the server;
 //! - [`http`]: the raw layer the typed client, the `handoff` CLI and its MCP stdio tools
 //!   all send through: bearer auth, JSON, RFC 9457 problems;
+//! - [`poll`]: the long-poll loop, which `handoff wait` shares;
 //! - [`events`]: the Server-Sent Events parser; [`receipt`]: JWS receipt checks, the very
 //!   functions the server uses; [`text`]: server text made inert for a terminal.
 
@@ -43,6 +44,7 @@
 pub mod client;
 pub mod events;
 pub mod http;
+pub mod poll;
 pub mod receipt;
 pub mod text;
 pub mod types;
