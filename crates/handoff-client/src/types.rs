@@ -240,3 +240,54 @@ pub struct LevelChange {
     #[serde(default)]
     pub evidence: Value,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_leave_out_what_was_not_given() {
+        let body = serde_json::to_value(Decision::reject("too risky").to_team("legal"));
+        assert_eq!(
+            body.ok(),
+            Some(json!({"action": "reject", "rationale": "too risky", "to_team": "legal"}))
+        );
+        let body = serde_json::to_value(OutcomeReport::executed(None));
+        assert_eq!(body.ok(), Some(json!({"result": "executed"})));
+        let q = ListQuery {
+            status: Some(Status::HandedOver),
+            limit: Some(10),
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            q.pairs(),
+            vec![
+                ("status", "handed_over".to_owned()),
+                ("limit", "10".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pending_resource_without_its_optional_parts_reads_and_is_not_approved() {
+        let h: Handoff = serde_json::from_value(json!({
+            "id": "hnd_01", "version": 1, "status": "pending",
+            "task": "respond_to_client_inquiry", "agent": "sales-bot",
+            "packet": {"task": "respond_to_client_inquiry"},
+            "evaluation": {"level": 2, "risk": "medium", "route": "sales",
+                "approvals_required": 1, "sla": "2h", "expire_after": "3d",
+                "sla_due_at": "2026-11-21T12:00:00Z", "expires_at": "2026-11-24T10:00:00Z",
+                "flags": [], "reasons": [], "policy_version": "sha256:x"},
+            "assigned_team": "sales",
+            "created_at": "2026-11-21T10:00:00Z", "updated_at": "2026-11-21T10:00:00Z",
+            "a_field_of_a_newer_server": true
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.is_pending() && !h.is_approved());
+        assert_eq!(
+            (h.receipt.as_deref(), h.approved_draft_sha256()),
+            (None, None)
+        );
+    }
+}
