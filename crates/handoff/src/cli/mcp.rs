@@ -3,7 +3,7 @@
 //! configured key (the same tools as `POST /mcp`). Logs go to stderr: stdout carries the
 //! protocol.
 
-use crate::cli::client::http::Api;
+use crate::cli::client::http::connect;
 use crate::mcp::{Backend, HandoffMcp};
 use clap::Args;
 use rmcp::ServiceExt;
@@ -26,7 +26,7 @@ pub struct McpArgs {
 }
 
 pub fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
-    let api = Api::new(&args.server, args.key.as_deref().unwrap_or(""))?;
+    let api = connect(&args.server, args.key.as_deref().unwrap_or(""))?;
     let rt = crate::cli::runtime()?;
     rt.block_on(async move {
         let service = HandoffMcp::new(Backend::Remote(Arc::new(api)))

@@ -3,7 +3,7 @@
 //! the same facts as structured content; a refusal is a tool error naming what was wrong.
 
 use crate::app::{App, AppError, Outcome, Principal, Role};
-use crate::cli::client::http::{Api, ApiError};
+use handoff_client::http::{Api, ApiError, render_problem};
 use handoff_domain::lifecycle::Status;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -168,7 +168,7 @@ impl From<AppError> for Refusal {
 impl From<ApiError> for Refusal {
     fn from(e: ApiError) -> Refusal {
         Refusal(match e {
-            ApiError::Problem(p) => crate::cli::client::http::render_problem(&p),
+            ApiError::Problem(p) => render_problem(&p),
             e => e.to_string(),
         })
     }

@@ -77,7 +77,7 @@ pub struct Notifier {
 /// One TLS stack (rustls with ring) for every HTTPS and SMTP client in the process;
 /// installing it again is harmless.
 pub fn install_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    handoff_client::install_tls();
 }
 
 impl Notifier {

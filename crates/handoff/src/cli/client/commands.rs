@@ -7,18 +7,13 @@ use super::text::{clean_line, human_span, shell_word};
 use super::{DecideArgs, ListArgs, OutcomeArgs, SubmitArgs, WaitArgs};
 use anyhow::{Context, bail};
 use chrono::Utc;
+use handoff_client::poll::wait_while_pending;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
-use tokio::time::{Instant, sleep};
-
-/// The server holds a long poll at most this long (SPEC §4).
-const MAX_WAIT_SECS: u64 = 60;
-/// While waiting, how long the server may stay unreachable before `wait` gives up.
-const WAIT_OUTAGE_LIMIT: Duration = Duration::from_secs(300);
+use tokio::time::Instant;
 
 pub async fn submit(api: &Api, args: SubmitArgs, json: bool) -> anyhow::Result<ExitCode> {
     let packet = read_json(&args.packet)?;
@@ -169,63 +164,21 @@ fn next_hint(cursor: &str, filters: &[(&str, String)]) -> String {
     s
 }
 
-/// Long-polls until the handoff leaves `pending`. Silent while waiting; a server that goes
-/// away for a while (a restart) is retried, but not for ever.
+/// Long-polls until the handoff leaves `pending` (`handoff_client::poll`). Silent while
+/// waiting; a server that goes away for a while (a restart) is retried, but not for ever.
 pub async fn wait(api: &Api, args: WaitArgs, json: bool) -> anyhow::Result<ExitCode> {
     let deadline = args.timeout.map(|t| Instant::now() + t);
-    let path = ["v1", "handoffs", args.id.as_str()];
-    let mut reached = false;
-    let mut outage_since: Option<Instant> = None;
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let secs = left.map_or(MAX_WAIT_SECS, |l| l.as_secs().min(MAX_WAIT_SECS));
-        let asked = Instant::now();
-        let timeout = REQUEST_TIMEOUT + Duration::from_secs(secs);
-        match api.get(&path, &[("wait", secs.to_string())], timeout).await {
-            Ok(reply) => {
-                reached = true;
-                outage_since = None;
-                backoff = Duration::from_secs(1);
-                if reply.body["status"].as_str() != Some("pending") {
-                    return print_resource(&reply.body, json);
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    let waited = args.timeout.unwrap_or_default().as_secs();
-                    eprintln!(
-                        "still pending after {} ({})",
-                        human_span(waited),
-                        clean_line(&args.id)
-                    );
-                    return Ok(ExitCode::from(2));
-                }
-                // The server may answer early while still pending (one approval of two, or
-                // no long-poll at all): never poll more than once a second.
-                let pause = Duration::from_secs(1).saturating_sub(asked.elapsed());
-                sleep(cap(pause, deadline)).await;
-            }
-            // A server that was never reached fails fast: a wrong URL should not look like
-            // waiting. One that goes away after answering (a restart) is waited for.
-            Err(e) if e.is_transient() && (reached || !e.is_connect()) => {
-                reached = true;
-                let since = *outage_since.get_or_insert_with(Instant::now);
-                let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
-                if since.elapsed() >= WAIT_OUTAGE_LIMIT || past_deadline {
-                    return Err(e.into());
-                }
-                sleep(cap(backoff, deadline)).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let h = wait_while_pending(api, &args.id, deadline).await?;
+    if h["status"].as_str() == Some("pending") {
+        let waited = args.timeout.unwrap_or_default().as_secs();
+        eprintln!(
+            "still pending after {} ({})",
+            human_span(waited),
+            clean_line(&args.id)
+        );
+        return Ok(ExitCode::from(2));
     }
-}
-
-fn cap(d: Duration, deadline: Option<Instant>) -> Duration {
-    match deadline {
-        Some(end) => d.min(end.saturating_duration_since(Instant::now())),
-        None => d,
-    }
+    print_resource(&h, json)
 }
 
 fn print_resource(h: &Value, json: bool) -> anyhow::Result<ExitCode> {

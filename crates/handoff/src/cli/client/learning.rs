@@ -96,7 +96,7 @@ pub async fn export(api: &Api, args: ExportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut res = api
-        .get_stream(&["v1", "export", "decisions"], &query)
+        .get_stream(&["v1", "export", "decisions"], &query, &[])
         .await?;
     let mut out = std::io::stdout().lock();
     while let Some(chunk) = res.chunk().await.context("the export stopped midway")? {

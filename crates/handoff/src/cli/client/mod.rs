@@ -1,7 +1,8 @@
 //! The API client commands: `submit`, `list`, `show`, `wait`, `decide`, `outcome`,
 //! `cancel`, and the learning loop's `stats`, `tasks promote|demote`, `export decisions`.
 //!
-//! - `http`: the requests, bearer auth, and RFC 9457 problems.
+//! - `http`: the client crate's HTTP layer (`handoff_client::http`: requests, bearer
+//!   auth, RFC 9457 problems), and the flags named when the server or key cannot work.
 //! - `commands`: one async function per handoff command; `learning`: the learning loop's.
 //! - `show`, `table`, `stats`: pure rendering for people; `--json` bypasses them.
 //! - `text`: making agent-written text inert on a terminal; relative times.
@@ -264,7 +265,7 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
         .key
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("no API key: pass --key KEY or set HANDOFF_KEY"))?;
-    let api = http::Api::new(&endpoint.server, key)?;
+    let api = http::connect(&endpoint.server, key)?;
     let result = super::runtime()?.block_on(async {
         match cmd {
             ClientCommand::Submit(a) => commands::submit(&api, a, json).await,
