@@ -21,7 +21,6 @@ pub struct DeliveryParams {
     #[param(value_type = u32, required = false, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
-    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 

@@ -130,7 +130,7 @@ pub struct SpotParams {
     #[param(value_type = u32, required = false, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
-    #[param(min_length = 1)]
+    #[param(pattern = "^hnd_[0-9A-HJKMNP-TV-Z]{26}$")]
     cursor: Option<String>,
 }
 

@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 pub struct GetQuery {
     /// Wait up to this many seconds while the handoff is `pending`; above 60 is served
     /// as 60.
-    #[param(value_type = f64, required = false, minimum = 0)]
+    #[param(value_type = f64, required = false, minimum = 0, maximum = 1000000000)]
     wait: Option<String>,
 }
 
