@@ -344,7 +344,7 @@ impl App {
         let mut all_ttd: BTreeMap<i64, u64> = BTreeMap::new();
         for name in names {
             let (stats, ttd) = self
-                .task_stats(&policy, &name, &rows, since_hour, window, now)
+                .task_stats(&policy, &name, &rows, since_hour, now)
                 .await?;
             for (b, n) in ttd {
                 *all_ttd.entry(b).or_default() += n;
@@ -367,7 +367,6 @@ impl App {
         task: &str,
         rows: &[DayTally],
         since_hour: i64,
-        window: Span,
         now: DateTime<Utc>,
     ) -> AppResult<(TaskStats, Vec<(i64, u64)>)> {
         let standing = self.standing(policy, task);
@@ -422,7 +421,6 @@ impl App {
         };
         let recommendation = (standing.level == Level::REVIEW)
             .then(|| recommend(decisions, unchanged, learning).reason);
-        let _ = window;
         Ok((
             TaskStats {
                 task: task.to_owned(),
