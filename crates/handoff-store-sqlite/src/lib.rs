@@ -519,6 +519,24 @@ impl Store for SqliteStore {
         })
     }
 
+    fn find_key_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
+        read(async move {
+            let row = sqlx::query(
+                "SELECT name, role, key_sha256, created_at FROM api_keys WHERE name = ?",
+            )
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+            match row {
+                Some(r) => Ok(Some(rows::decode_key(&r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     fn policy(&self) -> BoxFuture<'_, Result<StoredPolicy, StoreError>> {
         read(async move {
             let rows = sqlx::query("SELECT name, value FROM settings WHERE name IN (?, ?)")

@@ -312,6 +312,14 @@ pub trait Store: Send + Sync {
         key_sha256: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>>;
 
+    /// The live key named `name`, if any (a revoked key's row is gone): how a person
+    /// known by name in another tool (Slack's `[people.NAME]`) is checked to still hold a
+    /// key, and which role it has.
+    fn find_key_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>>;
+
     fn policy(&self) -> BoxFuture<'_, Result<StoredPolicy, StoreError>>;
 
     /// Makes `active` the active policy (audited when `audit` is given) and, when given,

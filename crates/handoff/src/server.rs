@@ -32,6 +32,8 @@ pub struct Config {
     pub callback_allow: AllowList,
     pub schedule: RetrySchedule,
     pub delivery_timeout: Duration,
+    /// `--slack-signing-secret`: Slack interactivity on (SPEC §8).
+    pub slack_signing_secret: Option<String>,
 }
 
 impl Config {
@@ -49,6 +51,7 @@ impl Config {
             callback_allow: AllowList::default(),
             schedule: RetrySchedule::default(),
             delivery_timeout: Duration::from_secs(15),
+            slack_signing_secret: None,
         }
     }
 }
@@ -128,6 +131,7 @@ impl Application {
             callback_allow: cfg.callback_allow.clone(),
             schedule: cfg.schedule.clone(),
             timeout: cfg.delivery_timeout,
+            slack_signing_secret: cfg.slack_signing_secret.clone(),
         };
         let notifier = Notifier::new(settings)?;
         let app = Arc::new(App::new(store.clone(), policy, receipts, notifier).with_clock(clock));

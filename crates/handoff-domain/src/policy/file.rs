@@ -17,6 +17,8 @@ pub(super) struct RawPolicy {
     #[serde(default)]
     pub teams: BTreeMap<S<String>, RawTeam>,
     #[serde(default)]
+    pub people: BTreeMap<S<String>, RawPerson>,
+    #[serde(default)]
     pub tasks: BTreeMap<S<String>, RawTask>,
     #[serde(default)]
     pub rules: Vec<S<RawRule>>,
@@ -53,6 +55,13 @@ pub(super) struct RawTeam {
     pub escalate_to: Option<S<String>>,
     #[serde(default)]
     pub notify: Vec<S<String>>,
+}
+
+/// `[people.NAME]`: how to reach a reviewer in other tools.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPerson {
+    pub slack: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

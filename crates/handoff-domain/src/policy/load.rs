@@ -4,7 +4,8 @@
 
 use super::file::{RawExpect, RawPolicy, RawTask, RawTest};
 use super::{
-    Defaults, Expect, Learning, NotifyTarget, Policy, PolicyTest, RiskTable, Rule, TaskPolicy, Team,
+    Defaults, Expect, Learning, NotifyTarget, Person, Policy, PolicyTest, RiskTable, Rule,
+    TaskPolicy, Team,
 };
 use crate::duration::Span;
 use crate::level::{Dimension, Level, Risk, Rubric};
@@ -206,6 +207,7 @@ impl Checker<'_> {
         };
 
         let teams = self.teams(&raw, &team_names);
+        let people = self.people(&raw, &teams);
         let tasks = self.tasks(&raw.tasks, &defaults, &team_names);
         let cel_env = Arc::new(cel::Env::stdlib());
         let rules = self.rules(&raw, &cel_env, &team_names);
@@ -221,12 +223,53 @@ impl Checker<'_> {
             defaults,
             risk_levels,
             teams,
+            people,
             tasks,
             rules,
             learning,
             tests,
             cel_env,
         }
+    }
+
+    /// `[people]`: each person must review for some team (a Slack id of someone who is
+    /// in no team could decide nothing, and is most likely a typo of a member's name), and
+    /// a Slack user id names one person only (else a button press would decide as
+    /// whichever came first).
+    fn people(&mut self, raw: &RawPolicy, teams: &BTreeMap<String, Team>) -> BTreeMap<String, Person> {
+        let mut people = BTreeMap::new();
+        let mut slack_ids: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, p) in &raw.people {
+            let name_str = name.get_ref().as_str();
+            if !teams.values().any(|t| t.members.iter().any(|m| m == name_str)) {
+                self.err(
+                    name.span(),
+                    format!(
+                        "person `{name_str}` is a member of no team: add them to a team's `members` or remove [people.{name_str}]"
+                    ),
+                );
+            }
+            let slack = p.slack.as_ref().map(|id| {
+                let text = id.get_ref().as_str();
+                if !valid_slack_user(text) {
+                    self.err(
+                        id.span(),
+                        format!(
+                            "`{text}` is not a Slack user id (an upper-case U or W, then letters and digits, as in U024BE7LH)"
+                        ),
+                    );
+                } else if let Some(first) = slack_ids.insert(text, name_str) {
+                    self.err(
+                        id.span(),
+                        format!("Slack user `{text}` is already [people.{first}]'s: one Slack user is one person"),
+                    );
+                    slack_ids.insert(text, first);
+                }
+                text.to_owned()
+            });
+            people.insert(name_str.to_owned(), Person { slack });
+        }
+        people
     }
 
     fn teams(&mut self, raw: &RawPolicy, names: &BTreeSet<&str>) -> BTreeMap<String, Team> {
@@ -513,6 +556,14 @@ impl Checker<'_> {
         };
         (self.errors.len() == before).then_some(out)
     }
+}
+
+/// A Slack user id as Slack writes it: `U` (or `W`, on Enterprise Grid), then upper-case
+/// letters and digits.
+fn valid_slack_user(s: &str) -> bool {
+    (3..=32).contains(&s.len())
+        && s.starts_with(['U', 'W'])
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn parse_notify(s: &str) -> Result<NotifyTarget, String> {

@@ -27,6 +27,8 @@ pub struct Policy {
     pub defaults: Defaults,
     pub risk_levels: RiskTable,
     pub teams: BTreeMap<String, Team>,
+    /// `[people.NAME]`: reviewers' identities in other tools, by principal name.
+    pub people: BTreeMap<String, Person>,
     pub tasks: BTreeMap<String, TaskPolicy>,
     pub rules: Vec<Rule>,
     pub learning: Learning,
@@ -80,6 +82,13 @@ pub struct Team {
     pub members: Vec<String>,
     pub escalate_to: Option<String>,
     pub notify: Vec<NotifyTarget>,
+}
+
+/// A reviewer's identities in other tools (`[people.NAME]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Person {
+    /// The Slack user id (`U024BE7LH`) whose button presses decide as this person.
+    pub slack: Option<String>,
 }
 
 /// Where a team hears about its handoffs.
@@ -173,6 +182,14 @@ impl Policy {
     /// `sha256:` + the hex digest of the text.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The person whose `[people.NAME] slack` is `user` (a Slack user id), if any.
+    pub fn person_by_slack(&self, user: &str) -> Option<&str> {
+        self.people
+            .iter()
+            .find(|(_, p)| p.slack.as_deref() == Some(user))
+            .map(|(name, _)| name.as_str())
     }
 
     /// The task's base level, or `None` for a task the policy does not list.

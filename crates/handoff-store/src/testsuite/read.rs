@@ -265,3 +265,27 @@ pub async fn next_deadlines_lists_only_handoffs_with_one_ahead_earliest_first(
     assert_eq!(expected[0].1, t0() + minutes(20) + Duration::hours(1));
     store.close().await;
 }
+
+/// A key is found by its name as by its digest, and by neither once revoked (how a
+/// Slack user's person is checked to still hold a key).
+pub async fn a_key_is_found_by_name_until_it_is_revoked(db: &dyn TestDatabase) {
+    let fx = Fixture::new(db);
+    let store = fx.open().await;
+    let (key, audit) = key_record("ana");
+    assert!(store.create_key(key.clone(), audit).await.expect("stored"));
+    assert_eq!(
+        store.find_key_by_name("ana").await.expect("reads"),
+        Some(key.clone())
+    );
+    assert_eq!(store.find_key_by_name("ben").await.expect("reads"), None);
+    let (_, mut revoked) = key_record("ana");
+    revoked.action = "key.revoked".to_owned();
+    assert!(
+        store
+            .revoke_key("ana".to_owned(), revoked)
+            .await
+            .expect("revoked")
+    );
+    assert_eq!(store.find_key_by_name("ana").await.expect("reads"), None);
+    store.close().await;
+}

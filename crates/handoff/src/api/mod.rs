@@ -8,6 +8,7 @@ mod deliveries;
 mod error;
 mod events;
 mod handoffs;
+mod integrations;
 mod keys;
 mod learning;
 mod openapi;
@@ -34,6 +35,9 @@ use std::time::Instant;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// Slack's interactivity requests: a form, not JSON.
+const SLACK_PATH: &str = "/v1/integrations/slack";
 
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -76,6 +80,7 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(learning::export))
         .routes(routes!(policy::get, policy::put))
         .routes(routes!(policy::explain))
+        .routes(routes!(integrations::slack::interact))
         .routes(routes!(system::receipt_key))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
@@ -159,10 +164,11 @@ pub async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> R
 /// in one object is 400 naming its place (I-JSON: readers disagree on which one counts).
 /// A `POST` with a body must say it is JSON (`application/json` or another `+json` type):
 /// anything else is `415`, before a handler reads it (SPEC §2). A `POST` without a body
-/// (`cancel`, `redeliver`) needs no type; `PUT /v1/policy` takes TOML.
+/// (`cancel`, `redeliver`) needs no type; `PUT /v1/policy` takes TOML; Slack posts a form
+/// to `/v1/integrations/slack` (its signature covers the raw body, read as it came).
 pub async fn require_json(req: Request, next: Next) -> Response {
     use axum::response::IntoResponse;
-    if req.method() != axum::http::Method::POST {
+    if req.method() != axum::http::Method::POST || req.uri().path() == SLACK_PATH {
         return next.run(req).await;
     }
     let headers = req.headers();

@@ -10,6 +10,8 @@
 //! - `policy`, `keys`, `audit`, `deliveries`: the admin's operations;
 //! - `learning`: statistics, recommendations, task levels, spot checks, the monitor
 //!   that demotes, the decisions export;
+//! - `slack`: whether a request is Slack's, the reviewer a Slack user decides as, the
+//!   answers through `response_url` (the decision is `decide`);
 //! - `timers`: what the scheduler fires; `principal`: who calls; `clock`: what time it is.
 
 mod audit;
@@ -24,6 +26,7 @@ mod learning;
 mod list;
 mod policy;
 mod principal;
+mod slack;
 mod timers;
 mod wait;
 
@@ -42,6 +45,7 @@ pub use learning::{
 pub use list::MAX_PAGE as MAX_LIST_PAGE;
 pub use list::{Cursor, ListRequest, Order, Page};
 pub use principal::{Principal, Role, Via};
+pub use slack::{SLACK_WINDOW_SECS, SlackRefusal};
 pub use wait::MAX_WAIT;
 
 use crate::metrics::Metrics;
@@ -73,6 +77,8 @@ pub struct App {
     levels: RwLock<HashMap<String, handoff_store::TaskLevel>>,
     /// How far the audit chain was verified for the statistics, and the answer.
     audit_checked: tokio::sync::Mutex<Option<learning::AuditCheckpoint>>,
+    /// Slack requests taken in the last five minutes: a replay is refused.
+    slack_seen: slack::SeenSignatures,
 }
 
 impl App {
@@ -95,6 +101,7 @@ impl App {
             clock: Clock::System,
             levels: RwLock::new(HashMap::new()),
             audit_checked: tokio::sync::Mutex::new(None),
+            slack_seen: slack::SeenSignatures::default(),
         }
     }
 

@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// How long one delivery attempt may take.
     #[arg(long, env = "HANDOFF_DELIVERY_TIMEOUT", default_value = "15s")]
     delivery_timeout: String,
+    /// The Slack app's signing secret (its Basic Information page): `slack:` messages
+    /// then carry approve, reject, escalate and open buttons, and
+    /// `POST /v1/integrations/slack` takes their presses. Without it, Slack messages are
+    /// one-way and that endpoint answers 401.
+    #[arg(long, env = "HANDOFF_SLACK_SIGNING_SECRET", hide_env_values = true)]
+    slack_signing_secret: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -83,6 +89,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--callback-allow: {e}"))?,
         schedule,
         delivery_timeout: timeout,
+        slack_signing_secret: args.slack_signing_secret.filter(|s| !s.is_empty()),
     };
     super::runtime()?.block_on(crate::server::run(cfg))?;
     Ok(ExitCode::SUCCESS)

@@ -42,11 +42,15 @@ pub fn team_event(
             "id": h.id,
             "task": h.task,
             "status": h.state.status,
+            "version": h.state.version,
             "team": team,
             "level": e.level.get(),
             "risk": e.risk,
             "summary": text(h, "summary"),
             "decision_needed": text(h, "decision_needed"),
+            "subject": text(h, "subject"),
+            "options": h.packet.get("options").cloned().unwrap_or_else(|| json!([])),
+            "approvals": h.state.approvers(),
             "confidence": h.packet.get("confidence"),
             "flags": flags(h),
             "approvals_required": h.state.approvals_required,
@@ -83,18 +87,18 @@ pub fn agent_event(h: &Handoff, event: &str, link: &str, now: DateTime<Utc>) -> 
 }
 
 /// Escapes text for Slack's mrkdwn: only `&`, `<` and `>` are special.
-fn slack_escape(s: &str) -> String {
+pub(crate) fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-fn str_of<'a>(data: &'a Value, key: &str) -> &'a str {
+pub(crate) fn str_of<'a>(data: &'a Value, key: &str) -> &'a str {
     data.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// A one-line headline: "Level 2, medium risk: respond_to_client_inquiry needs a decision".
-fn headline(kind: &str, data: &Value) -> String {
+pub(crate) fn headline(kind: &str, data: &Value) -> String {
     if kind == "task.demoted" {
         return format!(
             "{} demoted from level {} to level {}{}",
@@ -121,7 +125,7 @@ fn headline(kind: &str, data: &Value) -> String {
     )
 }
 
-fn flag_list(data: &Value) -> String {
+pub(crate) fn flag_list(data: &Value) -> String {
     let flags: Vec<&str> = data
         .get("flags")
         .and_then(Value::as_array)

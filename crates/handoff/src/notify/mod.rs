@@ -6,6 +6,8 @@
 //!   transaction;
 //! - [`message`]: the event body `{type, timestamp, data}` and its Slack and e-mail forms;
 //! - [`sign`]: Standard Webhooks signatures;
+//! - [`slack`]: the Block Kit form of a team event (buttons when Slack interactivity is
+//!   on), the messages that replace it after a decision, and answers to `response_url`;
 //! - [`ssrf`]: where an agent's `callback_url` may point;
 //! - [`send`]: one attempt over one channel;
 //! - [`outbox`]: the worker that sends what is due and records each attempt, with retries
@@ -15,6 +17,7 @@ pub mod message;
 pub mod outbox;
 pub mod send;
 pub mod sign;
+pub mod slack;
 pub mod ssrf;
 
 use chrono::{DateTime, Utc};
@@ -46,6 +49,9 @@ pub struct Settings {
     pub schedule: RetrySchedule,
     /// Each attempt's limit.
     pub timeout: Duration,
+    /// Slack's signing secret (`--slack-signing-secret`): when set, `slack:` messages
+    /// carry buttons and `POST /v1/integrations/slack` takes their presses (SPEC §8).
+    pub slack_signing_secret: Option<String>,
 }
 
 impl Settings {
@@ -60,6 +66,7 @@ impl Settings {
             callback_allow: AllowList::default(),
             schedule: RetrySchedule::default(),
             timeout: Duration::from_secs(15),
+            slack_signing_secret: None,
         })
     }
 }

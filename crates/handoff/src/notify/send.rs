@@ -56,7 +56,13 @@ impl Notifier {
             "slack" => {
                 let event: Value = serde_json::from_str(&d.payload)
                     .map_err(|e| Failure::stop(format!("unreadable payload: {e}")))?;
-                let body = message::slack(&event).to_string();
+                // With Slack's signing secret the message has buttons (SPEC §8).
+                let body = if self.settings.slack_signing_secret.is_some() {
+                    super::slack::interactive(&event, now)
+                } else {
+                    message::slack(&event)
+                }
+                .to_string();
                 let req = self
                     .http
                     .post(&d.target)
@@ -72,6 +78,34 @@ impl Notifier {
             },
             other => Err(Failure::stop(format!("unknown channel {other:?}"))),
         }
+    }
+
+    /// Posts `body` to a Slack `response_url` once (it replaces or answers the message a
+    /// reviewer pressed a button in). Only `https://hooks.slack.com/…` or a host that
+    /// `--callback-allow` names is followed: the URL arrives in a request, and a signed
+    /// one is still no reason to reach anywhere else.
+    pub async fn respond_to_slack(&self, url: &str, body: &Value) -> Sent {
+        let parsed =
+            url::Url::parse(url).map_err(|e| Failure::stop(format!("not a URL: {e}")))?;
+        let slack = parsed.scheme() == "https"
+            && parsed.host_str() == Some("hooks.slack.com")
+            && parsed.port().is_none();
+        let allowed = matches!(parsed.scheme(), "http" | "https")
+            && parsed.username().is_empty()
+            && parsed.password().is_none()
+            && self.settings.callback_allow.names_host_of(&parsed);
+        if !(slack || allowed) {
+            return Err(Failure::stop(format!(
+                "response_url host {:?} is neither hooks.slack.com nor allowed by --callback-allow",
+                parsed.host_str().unwrap_or("")
+            )));
+        }
+        let req = self
+            .callbacks
+            .post(parsed)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        answer(req.send().await)
     }
 
     /// A Standard Webhooks POST: the stored event verbatim, signed with every secret.

@@ -75,6 +75,18 @@ impl AllowList {
         self.nets.iter().any(|(net, bits)| in_net(ip, *net, *bits))
     }
 
+    /// Whether this list names the host of `url` itself (a host name, an address or a
+    /// network holding the literal address), public or not: the only hosts besides Slack's
+    /// own that a Slack `response_url` may lead to.
+    pub fn names_host_of(&self, url: &url::Url) -> bool {
+        match url.host() {
+            Some(url::Host::Domain(name)) => self.allows_host(name),
+            Some(url::Host::Ipv4(v4)) => self.allows_ip(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => self.allows_ip(IpAddr::V6(v6)),
+            None => false,
+        }
+    }
+
     /// Whether a callback may be sent to `ip`, reached through the name `host`.
     fn permits(&self, host: &str, ip: IpAddr) -> bool {
         is_public(ip) || self.allows_ip(ip) || self.allows_host(host)

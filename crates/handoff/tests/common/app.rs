@@ -192,6 +192,7 @@ impl TestApp {
                 "--smtp-url" => cfg.smtp_url = Some(value),
                 "--mail-from" => cfg.mail_from = value,
                 "--callback-allow" => allow.extend(value.split(',').map(str::to_owned)),
+                "--slack-signing-secret" => cfg.slack_signing_secret = Some(value),
                 "--retry-schedule" => {
                     cfg.schedule = RetrySchedule::parse(&value)
                         .unwrap_or_else(|e| panic!("--retry-schedule {value}: {e}"));
