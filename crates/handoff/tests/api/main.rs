@@ -23,5 +23,6 @@ mod policy;
 mod race;
 mod read;
 mod receipt;
+mod slack;
 mod submit;
 mod transitions;

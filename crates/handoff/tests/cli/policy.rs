@@ -102,6 +102,52 @@ fn check_prints_file_line_column_for_each_error_and_exits_1() {
 }
 
 #[test]
+fn check_accepts_people_with_slack_ids_who_are_in_a_team() {
+    let dir = Dir::new("people-ok");
+    let file = dir.file(
+        "people.toml",
+        "[teams.ops]\nmembers = [\"oz\", \"ana\"]\n[people.ana]\nslack = \"U024BE7LH\"\n[people.oz]\nslack = \"W0123ABCD\"\n",
+    );
+    let out = handoff(&["policy", "check", &file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn check_refuses_a_slack_id_used_twice_a_person_in_no_team_and_a_bad_id() {
+    let dir = Dir::new("people-bad");
+    let file = dir.file(
+        "people.toml",
+        concat!(
+            "[teams.ops]\n",
+            "members = [\"oz\", \"ana\"]\n",
+            "[people.ana]\n",
+            "slack = \"U024BE7LH\"\n",
+            "[people.oz]\n",
+            "slack = \"U024BE7LH\"\n",
+            "[people.zed]\n",
+            "slack = \"not-an-id\"\n",
+        ),
+    );
+    let out = handoff(&["policy", "check", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("{file}:6:9: Slack user `U024BE7LH` is already [people.ana]'s")),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{file}:7:9: person `zed` is a member of no team")),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{file}:8:9: `not-an-id` is not a Slack user id")),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_of_a_missing_file_says_so() {
     let out = handoff(&["policy", "check", "/nonexistent/policy.toml"]);
     assert_eq!(out.status.code(), Some(1));
