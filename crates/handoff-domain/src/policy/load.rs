@@ -236,12 +236,19 @@ impl Checker<'_> {
     /// in no team could decide nothing, and is most likely a typo of a member's name), and
     /// a Slack user id names one person only (else a button press would decide as
     /// whichever came first).
-    fn people(&mut self, raw: &RawPolicy, teams: &BTreeMap<String, Team>) -> BTreeMap<String, Person> {
+    fn people(
+        &mut self,
+        raw: &RawPolicy,
+        teams: &BTreeMap<String, Team>,
+    ) -> BTreeMap<String, Person> {
         let mut people = BTreeMap::new();
         let mut slack_ids: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, p) in &raw.people {
             let name_str = name.get_ref().as_str();
-            if !teams.values().any(|t| t.members.iter().any(|m| m == name_str)) {
+            if !teams
+                .values()
+                .any(|t| t.members.iter().any(|m| m == name_str))
+            {
                 self.err(
                     name.span(),
                     format!(
@@ -563,7 +570,8 @@ impl Checker<'_> {
 fn valid_slack_user(s: &str) -> bool {
     (3..=32).contains(&s.len())
         && s.starts_with(['U', 'W'])
-        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn parse_notify(s: &str) -> Result<NotifyTarget, String> {

@@ -6,8 +6,8 @@
 use super::{App, AppError, AppResult, Principal, Role, Via};
 use crate::notify::{message, slack};
 use handoff_domain::Handoff;
-use handoff_domain::schedule::Notice;
 use handoff_domain::lifecycle::Status;
+use handoff_domain::schedule::Notice;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -157,7 +157,9 @@ impl App {
         tokio::spawn(async move {
             match notifier.respond_to_slack(&url, &body).await {
                 Ok(_) => tracing::debug!("answered Slack through its response_url"),
-                Err(e) => tracing::warn!(error = %e.message, "Slack's response_url was not followed"),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "Slack's response_url was not followed")
+                }
             }
         });
     }

@@ -85,8 +85,7 @@ impl Notifier {
     /// `--callback-allow` names is followed: the URL arrives in a request, and a signed
     /// one is still no reason to reach anywhere else.
     pub async fn respond_to_slack(&self, url: &str, body: &Value) -> Sent {
-        let parsed =
-            url::Url::parse(url).map_err(|e| Failure::stop(format!("not a URL: {e}")))?;
+        let parsed = url::Url::parse(url).map_err(|e| Failure::stop(format!("not a URL: {e}")))?;
         let slack = parsed.scheme() == "https"
             && parsed.host_str() == Some("hooks.slack.com")
             && parsed.port().is_none();

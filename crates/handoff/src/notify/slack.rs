@@ -179,7 +179,10 @@ fn handoff_blocks(kind: &str, data: &Value, now: DateTime<Utc>, buttons: bool) -
             "*Flags*\n{}",
             escaped_within(&flag_list(data), FIELD_MAX)
         )),
-        mrkdwn(format!("*Time left*\n{left} (SLA due {})", slack_escape(due))),
+        mrkdwn(format!(
+            "*Time left*\n{left} (SLA due {})",
+            slack_escape(due)
+        )),
     ];
     let required = data
         .get("approvals_required")
@@ -326,7 +329,10 @@ mod tests {
         let m = interactive(&event("pending"), now());
         let all = m.to_string();
         assert!(!all.contains("<https://evil"), "{all}");
-        assert!(!all.contains("<!channel>") && !all.contains("<!here>"), "{all}");
+        assert!(
+            !all.contains("<!channel>") && !all.contains("<!here>"),
+            "{all}"
+        );
         assert!(!all.contains("<@U123>"), "{all}");
         assert!(all.contains("1h 30m"), "{all}");
         assert!(all.contains("Full refund (risk low): &lt;b&gt;"), "{all}");
@@ -362,8 +368,14 @@ mod tests {
                 })
                 .unwrap_or_default()
         };
-        assert_eq!(ids(&interactive(&event("alerted"), now())), ["acknowledge", "open"]);
-        assert_eq!(ids(&decided(&event("approved"), "Approved by ana", now())), ["open"]);
+        assert_eq!(
+            ids(&interactive(&event("alerted"), now())),
+            ["acknowledge", "open"]
+        );
+        assert_eq!(
+            ids(&decided(&event("approved"), "Approved by ana", now())),
+            ["open"]
+        );
     }
 
     #[test]
@@ -372,6 +384,9 @@ mod tests {
         let clipped = escaped_within(&long, 100);
         assert!(clipped.len() <= 100);
         assert!(clipped.trim_end_matches('…').ends_with("&amp;"));
-        assert_eq!(time_left(now(), now() + chrono::Duration::minutes(10)), "overdue by 10m");
+        assert_eq!(
+            time_left(now(), now() + chrono::Duration::minutes(10)),
+            "overdue by 10m"
+        );
     }
 }

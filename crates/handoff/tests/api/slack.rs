@@ -88,7 +88,12 @@ impl Slack {
 
     async fn start_with(args: &[&str]) -> Slack {
         let rx = Receiver::start().await;
-        let mut all = vec!["--callback-allow", "127.0.0.1", "--public-url", "https://handoff.example"];
+        let mut all = vec![
+            "--callback-allow",
+            "127.0.0.1",
+            "--public-url",
+            "https://handoff.example",
+        ];
         all.extend_from_slice(args);
         let app = TestApp::spawn_manual(Some(&policy(&rx.url(WEBHOOK))), &all).await;
         let agent = app.key("agent", "bot").await;
@@ -126,8 +131,20 @@ impl Slack {
     }
 
     /// A press as Slack posts it, signed at the server's now.
-    async fn press(&self, user: &str, action: &str, value: &str, rationale: Option<&str>) -> reqwest::Response {
-        let body = form(&payload(user, action, value, rationale, &self.rx.url(RESPONSE)));
+    async fn press(
+        &self,
+        user: &str,
+        action: &str,
+        value: &str,
+        rationale: Option<&str>,
+    ) -> reqwest::Response {
+        let body = form(&payload(
+            user,
+            action,
+            value,
+            rationale,
+            &self.rx.url(RESPONSE),
+        ));
         let ts = self.now().to_string();
         let sig = sign(SECRET, &ts, &body);
         self.post(&body, &ts, &sig).await
@@ -189,7 +206,13 @@ fn value(id: &str, version: u64) -> String {
 }
 
 /// A `block_actions` payload as Slack sends it for a button press in a message.
-fn payload(user: &str, action: &str, value: &str, rationale: Option<&str>, response_url: &str) -> Value {
+fn payload(
+    user: &str,
+    action: &str,
+    value: &str,
+    rationale: Option<&str>,
+    response_url: &str,
+) -> Value {
     json!({
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "team_id": "T0"},
@@ -248,15 +271,30 @@ async fn the_team_message_carries_buttons_and_approve_decides_as_the_mapped_revi
     let message: Recorded = s.rx.wait_for(WEBHOOK, 1, WAIT).await[0].clone();
     let message = message.json();
     let all = message.to_string();
-    assert!(!all.contains("<!channel>") && !all.contains("<https://evil"), "{all}");
-    assert!(all.contains("Send this reply?") && all.contains("Send as is (risk low)"), "{all}");
+    assert!(
+        !all.contains("<!channel>") && !all.contains("<https://evil"),
+        "{all}"
+    );
+    assert!(
+        all.contains("Send this reply?") && all.contains("Send as is (risk low)"),
+        "{all}"
+    );
     assert!(all.contains("0.91") && all.contains("Time left"), "{all}");
     let actions = actions_of(&message);
-    let ids: Vec<&str> = actions.iter().filter_map(|e| e["action_id"].as_str()).collect();
+    let ids: Vec<&str> = actions
+        .iter()
+        .filter_map(|e| e["action_id"].as_str())
+        .collect();
     assert_eq!(ids, ["approve", "reject", "escalate", "open"], "{all}");
     let open = button(&message, "open").expect("an open button");
-    assert_eq!(open["url"], format!("https://handoff.example/handoffs/{id}"));
-    assert!(all.contains("plain_text_input"), "no rationale input: {all}");
+    assert_eq!(
+        open["url"],
+        format!("https://handoff.example/handoffs/{id}")
+    );
+    assert!(
+        all.contains("plain_text_input"),
+        "no rationale input: {all}"
+    );
 
     // Press the message's own approve button, with the value it carries.
     let approve = button(&message, "approve").expect("an approve button")["value"]
@@ -277,7 +315,13 @@ async fn the_team_message_carries_buttons_and_approve_decides_as_the_mapped_revi
     // The message is replaced with who decided what; no buttons to decide are left.
     let replaced = s.response(1).await;
     assert_eq!(replaced["replace_original"], true, "{replaced}");
-    assert!(replaced["text"].as_str().unwrap_or_default().contains("Approved by ana"), "{replaced}");
+    assert!(
+        replaced["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Approved by ana"),
+        "{replaced}"
+    );
     assert!(button(&replaced, "approve").is_none(), "{replaced}");
 }
 
@@ -292,11 +336,17 @@ async fn reject_with_a_rationale_rejects_and_records_it() {
     let h = s.handoff(&id).await;
     assert_eq!(h["status"], "rejected");
     let d = &s.decisions(&id).await[0];
-    assert_eq!((d["actor"].as_str(), d["data"]["via"].as_str()), (Some("ben"), Some("slack")));
+    assert_eq!(
+        (d["actor"].as_str(), d["data"]["via"].as_str()),
+        (Some("ben"), Some("slack"))
+    );
     assert_eq!(d["data"]["rationale"], "Wrong invoice number");
     let replaced = s.response(1).await;
     let text = replaced["text"].as_str().unwrap_or_default();
-    assert!(text.contains("Rejected by ben") && text.contains("Wrong invoice number"), "{replaced}");
+    assert!(
+        text.contains("Rejected by ben") && text.contains("Wrong invoice number"),
+        "{replaced}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -308,7 +358,10 @@ async fn reject_without_a_rationale_asks_for_one_and_changes_nothing() {
         assert!(text.contains("rationale"), "{text}");
     }
     let h = s.handoff(&id).await;
-    assert_eq!((h["status"].as_str(), h["version"].as_u64()), (Some("pending"), Some(1)));
+    assert_eq!(
+        (h["status"].as_str(), h["version"].as_u64()),
+        (Some("pending"), Some(1))
+    );
     assert!(s.decisions(&id).await.is_empty());
     // The person was asked through the response_url too; the message was not replaced.
     assert_eq!(s.response(1).await["response_type"], "ephemeral");
@@ -338,7 +391,13 @@ async fn escalate_with_a_rationale_moves_it_to_the_escalation_team() {
 async fn a_bad_or_missing_signature_is_401_and_changes_nothing() {
     let s = Slack::start().await;
     let id = s.submit(&[]).await;
-    let body = form(&payload(ANA, "approve", &value(&id, 1), None, &s.rx.url(RESPONSE)));
+    let body = form(&payload(
+        ANA,
+        "approve",
+        &value(&id, 1),
+        None,
+        &s.rx.url(RESPONSE),
+    ));
     let ts = s.now().to_string();
     let good = sign(SECRET, &ts, &body);
     let other_secret = sign("not-the-secret", &ts, &body);
@@ -377,7 +436,13 @@ async fn a_bad_or_missing_signature_is_401_and_changes_nothing() {
 async fn a_timestamp_over_five_minutes_off_is_401_and_changes_nothing() {
     let s = Slack::start().await;
     let id = s.submit(&[]).await;
-    let body = form(&payload(ANA, "approve", &value(&id, 1), None, &s.rx.url(RESPONSE)));
+    let body = form(&payload(
+        ANA,
+        "approve",
+        &value(&id, 1),
+        None,
+        &s.rx.url(RESPONSE),
+    ));
     let signed_at = s.now();
     let ts = signed_at.to_string();
     let sig = sign(SECRET, &ts, &body);
@@ -400,7 +465,13 @@ async fn a_timestamp_over_five_minutes_off_is_401_and_changes_nothing() {
 async fn a_replayed_request_is_401_and_changes_nothing() {
     let s = Slack::start().await;
     let id = s.submit(&["four-eyes"]).await;
-    let body = form(&payload(ANA, "approve", &value(&id, 1), None, &s.rx.url(RESPONSE)));
+    let body = form(&payload(
+        ANA,
+        "approve",
+        &value(&id, 1),
+        None,
+        &s.rx.url(RESPONSE),
+    ));
     let ts = s.now().to_string();
     let sig = sign(SECRET, &ts, &body);
     assert_eq!(s.post(&body, &ts, &sig).await.status(), 200);
@@ -410,7 +481,13 @@ async fn a_replayed_request_is_401_and_changes_nothing() {
     let resp = s.post(&body, &ts, &sig).await;
     assert_eq!(resp.status(), 401);
     let problem = expect_problem(resp, 401).await;
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("replay"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("replay"),
+        "{problem}"
+    );
     assert_eq!(s.handoff(&id).await, after_first);
     assert_eq!(s.decisions(&id).await.len(), 1);
 }
@@ -422,7 +499,10 @@ async fn an_unknown_slack_user_is_told_and_nothing_changes() {
     let s = Slack::start().await;
     let id = s.submit(&[]).await;
     let text = ephemeral(s.press("UNOBODY1", "approve", &value(&id, 1), None).await).await;
-    assert!(text.contains("not linked") && text.contains("UNOBODY1"), "{text}");
+    assert!(
+        text.contains("not linked") && text.contains("UNOBODY1"),
+        "{text}"
+    );
     assert_eq!(s.handoff(&id).await["version"], 1);
     assert!(s.decisions(&id).await.is_empty());
     assert_eq!(s.response(1).await["response_type"], "ephemeral");
@@ -448,9 +528,15 @@ async fn a_button_of_an_older_version_is_refused_not_applied() {
     assert_eq!(s.handoff(&id).await["version"], 2);
     // Ben presses the button of the message he still has, showing version 1.
     let text = ephemeral(s.press(BEN, "approve", &value(&id, 1), None).await).await;
-    assert!(text.contains("changed since this message") && text.contains("version 2"), "{text}");
+    assert!(
+        text.contains("changed since this message") && text.contains("version 2"),
+        "{text}"
+    );
     let h = s.handoff(&id).await;
-    assert_eq!((h["status"].as_str(), h["version"].as_u64()), (Some("pending"), Some(2)));
+    assert_eq!(
+        (h["status"].as_str(), h["version"].as_u64()),
+        (Some("pending"), Some(2))
+    );
     assert_eq!(s.decisions(&id).await.len(), 1);
 }
 
@@ -462,7 +548,13 @@ async fn four_eyes_needs_two_different_slack_users() {
     assert_eq!(s.handoff(&id).await["status"], "pending");
     // The replaced message has buttons for the new version.
     let replaced = s.response(1).await;
-    assert!(replaced["text"].as_str().unwrap_or_default().contains("1 of 2"), "{replaced}");
+    assert!(
+        replaced["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 of 2"),
+        "{replaced}"
+    );
     let next = button(&replaced, "approve").expect("buttons for version 2")["value"]
         .as_str()
         .expect("a value")
@@ -472,7 +564,10 @@ async fn four_eyes_needs_two_different_slack_users() {
     let text = ephemeral(s.press(ANA, "approve", &next, None).await).await;
     assert!(text.contains("already approved"), "{text}");
     let h = s.handoff(&id).await;
-    assert_eq!((h["status"].as_str(), h["version"].as_u64()), (Some("pending"), Some(2)));
+    assert_eq!(
+        (h["status"].as_str(), h["version"].as_u64()),
+        (Some("pending"), Some(2))
+    );
     // Another person: approved.
     expect_json(s.press(BEN, "approve", &next, None).await, 200).await;
     let h = s.handoff(&id).await;
@@ -482,7 +577,13 @@ async fn four_eyes_needs_two_different_slack_users() {
     assert_eq!(decisions[0]["actor"], "ana");
     assert_eq!(decisions[1]["actor"], "ben");
     let last = s.replacement(3).await;
-    assert!(last["text"].as_str().unwrap_or_default().contains("Approved by ben"), "{last}");
+    assert!(
+        last["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Approved by ben"),
+        "{last}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -507,7 +608,13 @@ async fn a_level_4_alert_gets_an_acknowledge_button_that_works() {
     expect_json(s.press(SAM, "acknowledge", &value(&id, 1), None).await, 200).await;
     assert_eq!(s.handoff(&id).await["status"], "acknowledged");
     let replaced = s.replacement(2).await;
-    assert!(replaced["text"].as_str().unwrap_or_default().contains("Acknowledged by sam"), "{replaced}");
+    assert!(
+        replaced["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Acknowledged by sam"),
+        "{replaced}"
+    );
 }
 
 // ---- response_url -------------------------------------------------------------------------
@@ -536,7 +643,12 @@ async fn without_the_signing_secret_the_endpoint_is_401_and_messages_are_one_way
     let id = s.submit(&[]).await;
     let message = s.rx.wait_for(WEBHOOK, 1, WAIT).await[0].json();
     assert!(message.get("blocks").is_none(), "{message}");
-    assert!(message["text"].as_str().unwrap_or_default().contains("Open the decision page"));
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Open the decision page")
+    );
     let resp = s.press(ANA, "approve", &value(&id, 1), None).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(s.handoff(&id).await["status"], "pending");

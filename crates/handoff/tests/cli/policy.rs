@@ -134,7 +134,9 @@ fn check_refuses_a_slack_id_used_twice_a_person_in_no_team_and_a_bad_id() {
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "{err}");
     assert!(
-        lines[0].starts_with(&format!("{file}:6:9: Slack user `U024BE7LH` is already [people.ana]'s")),
+        lines[0].starts_with(&format!(
+            "{file}:6:9: Slack user `U024BE7LH` is already [people.ana]'s"
+        )),
         "{err}"
     );
     assert!(

@@ -167,12 +167,16 @@ async fn press(app: &App, payload: Payload) -> Response {
         .and_then(|a| a.value.as_deref())
         .and_then(|v| serde_json::from_str::<Pressed>(v).ok())
     else {
-        return answer(app, url, ephemeral("Not done: this button is not one of handoff's."));
+        return answer(
+            app,
+            url,
+            ephemeral("Not done: this button is not one of handoff's."),
+        );
     };
     let user = payload.user.as_ref().map_or("", |u| u.id.as_str());
     let who = match app.slack_reviewer(user).await {
         Ok(who) => who,
-        Err(e) => return answer(app, url, ephemeral(&format!("Not done: {e}."))),
+        Err(e) => return answer(app, url, ephemeral(&not_done(&e))),
     };
     let rationale = payload.rationale();
     if matches!(kind, DecisionAction::Reject | DecisionAction::Escalate) && rationale.is_none() {
@@ -182,7 +186,11 @@ async fn press(app: &App, payload: Payload) -> Response {
             ephemeral(&format!(
                 "Not done: to {} this handoff, write a rationale in the box above the buttons, then press {} again.",
                 kind.as_str(),
-                if kind == DecisionAction::Reject { "Reject" } else { "Escalate" },
+                if kind == DecisionAction::Reject {
+                    "Reject"
+                } else {
+                    "Escalate"
+                },
             )),
         );
     }
@@ -250,6 +258,11 @@ async fn refusal(app: &App, who: &Principal, id: &str, e: &AppError) -> String {
             tracing::error!(error = %e, "a Slack decision failed in the store");
             "Not done: the server failed; try again in a moment.".to_owned()
         }
-        e => format!("Not done: {e}."),
+        e => not_done(e),
     }
+}
+
+/// "Not done: " and the refusal's reason, as one sentence.
+fn not_done(e: &AppError) -> String {
+    format!("Not done: {}.", e.to_string().trim_end_matches('.'))
 }
