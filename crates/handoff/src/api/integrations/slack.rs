@@ -108,7 +108,7 @@ impl Payload {
     ),
     request_body(content = SlackForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Handled: the decision made and the message replaced, or a refusal told to the person in an ephemeral message (nothing changed).", body = SlackAnswer),
+        (status = 200, description = "Handled: the decision made and the message replaced, or a refusal told to the person in an ephemeral message (nothing changed); an empty body for the Open button (a link).", body = SlackAnswer),
         (status = 400, description = "Signed, but without a readable `payload` field.", body = Problem),
         (status = 401, description = "Not Slack's: Slack interactivity is off, the signature does not match, the timestamp is over five minutes off, or the request was received already. Nothing happens.", body = Problem),
     )
