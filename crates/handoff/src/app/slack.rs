@@ -50,7 +50,7 @@ impl SeenSignatures {
         }
         if seen.len() >= SEEN_MAX {
             // A signature whose timestamp left the window fails the timestamp check anyway.
-            seen.retain(|_, t| *t >= now - SLACK_WINDOW_SECS);
+            seen.retain(|_, t| *t >= now.saturating_sub(SLACK_WINDOW_SECS));
             if seen.len() >= SEEN_MAX {
                 return Err(SlackRefusal::Busy);
             }
@@ -87,7 +87,8 @@ impl App {
         let ts_text = timestamp.map(str::trim).unwrap_or_default();
         let ts: i64 = ts_text.parse().map_err(|_| SlackRefusal::NoTimestamp)?;
         let now = self.now().timestamp();
-        if (now - ts).abs() > SLACK_WINDOW_SECS {
+        // `abs_diff`: a timestamp near i64's ends must not overflow.
+        if now.abs_diff(ts) > SLACK_WINDOW_SECS.unsigned_abs() {
             return Err(SlackRefusal::Stale);
         }
         let given = signature

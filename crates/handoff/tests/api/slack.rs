@@ -453,6 +453,11 @@ async fn a_timestamp_over_five_minutes_off_is_401_and_changes_nothing() {
     let future = (s.now() + 301).to_string();
     let sig = sign(SECRET, &future, &body);
     assert_eq!(s.post(&body, &future, &sig).await.status(), 401);
+    // Timestamps at i64's ends are refused, not an overflow.
+    for far in [i64::MIN.to_string(), i64::MAX.to_string()] {
+        let sig = sign(SECRET, &far, &body);
+        assert_eq!(s.post(&body, &far, &sig).await.status(), 401, "{far}");
+    }
     assert_eq!(s.handoff(&id).await["version"], 1);
     assert!(s.decisions(&id).await.is_empty());
     // Within the window it is taken.
