@@ -25,6 +25,8 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// Slack's interactivity request: `application/x-www-form-urlencoded`.
+// Only describes the body in the OpenAPI document; the handler reads the raw bytes, which
+// the signature covers.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct SlackForm {
@@ -35,6 +37,8 @@ pub struct SlackForm {
 
 /// What Slack is answered: the message sent to `response_url` (Slack ignores this body for
 /// button presses), or nothing for what needs no answer (the open button).
+// Only describes the answer in the OpenAPI document: the answers are built as Block Kit
+// JSON by `notify::slack`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct SlackAnswer {
@@ -150,6 +154,9 @@ fn answer(app: &App, response_url: Option<String>, body: Value) -> Response {
 }
 
 async fn press(app: &App, payload: Payload) -> Response {
+    if payload.kind != "block_actions" {
+        return StatusCode::OK.into_response();
+    }
     let action = payload.actions.first();
     let kind = match action.map(|a| a.action_id.as_str()) {
         Some("approve") => DecisionAction::Approve,
@@ -159,9 +166,6 @@ async fn press(app: &App, payload: Payload) -> Response {
         // The open button is a link; other interactions are not ours to answer.
         _ => return StatusCode::OK.into_response(),
     };
-    if payload.kind != "block_actions" {
-        return StatusCode::OK.into_response();
-    }
     let url = payload.response_url.clone();
     let Some(pressed) = action
         .and_then(|a| a.value.as_deref())
