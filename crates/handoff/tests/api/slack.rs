@@ -38,6 +38,7 @@ members = ["lea"]
 
 [teams.security]
 members = ["sam"]
+notify = ["slack:{webhook}"]
 
 [people.ana]
 slack = "{ANA}"
@@ -608,6 +609,17 @@ async fn a_level_4_alert_gets_an_acknowledge_button_that_works() {
     let p = json!({"task": "reply", "summary": "Card testing", "confidence": 0.9, "flags": ["possible fraud"]});
     let id = s.app.submitted_id(&s.agent, &p).await;
     assert_eq!(s.handoff(&id).await["status"], "alerted");
+    let message = s.rx.wait_for(WEBHOOK, 1, WAIT).await[0].json();
+    let actions = actions_of(&message);
+    let ids: Vec<&str> = actions
+        .iter()
+        .filter_map(|e| e["action_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["acknowledge", "open"], "{message}");
+    assert_eq!(
+        button(&message, "acknowledge").expect("acknowledge")["value"],
+        value(&id, 1).as_str()
+    );
     let text = ephemeral(s.press(ANA, "acknowledge", &value(&id, 1), None).await).await;
     assert!(text.contains("not routed"), "{text}");
     expect_json(s.press(SAM, "acknowledge", &value(&id, 1), None).await, 200).await;
