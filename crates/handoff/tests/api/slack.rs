@@ -175,8 +175,7 @@ impl Slack {
         let all = self.rx.wait_for(RESPONSE, n, WAIT).await;
         all.iter()
             .map(Recorded::json)
-            .filter(|m| m["replace_original"] == true)
-            .last()
+            .rfind(|m| m["replace_original"] == true)
             .unwrap_or_else(|| panic!("no replacement among {all:#?}"))
     }
 
