@@ -1,12 +1,13 @@
 //! The embedded store: [`SqliteStore`], the [`Store`] trait on SQLite in WAL mode with
-//! `synchronous=FULL`, one writer task doing group commit, a small pool of connections
+//! `synchronous=FULL`, one writer thread doing group commit, a small pool of connections
 //! for reads. Open it with [`SqliteStore::open`] on a file path; it creates and migrates
 //! the database when needed.
 //!
 //! - this file: opening (pragmas, migrations from `migrations/`), the reads, the
 //!   checkpointer, and the trait's methods.
-//! - `writer`: the single writer: whatever is queued, applied in one `BEGIN IMMEDIATE`
-//!   transaction and committed once, before anyone hears of it.
+//! - `writer`: the single writer, a thread with its own connection: whatever is queued,
+//!   applied in one `BEGIN IMMEDIATE` transaction and committed once, before anyone hears
+//!   of it.
 //! - `recent`: the handoffs written last, kept in memory.
 //! - `rows`: between Rust values and SQLite rows.
 //! - `error`: sqlx's errors as [`StoreError`].
@@ -27,13 +28,14 @@ use futures_util::TryStreamExt;
 use handoff_domain::Handoff;
 use handoff_domain::audit::{AuditEntry, ChainVerifier, NewEntry, Prepared, Verification};
 use handoff_domain::learning::{Counts, Histogram, StreamKind};
+use handoff_store::WriterStats;
 use handoff_store::{
     Attempted, BoxFuture, ChainTail, Cursor, DayTally, Deadline, Delivery, DeliveryState,
     ExportQuery, HistogramCount, Hub, KeyRecord, ListQuery, Refused, Scope, Store, StoreError,
     StoredEvent, StoredPolicy, Submission, Submitted, TaskLevel, UpdateFn,
 };
 use recent::Recent;
-use rows::{AUDIT_COLUMNS, OUTBOX_COLUMNS, decode_audit, decode_delivery, decode_doc};
+use rows::{AUDIT_COLUMNS, OUTBOX_COLUMNS, decode_audit, decode_delivery, decode_row};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -60,6 +62,7 @@ pub struct SqliteStore {
     hub: Arc<Hub>,
     checkpointer: tokio::task::JoinHandle<()>,
     recent: Arc<Mutex<Recent>>,
+    stats: Arc<WriterStats>,
 }
 
 /// Handoffs kept in memory after their last write (~3 KB each).
@@ -82,6 +85,22 @@ async fn checkpoint(pool: SqlitePool) {
             tracing::debug!(error = %e, "checkpoint skipped");
         }
     }
+}
+
+/// The writer's own connection. `synchronous=FULL`: a commit returns once its WAL frames
+/// are on disk. The writer keeps the hot index pages in memory (the default 2 MB cache made
+/// it re-read them from the file on every batch once the database outgrew it). Checkpoints
+/// run beside the writer (above), not inside its commits; its own automatic checkpoint is
+/// a backstop for a WAL that grows past ~160 MB.
+fn writer_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = memory; \
+         PRAGMA cache_size = {WRITER_CACHE}; PRAGMA wal_autocheckpoint = 10000;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -109,12 +128,13 @@ fn migrator() -> Migrator {
             "learning",
             include_str!("../migrations/0004_learning.sql"),
         ),
+        m(5, "lean", include_str!("../migrations/0005_lean.sql")),
     ])
 }
 
 impl SqliteStore {
     /// Opens (creating and migrating when needed) the database at `path`, and starts the
-    /// writer task.
+    /// writer thread.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -122,26 +142,17 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            // Statement journals of the multi-row upserts stay in memory.
-            .pragma("temp_store", "memory")
             // Records are ~2.5 KB: 16 KB pages hold six where 4 KB pages held one, and a
             // commit writes a quarter as many WAL frames (two system calls each).
             .page_size(16384);
-        // The writer keeps the hot index pages in memory (the default 2 MB cache made it
-        // re-read them from the file on every batch once the database outgrew it).
-        // Checkpoints run beside the writer (below), not inside its commits; the writer's
-        // own automatic checkpoint is a backstop for a WAL that grows past ~40 MB.
-        let writer_opts = opts
-            .clone()
-            .pragma("cache_size", WRITER_CACHE)
-            .pragma("wal_autocheckpoint", "10000");
-        let mut conn = SqliteConnection::connect_with(&writer_opts).await.db()?;
+        let mut conn = SqliteConnection::connect_with(&opts).await.db()?;
         // What `Migrator::run` does with a connection, called directly: through `run`,
         // this future would not be `Send` (sqlx's "`Acquire` is not general enough").
         migrator()
             .run_direct(None, &mut conn, false)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        conn.close().await.db()?;
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
@@ -151,14 +162,18 @@ impl SqliteStore {
         let hub = Arc::new(Hub::default());
         let (ops, rx) = mpsc::channel(QUEUE);
         let recent = Arc::new(Mutex::new(Recent::new(RECENT)));
+        let stats = Arc::new(WriterStats::default());
         let writer = Writer {
-            conn,
-            tail: None,
+            conn: writer_connection(path).map_err(StoreError::database)?,
             rx,
             hub: hub.clone(),
             recent: recent.clone(),
+            stats: stats.clone(),
         };
-        tokio::spawn(writer.run());
+        std::thread::Builder::new()
+            .name("handoff-writer".into())
+            .spawn(move || writer.run())
+            .map_err(StoreError::database)?;
         let checkpointer = tokio::spawn(checkpoint(read.clone()));
         Ok(SqliteStore {
             read,
@@ -166,6 +181,7 @@ impl SqliteStore {
             hub,
             checkpointer,
             recent,
+            stats,
         })
     }
 
@@ -192,10 +208,10 @@ impl SqliteStore {
         };
         // One indexed range per team, merged by (due time, id): a reviewer in several
         // teams still never makes SQLite sort the whole of every team's history.
-        let mut merged: Vec<(i64, String, String)> = Vec::new();
+        let mut merged: Vec<(i64, String, Handoff)> = Vec::new();
         for team in teams {
             let mut b = QueryBuilder::<Sqlite>::new(
-                "SELECT sla_due_ms, id, doc FROM handoffs WHERE assigned_team = ",
+                "SELECT sla_due_ms, id, doc, state FROM handoffs WHERE assigned_team = ",
             );
             b.push_bind(team.to_owned());
             push_filters(&mut b, q);
@@ -210,16 +226,16 @@ impl SqliteStore {
                 .push_bind(i64::from(q.limit));
             let rows = b.build().fetch_all(&self.read).await?;
             for r in rows {
-                merged.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+                merged.push((r.try_get(0)?, r.try_get(1)?, decode_row(&r, 2)?));
             }
         }
         merged.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         merged.truncate(q.limit as usize);
-        merged.iter().map(|(_, _, doc)| decode_doc(doc)).collect()
+        Ok(merged.into_iter().map(|(_, _, h)| h).collect())
     }
 
     async fn list_newest(&self, q: &ListQuery) -> Result<Vec<Handoff>, sqlx::Error> {
-        let mut b = QueryBuilder::<Sqlite>::new("SELECT doc FROM handoffs WHERE 1 = 1");
+        let mut b = QueryBuilder::<Sqlite>::new("SELECT doc, state FROM handoffs WHERE 1 = 1");
         if let Scope::Agent(agent) = &q.scope {
             b.push(" AND agent = ").push_bind(agent.clone());
         }
@@ -233,7 +249,7 @@ impl SqliteStore {
         b.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(q.limit));
         let rows = b.build().fetch_all(&self.read).await?;
-        rows.iter().map(|r| decode_doc(r.try_get(0)?)).collect()
+        rows.iter().map(|r| decode_row(r, 0)).collect()
     }
 }
 
@@ -288,12 +304,12 @@ impl Store for SqliteStore {
             if let Some(h) = cached {
                 return Ok(Some((*h).clone()));
             }
-            let row = sqlx::query("SELECT doc FROM handoffs WHERE id = ?")
+            let row = sqlx::query("SELECT doc, state FROM handoffs WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?;
             match row {
-                Some(r) => Ok(Some(decode_doc(r.try_get(0)?)?)),
+                Some(r) => Ok(Some(decode_row(&r, 0)?)),
                 None => Ok(None),
             }
         })
@@ -332,7 +348,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
         read(async move {
             // Entries about deliveries (`notification.*`) change no handoff: no event.
-            let sql = "SELECT a.seq, h.doc FROM audit a JOIN handoffs h ON h.id = a.handoff_id \
+            let sql = "SELECT a.seq, h.doc, h.state FROM audit a JOIN handoffs h ON h.id = a.handoff_id \
                        WHERE a.seq > ? AND a.action LIKE 'handoff.%' ORDER BY a.seq LIMIT ?";
             let rows = sqlx::query(sql)
                 .bind(after)
@@ -343,7 +359,7 @@ impl Store for SqliteStore {
                 .map(|r| {
                     Ok(StoredEvent {
                         seq: r.try_get(0)?,
-                        handoff: decode_doc(r.try_get(1)?)?,
+                        handoff: decode_row(r, 1)?,
                     })
                 })
                 .collect()
@@ -689,8 +705,9 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
         read(async move {
-            let mut b =
-                QueryBuilder::<Sqlite>::new("SELECT doc FROM handoffs WHERE spot_due IS NOT NULL");
+            let mut b = QueryBuilder::<Sqlite>::new(
+                "SELECT doc, state FROM handoffs WHERE spot_due IS NOT NULL",
+            );
             if let Some(teams) = teams {
                 if teams.is_empty() {
                     return Ok(Vec::new());
@@ -707,14 +724,14 @@ impl Store for SqliteStore {
             }
             b.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
             let rows = b.build().fetch_all(&self.read).await?;
-            rows.iter().map(|r| decode_doc(r.try_get(0)?)).collect()
+            rows.iter().map(|r| decode_row(r, 0)).collect()
         })
     }
 
     fn export(&self, q: ExportQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
         read(async move {
             let mut b = QueryBuilder::<Sqlite>::new(
-                "SELECT doc FROM handoffs WHERE status NOT IN \
+                "SELECT doc, state FROM handoffs WHERE status NOT IN \
                  ('pending', 'alerted', 'handed_over', 'acknowledged')",
             );
             if let Some(t) = q.task {
@@ -733,12 +750,16 @@ impl Store for SqliteStore {
             }
             b.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
             let rows = b.build().fetch_all(&self.read).await?;
-            rows.iter().map(|r| decode_doc(r.try_get(0)?)).collect()
+            rows.iter().map(|r| decode_row(r, 0)).collect()
         })
     }
 
     fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    fn writer_stats(&self) -> Option<&WriterStats> {
+        Some(&self.stats)
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -786,6 +807,11 @@ mod tests {
                 4,
                 "7861efd2ddcbadfd568affcc872c979cd500390ccbd2c02983b44e01bd087183\
                  cf02ffd2395b5002273f35bbb8049962",
+            ),
+            (
+                5,
+                "6a0a3486e6732d6a7443dc47bc8af5bf154126f50bbb1c1ba1c28ef2fcbee608\
+                 dc19a23ec3800bb0ad9320ae3cedd468",
             ),
         ]
         .map(|(v, h)| (v, h.to_owned()));

@@ -1,74 +1,126 @@
-//! Between Rust values and SQLite rows: the handoff row's columns, timestamps, audit rows.
+//! Between Rust values and SQLite rows: the handoff row's columns and its two JSON
+//! parts (the record written once, the state written at every change), timestamps, audit
+//! rows.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use handoff_domain::Level;
+use handoff_domain::handoff::SpotCheck;
+use handoff_domain::lifecycle::Lifecycle;
+use handoff_domain::schedule::Timers;
 use handoff_domain::{AuditEntry, Handoff, Role};
 use handoff_store::{Channel, Delivery, DeliveryState, Idempotency, KeyRecord, TaskLevel};
-use sqlx::query_builder::Separated;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, SqliteConnection};
 
 pub(super) const POLICY_ACTIVE: &str = "policy.active";
 pub(super) const POLICY_FILE: &str = "policy.file";
-
-pub(super) const HANDOFF_COLUMNS: &str = "id, agent, task, status, level, assigned_team, version, \
-     sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, idem_sha256, doc, due_ms, spot_due";
 
 pub(super) const OUTBOX_COLUMNS: &str = "id, handoff_id, event, channel, target, payload, state, \
      attempts, next_ms, created_ms, updated_ms, last_error";
 
 pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor, action, handoff_id, data, prev_hash, hash";
 
-/// A handoff to write: the record, its JSON, and the idempotency key it was submitted
-/// with (new rows only).
+pub(super) const INSERT_HANDOFF: &str = "INSERT INTO handoffs (id, agent, task, status, level, \
+     assigned_team, version, sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, \
+     idem_sha256, doc, due_ms, spot_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (seq, at, actor, action, handoff_id, \
+     data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO outbox (id, handoff_id, event, channel, \
+     target, payload, state, attempts, next_ms, created_ms, updated_ms, last_error) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
+
+/// A handoff to write.
 pub(super) struct HandoffRow {
     pub(super) handoff: Handoff,
-    pub(super) doc: String,
+    /// The whole record's JSON when it was made off the writer's path (a new row).
+    pub(super) doc: Option<String>,
+    /// The idempotency key it was submitted with (new rows only).
     pub(super) idem: Option<Idempotency>,
+    /// `None` for a new row; for a stored one, its team and SLA due time as stored, which
+    /// say whether the inbox's index must be touched.
+    pub(super) stored: Option<(String, i64)>,
 }
 
+/// The whole record: written once, when the handoff is created.
 pub(super) fn encode_doc(h: &Handoff) -> String {
     // A record of plain data always serialises.
     serde_json::to_string(h).unwrap_or_else(|_| "{}".to_owned())
 }
 
-impl HandoffRow {
-    /// Binds the values of [`HANDOFF_COLUMNS`], in order.
-    pub(super) fn bind(&self, v: &mut Separated<'_, Sqlite, &'static str>) {
-        let h = &self.handoff;
-        v.push_bind(h.id.clone())
-            .push_bind(h.state.agent.clone())
-            .push_bind(h.task.clone())
-            .push_bind(h.state.status.as_str())
-            .push_bind(i64::from(h.evaluation.level.get()))
-            .push_bind(h.state.assigned_team.clone())
-            .push_bind(i64::try_from(h.state.version).unwrap_or(i64::MAX))
-            .push_bind(h.evaluation.sla_due_at.timestamp_millis())
-            .push_bind(h.evaluation.expires_at.timestamp_millis())
-            .push_bind(h.created_at.timestamp_millis())
-            .push_bind(h.updated_at.timestamp_millis())
-            .push_bind(self.idem.as_ref().map(|i| i.key.clone()))
-            .push_bind(self.idem.as_ref().map(|i| i.body_sha256.clone()))
-            .push_bind(self.doc.clone())
-            .push_bind(h.next_deadline().map(|d| d.timestamp_millis()))
-            .push_bind(h.spot_check_due().then_some(1i64));
-    }
+/// The part of a record that changes after submission; the rest (the packet, the
+/// evaluation, the task, the epoch, the creation time) is stored once, in `doc`.
+#[derive(Serialize)]
+struct StateOut<'a> {
+    state: &'a Lifecycle,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt: &'a Option<String>,
+    updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Timers::is_untouched")]
+    timers: &'a Timers,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spot_check: &'a Option<SpotCheck>,
+    sla_due_at: DateTime<Utc>,
 }
 
-/// Binds the values of [`OUTBOX_COLUMNS`], in order.
-pub(super) fn bind_delivery(d: &Delivery, v: &mut Separated<'_, Sqlite, &'static str>) {
-    v.push_bind(d.id.clone())
-        .push_bind(d.handoff_id.clone())
-        .push_bind(d.event.clone())
-        .push_bind(d.channel.as_str())
-        .push_bind(d.target.clone())
-        .push_bind(d.payload.clone())
-        .push_bind(d.state.as_str())
-        .push_bind(i64::from(d.attempts))
-        .push_bind(d.next_at.timestamp_millis())
-        .push_bind(d.created_at.timestamp_millis())
-        .push_bind(d.updated_at.timestamp_millis())
-        .push_bind(d.last_error.clone());
+#[derive(Deserialize)]
+struct StateIn {
+    state: Lifecycle,
+    #[serde(default)]
+    receipt: Option<String>,
+    updated_at: DateTime<Utc>,
+    #[serde(default)]
+    timers: Timers,
+    #[serde(default)]
+    spot_check: Option<SpotCheck>,
+    sla_due_at: DateTime<Utc>,
+}
+
+/// The `state` column of a changed handoff.
+pub(super) fn encode_state(h: &Handoff) -> String {
+    let s = StateOut {
+        state: &h.state,
+        receipt: &h.receipt,
+        updated_at: h.updated_at,
+        timers: &h.timers,
+        spot_check: &h.spot_check,
+        sla_due_at: h.evaluation.sla_due_at,
+    };
+    serde_json::to_string(&s).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A record from its row: `doc` as written at creation, with `state` (when the handoff
+/// changed since) laid over it.
+pub(super) fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_json::Error> {
+    let mut h: Handoff = serde_json::from_str(doc)?;
+    if let Some(state) = state {
+        let s: StateIn = serde_json::from_str(state)?;
+        h.state = s.state;
+        h.receipt = s.receipt;
+        h.updated_at = s.updated_at;
+        h.timers = s.timers;
+        h.spot_check = s.spot_check;
+        h.evaluation.sla_due_at = s.sla_due_at;
+    }
+    Ok(h)
+}
+
+/// Whether `a` and `b` agree on everything [`encode_state`] leaves out.
+pub(super) fn same_immutable(a: &Handoff, b: &Handoff) -> bool {
+    let mut eval = b.evaluation.clone();
+    eval.sla_due_at = a.evaluation.sla_due_at;
+    a.id == b.id
+        && a.task == b.task
+        && a.packet == b.packet
+        && a.evaluation == eval
+        && a.created_at == b.created_at
+        && a.epoch == b.epoch
+}
+
+pub(super) fn version(h: &Handoff) -> i64 {
+    i64::try_from(h.state.version).unwrap_or(i64::MAX)
 }
 
 fn from_ms(ms: i64) -> DateTime<Utc> {
@@ -109,8 +161,11 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, sqlx::Error> {
         .map_err(|e| sqlx::Error::Decode(format!("bad timestamp {s:?}: {e}").into()))
 }
 
-pub(super) fn decode_doc(doc: &str) -> Result<Handoff, sqlx::Error> {
-    serde_json::from_str(doc).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+/// A handoff from a row whose columns `first` and `first + 1` are `doc` and `state`.
+pub(super) fn decode_row(row: &SqliteRow, first: usize) -> Result<Handoff, sqlx::Error> {
+    let doc: &str = row.try_get(first)?;
+    let state: Option<&str> = row.try_get(first + 1)?;
+    decode(doc, state).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// An audit row selected with [`AUDIT_COLUMNS`].
@@ -141,43 +196,24 @@ pub(super) fn decode_key(row: &SqliteRow) -> Result<KeyRecord, sqlx::Error> {
     })
 }
 
-pub(super) async fn put_setting(
-    conn: &mut SqliteConnection,
-    name: &str,
-    value: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO settings (name, value) VALUES (?, ?) \
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )
-    .bind(name)
-    .bind(value)
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
 /// Writes a task's level row (inside the writer's transaction).
-pub(super) async fn put_task_level(
-    conn: &mut SqliteConnection,
-    t: &TaskLevel,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+pub(super) fn put_task_level(conn: &rusqlite::Connection, t: &TaskLevel) -> rusqlite::Result<()> {
+    conn.prepare_cached(
         "INSERT OR REPLACE INTO task_levels (task, level, epoch, previous_level, \
          restore_level, changed_ms, changed_by, reason, automatic) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&t.task)
-    .bind(i64::from(t.level.get()))
-    .bind(i64::try_from(t.epoch).unwrap_or(i64::MAX))
-    .bind(i64::from(t.previous_level.get()))
-    .bind(t.restore_level.map(|l| i64::from(l.get())))
-    .bind(t.changed_at.timestamp_millis())
-    .bind(&t.by)
-    .bind(&t.reason)
-    .bind(t.automatic)
-    .execute(conn)
-    .await?;
+    )?
+    .execute(rusqlite::params![
+        t.task,
+        i64::from(t.level.get()),
+        i64::try_from(t.epoch).unwrap_or(i64::MAX),
+        i64::from(t.previous_level.get()),
+        t.restore_level.map(|l| i64::from(l.get())),
+        t.changed_at.timestamp_millis(),
+        t.by,
+        t.reason,
+        t.automatic,
+    ])?;
     Ok(())
 }
 

@@ -1,10 +1,17 @@
-//! The single writer: takes everything queued (up to [`MAX_BATCH`] operations), applies it
-//! inside one `BEGIN IMMEDIATE` transaction, commits once, and only then answers each
-//! caller and tells the hub. Throughput comes from sharing one fsync among many changes,
-//! not from weaker durability: nobody hears "done" before the commit that holds it.
+//! The single writer: a thread of its own with its own connection (rusqlite, statements
+//! prepared once and cached), that takes everything queued (up to [`MAX_BATCH`]
+//! operations), applies it inside one `BEGIN IMMEDIATE` transaction, commits once, and only
+//! then answers each caller and tells the hub. Throughput comes from sharing one fsync
+//! among many changes, not from weaker durability: nobody hears "done" before the commit
+//! that holds it.
 //!
 //! Operations in a batch apply in arrival order and see each other's effects (two
 //! decisions on one handoff in the same batch: the second sees the first's state).
+//!
+//! What a change writes is small: a handoff's packet and evaluation are stored once, when
+//! it is submitted (`doc`); a later change writes its state row (`state`, the mutable part
+//! of the record, see [`rows`]) and its audit entry, and touches the inbox indexes only
+//! when the columns they hold change.
 
 use crate::recent::Recent;
 use crate::rows::{self, HandoffRow};
@@ -13,11 +20,12 @@ use handoff_domain::audit::Prepared;
 use handoff_domain::learning::{Counts, Tally};
 use handoff_store::{
     Attempted, Change, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS, Idempotency,
-    KeyRecord, Refused, StoreError, Submission, Submitted, TaskLevel, UpdateFn,
+    KeyRecord, Refused, StoreError, Submission, Submitted, TaskLevel, UpdateFn, WriterStats,
 };
-use sqlx::{Connection, Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most operations one transaction carries.
@@ -107,19 +115,26 @@ fn answer<T>(reply: Reply<T>, value: T, failure: Option<&str>) {
 }
 
 pub(super) struct Writer {
-    pub(super) conn: SqliteConnection,
-    /// The audit chain's last (seq, hash) as of this writer's last commit; `None` when
-    /// it must be read again (at start, after a failure).
-    pub(super) tail: Option<Option<(i64, String)>>,
+    pub(super) conn: Connection,
     pub(super) rx: mpsc::Receiver<Op>,
     pub(super) hub: Arc<Hub>,
     pub(super) recent: Arc<Mutex<Recent>>,
+    pub(super) stats: Arc<WriterStats>,
 }
 
 impl Writer {
-    pub(super) async fn run(mut self) {
-        let mut ops = Vec::with_capacity(MAX_BATCH);
-        while self.rx.recv_many(&mut ops, MAX_BATCH).await > 0 {
+    /// The writer's loop, on its own thread: it ends when the store closes (or is
+    /// dropped).
+    pub(super) fn run(mut self) {
+        let mut ops: Vec<Op> = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = self.rx.blocking_recv() {
+            ops.push(first);
+            while ops.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
             let mut close = None;
             let batch: Vec<Op> = ops
                 .drain(..)
@@ -132,25 +147,33 @@ impl Writer {
                 })
                 .collect();
             if !batch.is_empty() {
-                self.commit(batch).await;
+                self.commit(batch);
             }
             if let Some(done) = close {
                 self.rx.close();
                 while let Ok(op) = self.rx.try_recv() {
-                    self.commit(vec![op]).await;
+                    self.commit(vec![op]);
                 }
-                let _ = self.conn.close_hard().await;
+                let _ = self.conn.execute_batch("PRAGMA optimize");
+                drop(self.conn);
                 let _ = done.send(());
                 return;
             }
         }
     }
 
-    async fn commit(&mut self, ops: Vec<Op>) {
+    fn commit(&mut self, ops: Vec<Op>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = ops.len() as u64;
+        let started = Instant::now();
         let mut batch = Batch::default();
-        let result = self.apply(ops, &mut batch).await;
-        match result {
+        match self.apply(ops, &mut batch) {
             Ok(()) => {
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.stats.batches.fetch_add(1, Relaxed);
+                self.stats.ops.fetch_add(n, Relaxed);
+                self.stats.commit_micros.fetch_add(micros, Relaxed);
+                self.stats.max_batch.fetch_max(n, Relaxed);
                 // Durable now: remember the new states first, then tell the callers.
                 {
                     let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
@@ -173,9 +196,11 @@ impl Writer {
                 }
             }
             Err(e) => {
+                self.stats.failed.fetch_add(1, Relaxed);
                 tracing::error!(error = %e, "a write batch failed and was rolled back");
-                let _ = self.conn.execute("ROLLBACK").await;
-                self.tail = None;
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
                 let msg = format!("the write was rolled back: {e}");
                 for d in batch.done {
                     d.send(Some(&msg));
@@ -184,110 +209,74 @@ impl Writer {
         }
     }
 
-    async fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> Result<(), sqlx::Error> {
-        // Keys and the policy are written inside the transaction as their operations run;
-        // so is everything while the chain's tail is not known (the first batch, or after
-        // a failure). Then the transaction opens first: `BEGIN IMMEDIATE` takes the write
-        // lock and the tail is read under it, in one call to the connection's thread.
-        let writes_early = ops.iter().any(|op| {
-            matches!(
-                op,
-                Op::CreateKey(..)
-                    | Op::RevokeKey(..)
-                    | Op::SetPolicy { .. }
-                    | Op::SetTaskLevel { .. }
-            )
-        });
-        match (&self.tail, writes_early) {
-            (Some(tail), false) => b.tail = tail.clone(),
-            _ => {
-                b.tail = self.begin().await?;
-                b.in_tx = true;
-            }
-        }
-        let ids: Vec<String> = ops
+    fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> rusqlite::Result<()> {
+        // The write lock first, then the chain's tail under it: another process
+        // (`handoff keys create`) may have appended since this writer's last commit.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        b.tail = self
+            .conn
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let ids: Vec<&str> = ops
             .iter()
             .filter_map(|op| match op {
-                Op::Update { id, .. } => Some(id.clone()),
+                Op::Update { id, .. } => Some(id.as_str()),
                 _ => None,
             })
             .collect();
-        self.load(ids, b).await?;
+        self.load(&ids, b)?;
         for op in ops {
-            self.apply_one(op, b).await?;
+            self.apply_one(op, b)?;
         }
-        if let Err(e) = self.write_and_commit(b).await {
-            if b.in_tx {
-                return Err(e);
-            }
-            // Sealed after a tail this writer knew: another process (`handoff keys
-            // create`) may have appended since, which the audit's primary key refuses.
-            // Read the tail under the lock, seal the same entries after it, write again.
-            tracing::debug!(error = %e, "write refused; re-reading the audit tail");
-            let _ = self.conn.execute("ROLLBACK").await;
-            self.tail = None;
-            let tail = self.begin().await?;
-            b.in_tx = true;
-            b.reseal(tail);
-            self.write_and_commit(b).await?;
-        }
-        self.tail = Some(b.tail.clone());
-        Ok(())
+        self.write(b)?;
+        self.conn.execute_batch("COMMIT")
     }
 
-    /// Opens the write transaction and reads the chain's tail under its lock.
-    async fn begin(&mut self) -> Result<Option<(i64, String)>, sqlx::Error> {
-        // One call: each call to the connection's thread costs a wake-up, which under
-        // load is worth more than the statements themselves.
-        let row =
-            sqlx::raw_sql("BEGIN IMMEDIATE; SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut self.conn)
-                .await?;
-        Ok(match row {
-            Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
-            None => None,
-        })
-    }
-
-    /// Reads, in one query, every handoff the batch's updates touch.
-    async fn load(&mut self, ids: Vec<String>, b: &mut Batch) -> Result<(), sqlx::Error> {
-        let ids: Vec<String> = {
+    /// Reads every handoff the batch's updates touch that is not in memory.
+    fn load(&mut self, ids: &[&str], b: &mut Batch) -> rusqlite::Result<()> {
+        let missing: Vec<&str> = {
             let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            ids.into_iter()
+            ids.iter()
+                .copied()
                 .filter(|id| match recent.get(id) {
                     Some(h) => {
-                        b.current.insert(id.clone(), (*h).clone());
+                        b.current.insert((*id).to_owned(), (*h).clone());
                         false
                     }
                     None => true,
                 })
                 .collect()
         };
-        if ids.is_empty() {
+        if missing.is_empty() {
             return Ok(());
         }
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT doc FROM handoffs WHERE id IN (");
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(id);
-        }
-        q.push(")");
-        let found = q
-            .build()
-            .persistent(false)
-            .fetch_all(&mut self.conn)
-            .await?;
-        for row in found {
-            let h = rows::decode_doc(row.try_get(0)?)?;
-            b.current.insert(h.id.clone(), h);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc, state FROM handoffs WHERE id = ?")?;
+        for id in missing {
+            if b.current.contains_key(id) {
+                continue;
+            }
+            let found = stmt
+                .query_row([id], |r| {
+                    let doc: String = r.get(0)?;
+                    let state: Option<String> = r.get(1)?;
+                    Ok((doc, state))
+                })
+                .optional()?;
+            if let Some((doc, state)) = found {
+                let h = rows::decode(&doc, state.as_deref()).map_err(decode_error)?;
+                b.current.insert(h.id.clone(), h);
+            }
         }
         Ok(())
     }
 
-    async fn apply_one(&mut self, op: Op, b: &mut Batch) -> Result<(), sqlx::Error> {
+    fn apply_one(&mut self, op: Op, b: &mut Batch) -> rusqlite::Result<()> {
         match op {
             Op::Submit(sub, reply) => {
-                let outcome = self.submit(*sub, b).await?;
+                let outcome = self.submit(*sub, b)?;
                 b.done.push(Done::Submit(reply, outcome));
             }
             Op::Update {
@@ -307,28 +296,30 @@ impl Writer {
                 b.done.push(Done::Unit(reply));
             }
             Op::CreateKey(key, audit, reply) => {
-                let done = sqlx::query(
-                    "INSERT INTO api_keys (name, role, key_sha256, created_at) VALUES (?, ?, ?, ?) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&key.name)
-                .bind(key.role.as_str())
-                .bind(&key.key_sha256)
-                .bind(rows::ts(key.created_at))
-                .execute(&mut self.conn)
-                .await?;
-                let created = done.rows_affected() == 1;
+                let created = self
+                    .conn
+                    .prepare_cached(
+                        "INSERT INTO api_keys (name, role, key_sha256, created_at) \
+                         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![
+                        key.name,
+                        key.role.as_str(),
+                        key.key_sha256,
+                        rows::ts(key.created_at)
+                    ])?
+                    == 1;
                 if created {
                     b.seal(audit);
                 }
                 b.done.push(Done::Flag(reply, created));
             }
             Op::RevokeKey(name, audit, reply) => {
-                let done = sqlx::query("DELETE FROM api_keys WHERE name = ?")
-                    .bind(&name)
-                    .execute(&mut self.conn)
-                    .await?;
-                let revoked = done.rows_affected() > 0;
+                let revoked = self
+                    .conn
+                    .prepare_cached("DELETE FROM api_keys WHERE name = ?")?
+                    .execute([&name])?
+                    > 0;
                 if revoked {
                     b.seal(audit);
                 }
@@ -340,9 +331,13 @@ impl Writer {
                 audit,
                 reply,
             } => {
-                rows::put_setting(&mut self.conn, rows::POLICY_ACTIVE, &active).await?;
+                let mut put = self.conn.prepare_cached(
+                    "INSERT INTO settings (name, value) VALUES (?, ?) \
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )?;
+                put.execute([rows::POLICY_ACTIVE, &active])?;
                 if let Some(text) = file_text {
-                    rows::put_setting(&mut self.conn, rows::POLICY_FILE, &text).await?;
+                    put.execute([rows::POLICY_FILE, &text])?;
                 }
                 if let Some(a) = audit {
                     b.seal(a);
@@ -356,15 +351,15 @@ impl Writer {
                 deliveries,
                 reply,
             } => {
-                let stored: Option<i64> =
-                    sqlx::query_scalar("SELECT epoch FROM task_levels WHERE task = ?")
-                        .bind(&level.task)
-                        .fetch_optional(&mut self.conn)
-                        .await?;
+                let stored: Option<i64> = self
+                    .conn
+                    .prepare_cached("SELECT epoch FROM task_levels WHERE task = ?")?
+                    .query_row([&level.task], |r| r.get(0))
+                    .optional()?;
                 let current = u64::try_from(stored.unwrap_or(0)).unwrap_or(0);
                 let done = current == expected_epoch;
                 if done {
-                    rows::put_task_level(&mut self.conn, &level).await?;
+                    rows::put_task_level(&self.conn, &level)?;
                     b.seal(audit);
                     b.deliveries.extend(deliveries);
                 }
@@ -375,13 +370,9 @@ impl Writer {
         Ok(())
     }
 
-    async fn submit(
-        &mut self,
-        sub: ReadySubmission,
-        b: &mut Batch,
-    ) -> Result<Submitted, sqlx::Error> {
+    fn submit(&mut self, sub: ReadySubmission, b: &mut Batch) -> rusqlite::Result<Submitted> {
         if let Some(idem) = &sub.idempotency {
-            if let Some(prior) = self.prior(sub.handoff.agent(), idem, &sub, b).await? {
+            if let Some(prior) = self.prior(sub.handoff.agent(), idem, &sub, b)? {
                 return Ok(prior);
             }
             b.idem.insert(
@@ -391,7 +382,15 @@ impl Writer {
         }
         let seq = b.seal(sub.audit);
         b.tallies.push(Tally::of_submission(&sub.handoff));
-        b.touch(&sub.handoff, seq, sub.idempotency, Some(sub.doc));
+        b.events
+            .push((b.audits.len() - 1, Event::of(seq, &sub.handoff)));
+        b.row_index.insert(sub.handoff.id.clone(), b.rows.len());
+        b.rows.push(HandoffRow {
+            handoff: sub.handoff.clone(),
+            doc: Some(sub.doc),
+            idem: sub.idempotency,
+            stored: None,
+        });
         b.deliveries.extend(sub.deliveries);
         // Later operations of this batch see it (a store that takes ids from its callers
         // could change a handoff in the batch that creates it).
@@ -401,13 +400,13 @@ impl Writer {
     }
 
     /// What an earlier use of the same idempotency key made, if it still counts.
-    async fn prior(
+    fn prior(
         &mut self,
         agent: &str,
         idem: &Idempotency,
         sub: &ReadySubmission,
         b: &Batch,
-    ) -> Result<Option<Submitted>, sqlx::Error> {
+    ) -> rusqlite::Result<Option<Submitted>> {
         let answer = |sha: &str, h: Handoff| {
             if sha == idem.body_sha256 {
                 Submitted::Replayed(Box::new(h))
@@ -423,101 +422,174 @@ impl Writer {
                 .map(|r| r.handoff.clone());
             return Ok(h.map(|h| answer(sha, h)));
         }
-        let row = sqlx::query(
-            "SELECT id, idem_sha256, created_ms, doc FROM handoffs WHERE agent = ? AND idem_key = ?",
-        )
-        .bind(agent)
-        .bind(&idem.key)
-        .fetch_optional(&mut self.conn)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let created_ms: i64 = row.try_get(2)?;
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT id, idem_sha256, created_ms, doc, state FROM handoffs \
+                 WHERE agent = ? AND idem_key = ?",
+            )?
+            .query_row([agent, &idem.key], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
+            .optional()?;
+        let Some((id, sha, created_ms, doc, state)) = row else {
+            return Ok(None);
+        };
         let window_ms = IDEMPOTENCY_WINDOW_HOURS * 3_600_000;
         if sub.handoff.created_at.timestamp_millis() - created_ms >= window_ms {
             // The key has expired: free it for this new handoff.
-            sqlx::query("UPDATE handoffs SET idem_key = NULL WHERE id = ?")
-                .bind(row.try_get::<String, _>(0)?)
-                .execute(&mut self.conn)
-                .await?;
+            self.conn
+                .prepare_cached("UPDATE handoffs SET idem_key = NULL WHERE id = ?")?
+                .execute([&id])?;
             return Ok(None);
         }
-        let sha: String = row.try_get(1)?;
-        Ok(Some(answer(&sha, rows::decode_doc(row.try_get(3)?)?)))
+        let h = rows::decode(&doc, state.as_deref()).map_err(decode_error)?;
+        Ok(Some(answer(&sha, h)))
     }
 
-    /// One round trip: a multi-row upsert of every handoff the batch created or changed,
-    /// a multi-row insert of its audit entries and of the deliveries they cause, the
-    /// attempts' results, and the commit. (SQLite binds the arguments of a multi-statement
-    /// query in order.)
-    async fn write_and_commit(&mut self, b: &Batch) -> Result<(), sqlx::Error> {
-        let mut q = QueryBuilder::<Sqlite>::new(if b.in_tx { "" } else { "BEGIN IMMEDIATE; " });
-        for chunk in b.rows.chunks(500) {
-            q.push(format_args!(
-                "INSERT INTO handoffs ({}) ",
-                rows::HANDOFF_COLUMNS
-            ));
-            q.push_values(chunk, |mut v, r| {
-                r.bind(&mut v);
-            });
-            q.push(
-                " ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-                 assigned_team = excluded.assigned_team, version = excluded.version, \
-                 sla_due_ms = excluded.sla_due_ms, updated_ms = excluded.updated_ms, \
-                 doc = excluded.doc, due_ms = excluded.due_ms, \
-                 spot_due = excluded.spot_due; ",
-            );
+    /// Every row the batch created or changed, its audit entries, the deliveries they
+    /// cause, the attempts' results and the learning aggregates: one prepared statement
+    /// per row, each parsed once for the life of the connection.
+    fn write(&mut self, b: &Batch) -> rusqlite::Result<()> {
+        let c = &self.conn;
+        for r in &b.rows {
+            let h = &r.handoff;
+            let due = h.next_deadline().map(|d| d.timestamp_millis());
+            let spot = h.spot_check_due().then_some(1i64);
+            match &r.stored {
+                // New: the whole record, once.
+                None => {
+                    let doc = match &r.doc {
+                        Some(doc) => doc.clone(),
+                        None => rows::encode_doc(h),
+                    };
+                    c.prepare_cached(rows::INSERT_HANDOFF)?.execute(params![
+                        h.id,
+                        h.state.agent,
+                        h.task,
+                        h.state.status.as_str(),
+                        i64::from(h.evaluation.level.get()),
+                        h.state.assigned_team,
+                        rows::version(h),
+                        h.evaluation.sla_due_at.timestamp_millis(),
+                        h.evaluation.expires_at.timestamp_millis(),
+                        h.created_at.timestamp_millis(),
+                        h.updated_at.timestamp_millis(),
+                        r.idem.as_ref().map(|i| &i.key),
+                        r.idem.as_ref().map(|i| &i.body_sha256),
+                        doc,
+                        due,
+                        spot,
+                    ])?;
+                }
+                // Changed: the state row. The inbox's (team, due time) index is touched
+                // only when an escalation moved it.
+                Some((team, sla_due_ms)) => {
+                    let state = rows::encode_state(h);
+                    let new_due = h.evaluation.sla_due_at.timestamp_millis();
+                    if *team == h.state.assigned_team && *sla_due_ms == new_due {
+                        c.prepare_cached(
+                            "UPDATE handoffs SET status = ?, version = ?, updated_ms = ?, \
+                             state = ?, due_ms = ?, spot_due = ? WHERE id = ?",
+                        )?
+                        .execute(params![
+                            h.state.status.as_str(),
+                            rows::version(h),
+                            h.updated_at.timestamp_millis(),
+                            state,
+                            due,
+                            spot,
+                            h.id,
+                        ])?;
+                    } else {
+                        c.prepare_cached(
+                            "UPDATE handoffs SET status = ?, version = ?, updated_ms = ?, \
+                             state = ?, due_ms = ?, spot_due = ?, assigned_team = ?, \
+                             sla_due_ms = ? WHERE id = ?",
+                        )?
+                        .execute(params![
+                            h.state.status.as_str(),
+                            rows::version(h),
+                            h.updated_at.timestamp_millis(),
+                            state,
+                            due,
+                            spot,
+                            h.state.assigned_team,
+                            new_due,
+                            h.id,
+                        ])?;
+                    }
+                }
+            }
         }
-        for chunk in b.audits.chunks(1000) {
-            q.push(format_args!("INSERT INTO audit ({}) ", rows::AUDIT_COLUMNS));
-            q.push_values(chunk, |mut v, (seq, prev_hash, hash, p)| {
-                let e = &p.entry;
-                v.push_bind(*seq)
-                    .push_bind(rows::ts(e.at))
-                    .push_bind(e.actor.clone())
-                    .push_bind(e.action.clone())
-                    .push_bind(e.handoff_id.clone())
-                    .push_bind(p.data_json.clone())
-                    .push_bind(prev_hash.clone())
-                    .push_bind(hash.clone());
-            });
-            q.push("; ");
+        let mut audit = c.prepare_cached(rows::INSERT_AUDIT)?;
+        for (seq, prev_hash, hash, p) in &b.audits {
+            let e = &p.entry;
+            audit.execute(params![
+                seq,
+                rows::ts(e.at),
+                e.actor,
+                e.action,
+                e.handoff_id,
+                p.data_json,
+                prev_hash,
+                hash
+            ])?;
         }
-        for chunk in b.deliveries.chunks(500) {
-            q.push(format_args!(
-                "INSERT INTO outbox ({}) ",
-                rows::OUTBOX_COLUMNS
-            ));
-            q.push_values(chunk, |mut v, d| rows::bind_delivery(d, &mut v));
-            q.push(" ON CONFLICT (id) DO NOTHING; ");
+        if !b.deliveries.is_empty() {
+            let mut ins = c.prepare_cached(rows::INSERT_DELIVERY)?;
+            for d in &b.deliveries {
+                ins.execute(params![
+                    d.id,
+                    d.handoff_id,
+                    d.event,
+                    d.channel.as_str(),
+                    d.target,
+                    d.payload,
+                    d.state.as_str(),
+                    i64::from(d.attempts),
+                    d.next_at.timestamp_millis(),
+                    d.created_at.timestamp_millis(),
+                    d.updated_at.timestamp_millis(),
+                    d.last_error,
+                ])?;
+            }
         }
-        for chunk in b.attempts.chunks(1000) {
-            q.push(
-                "UPDATE outbox SET state = v.column2, attempts = v.column3, next_ms = v.column4, \
-                 updated_ms = v.column5, last_error = v.column6 FROM (",
-            );
-            q.push_values(chunk, |mut v, a| {
-                v.push_bind(a.id.clone())
-                    .push_bind(a.state.as_str())
-                    .push_bind(i64::from(a.attempts))
-                    .push_bind(a.next_at.timestamp_millis())
-                    .push_bind(a.at.timestamp_millis())
-                    .push_bind(a.last_error.clone());
-            });
-            q.push(") AS v WHERE outbox.id = v.column1; ");
+        if !b.attempts.is_empty() {
+            let mut upd = c.prepare_cached(
+                "UPDATE outbox SET state = ?, attempts = ?, next_ms = ?, updated_ms = ?, \
+                 last_error = ? WHERE id = ?",
+            )?;
+            for a in &b.attempts {
+                upd.execute(params![
+                    a.state.as_str(),
+                    i64::from(a.attempts),
+                    a.next_at.timestamp_millis(),
+                    a.at.timestamp_millis(),
+                    a.last_error,
+                    a.id,
+                ])?;
+            }
         }
-        push_tallies(&mut q, &b.tallies);
-        q.push("COMMIT");
-        q.build().persistent(false).execute(&mut self.conn).await?;
-        Ok(())
+        write_tallies(c, &b.tallies)
     }
+}
+
+/// A stored record that no longer decodes, as the writer's error.
+fn decode_error(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
 }
 
 /// What one transaction has done so far.
 #[derive(Default)]
 struct Batch {
     tail: Option<(i64, String)>,
-    /// Whether the transaction was opened before the operations ran.
-    in_tx: bool,
     /// Handoffs as they are inside this transaction (loaded, then changed).
     current: HashMap<String, Handoff>,
     /// The rows to write, one per handoff, in first-touched order.
@@ -537,17 +609,6 @@ struct Batch {
 }
 
 impl Batch {
-    /// Seals every entry of this batch again, in order, after another tail.
-    fn reseal(&mut self, tail: Option<(i64, String)>) {
-        self.tail = tail;
-        for (_, _, _, p) in std::mem::take(&mut self.audits) {
-            self.seal(p);
-        }
-        for (i, e) in &mut self.events {
-            e.seq = self.audits[*i].0;
-        }
-    }
-
     fn seal(&mut self, p: Prepared) -> i64 {
         let (seq, prev_hash) = match self.tail.take() {
             Some((seq, hash)) => (seq + 1, hash),
@@ -557,26 +618,6 @@ impl Batch {
         self.tail = Some((seq, hash.clone()));
         self.audits.push((seq, prev_hash, hash, p));
         seq
-    }
-
-    /// Records `h` as written by this batch, with the event it makes.
-    fn touch(&mut self, h: &Handoff, seq: i64, idem: Option<Idempotency>, doc: Option<String>) {
-        let doc = doc.unwrap_or_else(|| rows::encode_doc(h));
-        self.events.push((self.audits.len() - 1, Event::of(seq, h)));
-        match self.row_index.get(&h.id) {
-            Some(&i) => {
-                self.rows[i].handoff = h.clone();
-                self.rows[i].doc = doc;
-            }
-            None => {
-                self.row_index.insert(h.id.clone(), self.rows.len());
-                self.rows.push(HandoffRow {
-                    handoff: h.clone(),
-                    doc,
-                    idem,
-                });
-            }
-        }
     }
 
     fn update(&mut self, id: &str, if_match: Option<u64>, f: UpdateFn) -> Result<Handoff, Refused> {
@@ -589,21 +630,46 @@ impl Batch {
             });
         }
         let team_before = current.state.assigned_team.clone();
+        let stored = (
+            team_before.clone(),
+            current.evaluation.sla_due_at.timestamp_millis(),
+        );
         let Change {
             handoff,
             audit,
             deliveries,
         } = f(current)?;
+        debug_assert!(
+            rows::same_immutable(current, &handoff),
+            "a change altered what is stored once: {id}"
+        );
         let tally = Tally::of_change(current, &handoff);
         if !tally.is_empty() {
             self.tallies.push(tally);
         }
         let seq = self.seal(Prepared::new(audit));
-        self.touch(&handoff, seq, None, None);
-        if handoff.state.assigned_team != team_before
-            && let Some((_, event)) = self.events.last_mut()
-        {
+        let mut event = Event::of(seq, &handoff);
+        if handoff.state.assigned_team != team_before {
             event.previous_team = Some(team_before);
+        }
+        self.events.push((self.audits.len() - 1, event));
+        match self.row_index.get(id) {
+            Some(&i) => {
+                // Created or changed earlier in this batch: its row takes the new state
+                // (a created row's whole record is encoded again).
+                let row = &mut self.rows[i];
+                row.handoff = handoff.clone();
+                row.doc = None;
+            }
+            None => {
+                self.row_index.insert(id.to_owned(), self.rows.len());
+                self.rows.push(HandoffRow {
+                    handoff: handoff.clone(),
+                    doc: None,
+                    idem: None,
+                    stored: Some(stored),
+                });
+            }
         }
         self.deliveries.extend(deliveries);
         self.current.insert(handoff.id.clone(), handoff.clone());
@@ -613,9 +679,9 @@ impl Batch {
 
 /// The batch's tallies, merged by key first (a batch of a thousand submissions of one task
 /// is one row), as upserts that add to the stored counts.
-fn push_tallies(q: &mut QueryBuilder<Sqlite>, tallies: &[Tally]) {
+fn write_tallies(c: &Connection, tallies: &[Tally]) -> rusqlite::Result<()> {
     if tallies.is_empty() {
-        return;
+        return Ok(());
     }
     let mut hours: Vec<((&str, u64, i64), Counts)> = Vec::new();
     let mut hits: HashMap<(&str, u64, i64, i64, i64), i64> = HashMap::new();
@@ -634,59 +700,63 @@ fn push_tallies(q: &mut QueryBuilder<Sqlite>, tallies: &[Tally]) {
                 .or_default() += 1;
         }
     }
-    let names = Counts::NAMES;
-    for chunk in hours.chunks(200) {
-        q.push(format_args!(
-            "INSERT INTO task_hours (task, epoch, hour, {}) ",
-            names.join(", ")
-        ));
-        q.push_values(chunk, |mut v, ((task, epoch, hour), c)| {
-            v.push_bind(task.to_string())
-                .push_bind(i64::try_from(*epoch).unwrap_or(i64::MAX))
-                .push_bind(*hour);
-            for x in c.values() {
-                v.push_bind(x);
-            }
-        });
-        q.push(" ON CONFLICT (task, epoch, hour) DO UPDATE SET ");
-        let set: Vec<String> = names
-            .iter()
-            .map(|n| format!("{n} = {n} + excluded.{n}"))
-            .collect();
-        q.push(set.join(", "));
-        q.push("; ");
-    }
-    let hits: Vec<_> = hits.into_iter().collect();
-    for chunk in hits.chunks(500) {
-        q.push("INSERT INTO task_hist (task, epoch, day, histogram, bucket, n) ");
-        q.push_values(chunk, |mut v, ((task, epoch, day, hist, bucket), n)| {
-            v.push_bind(task.to_string())
-                .push_bind(i64::try_from(*epoch).unwrap_or(i64::MAX))
-                .push_bind(*day)
-                .push_bind(*hist)
-                .push_bind(*bucket)
-                .push_bind(*n);
-        });
-        q.push(
-            " ON CONFLICT (task, day, epoch, histogram, bucket) DO UPDATE SET n = n + excluded.n; ",
+    let epoch = |e: u64| i64::try_from(e).unwrap_or(i64::MAX);
+    if !hours.is_empty() {
+        let names = Counts::NAMES;
+        let sql = format!(
+            "INSERT INTO task_hours (task, epoch, hour, {}) VALUES (?, ?, ?{}) \
+             ON CONFLICT (task, epoch, hour) DO UPDATE SET {}",
+            names.join(", "),
+            ", ?".repeat(names.len()),
+            names
+                .iter()
+                .map(|n| format!("{n} = {n} + excluded.{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
+        let mut stmt = c.prepare_cached(&sql)?;
+        for ((task, e, hour), counts) in &hours {
+            let mut values: Vec<rusqlite::types::Value> =
+                vec![(*task).to_owned().into(), epoch(*e).into(), (*hour).into()];
+            values.extend(
+                counts
+                    .values()
+                    .into_iter()
+                    .map(rusqlite::types::Value::from),
+            );
+            stmt.execute(rusqlite::params_from_iter(values))?;
+        }
     }
-    let items: Vec<(&Tally, &handoff_domain::learning::MonitorItem)> = tallies
-        .iter()
-        .flat_map(|t| t.items.iter().map(move |i| (t, i)))
-        .collect();
-    for chunk in items.chunks(500) {
-        q.push("INSERT INTO monitor_items (task, epoch, stream, handoff_id, error, at_ms) ");
-        q.push_values(chunk, |mut v, (t, i)| {
-            v.push_bind(t.task.clone())
-                .push_bind(i64::try_from(t.epoch).unwrap_or(i64::MAX))
-                .push_bind(i.stream.as_str())
-                .push_bind(i.handoff_id.clone())
-                .push_bind(i64::from(i.error))
-                .push_bind(t.hour * 3_600_000);
-        });
-        q.push(
-            " ON CONFLICT (stream, handoff_id) DO UPDATE SET error = max(error, excluded.error); ",
-        );
+    if !hits.is_empty() {
+        let mut stmt = c.prepare_cached(
+            "INSERT INTO task_hist (task, epoch, day, histogram, bucket, n) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (task, day, epoch, histogram, bucket) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for ((task, e, day, hist, bucket), n) in hits {
+            stmt.execute(params![task, epoch(e), day, hist, bucket, n])?;
+        }
     }
+    let mut items = None;
+    for t in tallies {
+        for i in &t.items {
+            let stmt = match &mut items {
+                Some(s) => s,
+                None => items.insert(c.prepare_cached(
+                    "INSERT INTO monitor_items (task, epoch, stream, handoff_id, error, at_ms) \
+                     VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (stream, handoff_id) DO UPDATE SET error = max(error, excluded.error)",
+                )?),
+            };
+            stmt.execute(params![
+                t.task,
+                epoch(t.epoch),
+                i.stream.as_str(),
+                i.handoff_id,
+                i64::from(i.error),
+                t.hour * 3_600_000
+            ])?;
+        }
+    }
+    Ok(())
 }

@@ -180,3 +180,122 @@ async fn a_delivery_whose_channel_this_build_does_not_know_is_an_error_that_name
     assert!(err.to_string().contains("\"sms\""), "{err}");
     store.close().await;
 }
+
+/// The raw `doc` and `state` columns of one handoff, read behind the store's back.
+async fn raw_row(db: &TempFile, id: &str) -> (String, Option<String>) {
+    use sqlx::{Connection, Row};
+    let url = format!("sqlite:{}", db.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    let row = sqlx::query("SELECT doc, state FROM handoffs WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut conn)
+        .await
+        .expect("the row");
+    let out = (row.get(0), row.get(1));
+    conn.close().await.expect("the connection closes");
+    out
+}
+
+/// The lean write path: the record is written whole once, at creation; a change writes
+/// only the state row, and reading lays it over the record. A store opened afresh (nothing
+/// in memory) reads the changed handoff exactly as the writer answered it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_writes_only_the_state_and_reads_back_whole() {
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    created(&store, submission(h.clone())).await;
+    let (doc, state) = raw_row(&db, &h.id).await;
+    assert!(state.is_none(), "a new row has no state row yet");
+
+    let approved = store
+        .update(h.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("the approval applies");
+    let (doc_after, state_after) = raw_row(&db, &h.id).await;
+    assert_eq!(
+        doc_after, doc,
+        "the record written at creation is not rewritten"
+    );
+    let state_after = state_after.expect("the change wrote the state row");
+    assert!(
+        state_after.len() < doc.len(),
+        "the state row ({} bytes) is smaller than the record ({} bytes)",
+        state_after.len(),
+        doc.len()
+    );
+    store.close().await;
+
+    let reopened = fx.open().await;
+    assert_eq!(
+        reopened.get(&h.id).await.expect("the store reads"),
+        Some(approved)
+    );
+    reopened.close().await;
+}
+
+/// A row written before the lean schema (the whole record in `doc`, no `state`) reads as
+/// it was, and its next change is laid over it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_written_before_the_state_column_reads_and_changes_as_before() {
+    use sqlx::Connection;
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    created(&store, submission(h.clone())).await;
+    let approved = store
+        .update(h.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("the approval applies");
+    store.close().await;
+    // As the previous schema stored it: the whole approved record in `doc`.
+    let url = format!("sqlite:{}", db.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("UPDATE handoffs SET doc = ?, state = NULL WHERE id = ?")
+        .bind(serde_json::to_string(&approved).expect("a record serialises"))
+        .bind(&h.id)
+        .execute(&mut conn)
+        .await
+        .expect("the legacy row");
+    conn.close().await.expect("the connection closes");
+
+    let store = fx.open().await;
+    assert_eq!(
+        store.get(&h.id).await.expect("the store reads"),
+        Some(approved.clone())
+    );
+    let executed = store
+        .update(
+            h.id.clone(),
+            None,
+            change_by(
+                handoff_domain::Command::Outcome {
+                    by: "sales-bot".into(),
+                    result: handoff_domain::lifecycle::OutcomeResult::Executed,
+                    detail: Some("sent".into()),
+                    draft_sha256: None,
+                },
+                "sales-bot",
+                "handoff.outcome",
+            ),
+        )
+        .await
+        .expect("the store answers")
+        .expect("the outcome applies");
+    assert_eq!(executed.state.status, Status::Executed);
+    store.close().await;
+    let store = fx.open().await;
+    assert_eq!(
+        store.get(&h.id).await.expect("the store reads"),
+        Some(executed)
+    );
+    store.close().await;
+}

@@ -33,6 +33,21 @@ use std::pin::Pin;
 pub use delivery::{Attempted, Channel, Delivery, DeliveryState};
 pub use hub::{Event, Hub};
 
+/// A group-commit writer's counters since it started (all relaxed atomics: read for the
+/// metrics, never for decisions).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Committed batches, and the operations they carried.
+    pub batches: std::sync::atomic::AtomicU64,
+    pub ops: std::sync::atomic::AtomicU64,
+    /// Batches rolled back.
+    pub failed: std::sync::atomic::AtomicU64,
+    /// Time from `BEGIN` to the end of `COMMIT`, summed, in microseconds.
+    pub commit_micros: std::sync::atomic::AtomicU64,
+    /// The largest batch so far.
+    pub max_batch: std::sync::atomic::AtomicU64,
+}
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Something went wrong in the database itself: the caller answers 500 (or 503).
@@ -384,6 +399,11 @@ pub trait Store: Send + Sync {
 
     /// Who hears of commits.
     fn hub(&self) -> &Hub;
+
+    /// What the store's writer has done, for the metrics; `None` for a store without one.
+    fn writer_stats(&self) -> Option<&WriterStats> {
+        None
+    }
 
     /// Finishes what is queued and stops the writer.
     fn close(&self) -> BoxFuture<'_, ()>;

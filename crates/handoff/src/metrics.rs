@@ -42,9 +42,77 @@ pub struct Metrics {
     submitted: [AtomicU64; 4],
     /// (channel, delivered) → attempts.
     deliveries: Mutex<BTreeMap<(String, bool), u64>>,
+    /// Long-polls waiting now.
+    long_polls: AtomicU64,
+}
+
+/// Counts one waiting long-poll while it lives.
+pub struct Waiting<'a>(&'a AtomicU64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
+    /// A long-poll starts waiting; it stops when the guard drops.
+    pub fn long_poll(&self) -> Waiting<'_> {
+        self.long_polls.fetch_add(1, Ordering::Relaxed);
+        Waiting(&self.long_polls)
+    }
+
+    /// The store writer's counters and the long-polls waiting, as Prometheus text.
+    pub fn render_writer(&self, out: &mut String, w: Option<&handoff_store::WriterStats>) {
+        let _ = writeln!(
+            out,
+            "# HELP handoff_long_polls_waiting Long-polls (GET ?wait=) waiting for a change.\n\
+             # TYPE handoff_long_polls_waiting gauge\n\
+             handoff_long_polls_waiting {}",
+            self.long_polls.load(Ordering::Relaxed)
+        );
+        let Some(w) = w else { return };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let families = [
+            (
+                "handoff_writer_batches_total",
+                "counter",
+                "Transactions the store's writer committed.",
+                get(&w.batches) as f64,
+            ),
+            (
+                "handoff_writer_operations_total",
+                "counter",
+                "Operations (submissions, changes, attempts, keys, policy) in committed batches.",
+                get(&w.ops) as f64,
+            ),
+            (
+                "handoff_writer_failed_batches_total",
+                "counter",
+                "Write batches rolled back.",
+                get(&w.failed) as f64,
+            ),
+            (
+                "handoff_writer_commit_seconds_total",
+                "counter",
+                "Time from BEGIN to the end of COMMIT (fsync included), summed over batches.",
+                get(&w.commit_micros) as f64 / 1e6,
+            ),
+            (
+                "handoff_writer_batch_max_operations",
+                "gauge",
+                "The largest batch committed since the start.",
+                get(&w.max_batch) as f64,
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+    }
+
     pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
         let secs = took.as_secs_f64();
         let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());

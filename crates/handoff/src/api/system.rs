@@ -41,6 +41,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "system", security(()), responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
+    app.metrics.render_writer(&mut text, app.writer_stats());
     match app.learning_metrics().await {
         Ok(learning) => text.push_str(&learning),
         // The request metrics still answer when the store cannot.

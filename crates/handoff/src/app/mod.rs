@@ -82,6 +82,11 @@ pub struct App {
 }
 
 impl App {
+    /// The store writer's counters, when the store has a writer.
+    pub fn writer_stats(&self) -> Option<&handoff_store::WriterStats> {
+        self.store.writer_stats()
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         policy: Policy,

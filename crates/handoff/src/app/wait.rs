@@ -20,6 +20,7 @@ impl App {
         wait: Duration,
     ) -> AppResult<Handoff> {
         let deadline = Instant::now() + wait.min(MAX_WAIT);
+        let _waiting = self.metrics.long_poll();
         let watch = self.store.hub().watch(id);
         let closing = self.closing();
         tokio::pin!(closing);

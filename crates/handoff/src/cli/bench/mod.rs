@@ -5,11 +5,13 @@
 //!   a reviewer approves → the agent's long-poll sees it → outcome).
 //! - `inbox`: a reviewer's inbox query with many stored handoffs.
 //! - `stats`: the learning statistics with many stored handoffs.
+//! - `longpoll`: many long-polls waiting at once: memory per long-poll, wake-up.
 //! - `notify`: the outbox: webhook deliveries per second to a local receiver, and the
 //!   delay from a decision to the agent's callback.
 
 mod inbox;
 mod load;
+mod longpoll;
 mod notify;
 mod policy;
 mod report;
@@ -45,6 +47,9 @@ pub enum BenchCommand {
     /// Store and decide many handoffs over thirty days, then time the learning
     /// statistics, recommendations and metrics through the server.
     Stats(stats::StatsArgs),
+    /// Hold many long-polls waiting at once: time to register them, the server's memory
+    /// per waiting long-poll, and how fast all are answered after the decisions.
+    Longpoll(longpoll::LongPollArgs),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -58,5 +63,6 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Inbox(args) => inbox::run(args),
         BenchCommand::Notify(args) => notify::run(args),
         BenchCommand::Stats(args) => stats::run(args),
+        BenchCommand::Longpoll(args) => longpoll::run(args),
     }
 }

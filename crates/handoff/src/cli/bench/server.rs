@@ -73,6 +73,18 @@ impl BenchServer {
         (cpu, rss)
     }
 
+    /// The server process's resident memory now, in KiB.
+    pub fn rss_now_kib(&self) -> f64 {
+        let pid = self.child.id();
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+                line.split_whitespace().nth(1)?.parse().ok()
+            })
+            .unwrap_or(0.0)
+    }
+
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();

@@ -1,0 +1,178 @@
+//! `handoff bench longpoll`: many agents, each waiting on its own pending handoff with a
+//! long-poll (`GET /v1/handoffs/{id}?wait=60`) at the same time. Reports how long the
+//! server took to have them all waiting, what they cost in its memory, and how long after
+//! the reviewers' decisions every one had its answer.
+
+use super::load::{People, people, submit_one};
+use super::server::{BenchServer, temp_dir};
+use anyhow::{Context, bail};
+use clap::Args;
+use reqwest::Client;
+use serde_json::json;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct LongPollArgs {
+    /// Long-polls waiting at once (each holds a connection: mind `ulimit -n`).
+    #[arg(long, default_value_t = 10_000)]
+    polls: usize,
+}
+
+pub fn run(args: LongPollArgs) -> anyhow::Result<ExitCode> {
+    if args.polls == 0 {
+        bail!("--polls must be at least 1");
+    }
+    let dir = temp_dir("longpoll")?;
+    let server = BenchServer::start(&dir, &[])?;
+    let rt = crate::cli::runtime()?;
+    let result = rt.block_on(drive(&server, args.polls));
+    let (cpu, rss) = server.usage();
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    println!("server process: {cpu:.1} s CPU in all, peak RSS {rss:.1} MiB");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The server's count of long-polls waiting, from `/metrics`.
+async fn waiting(client: &Client, url: &str) -> anyhow::Result<usize> {
+    let text = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("handoff_long_polls_waiting "))
+        .context("the server reports no handoff_long_polls_waiting")?;
+    Ok(line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0) as usize)
+}
+
+async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
+    let People {
+        client,
+        agents,
+        reviewers,
+    } = people(server, 1, 1).await?;
+    let agent = agents.into_iter().next().context("no agent key")?;
+    let url = server.url.clone();
+
+    // 1. n pending handoffs, 64 submissions at a time.
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (client, url, key, next) = (client.clone(), url.clone(), agent.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let (body, submit) = (super::load::packet(), format!("{url}/v1/handoffs"));
+            let mut ids = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let answer = submit_one(&client, &submit, &key, &body).await?;
+                let v: serde_json::Value = serde_json::from_slice(&answer)?;
+                ids.push(v["id"].as_str().context("no id in the answer")?.to_owned());
+            }
+            anyhow::Ok(ids)
+        }));
+    }
+    let mut ids = Vec::with_capacity(n);
+    for t in tasks {
+        ids.extend(t.await??);
+    }
+    println!(
+        "{n} handoffs submitted in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_now_kib();
+
+    // 2. One long-poll per handoff, each on its own connection.
+    let polls = Client::builder()
+        .pool_max_idle_per_host(0)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(90))
+        .build()?;
+    let started = Instant::now();
+    let mut waits = Vec::with_capacity(n);
+    for id in &ids {
+        let req = polls
+            .get(format!("{url}/v1/handoffs/{id}?wait=60"))
+            .bearer_auth(&agent);
+        waits.push(tokio::spawn(async move {
+            let res = req.send().await?.error_for_status()?;
+            let body: serde_json::Value = res.json().await?;
+            anyhow::Ok((Instant::now(), body["status"] == "approved"))
+        }));
+    }
+    loop {
+        let w = waiting(&client, &url).await?;
+        if w >= n {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(40) {
+            bail!("only {w} of {n} long-polls were waiting after 40 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let registered = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_now_kib();
+    println!(
+        "{n} long-polls waiting after {:.2} s; server RSS {:.1} -> {:.1} MiB: {:.1} KiB per waiting long-poll",
+        registered.as_secs_f64(),
+        before / 1024.0,
+        after / 1024.0,
+        (after - before) / n as f64
+    );
+
+    // 3. The reviewers approve them all, 64 at a time; each long-poll answers.
+    let decided_from = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(ids);
+    let mut deciders = Vec::new();
+    for i in 0..64 {
+        let (client, url, ids, next) = (client.clone(), url.clone(), ids.clone(), next.clone());
+        let key = reviewers[i % 2].clone();
+        deciders.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(id) = ids.get(i) else { break };
+                client
+                    .post(format!("{url}/v1/handoffs/{id}/decision"))
+                    .bearer_auth(&key)
+                    .json(&json!({"action": "approve"}))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+            }
+            anyhow::Ok(Instant::now())
+        }));
+    }
+    let mut decided_until = decided_from;
+    for d in deciders {
+        decided_until = decided_until.max(d.await??);
+    }
+    let mut last = decided_from;
+    let mut approved = 0;
+    for w in waits {
+        let (at, ok) = w.await??;
+        last = last.max(at);
+        approved += usize::from(ok);
+    }
+    println!(
+        "{n} decisions in {:.2} s; {approved} of {n} long-polls answered `approved`, the last {:.0} ms after the last decision",
+        (decided_until - decided_from).as_secs_f64(),
+        last.saturating_duration_since(decided_until).as_secs_f64() * 1000.0
+    );
+    if approved != n {
+        bail!("{} long-polls did not see the approval", n - approved);
+    }
+    Ok(())
+}
