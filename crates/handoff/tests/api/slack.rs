@@ -383,6 +383,12 @@ async fn escalate_with_a_rationale_moves_it_to_the_escalation_team() {
     let d = &s.decisions(&id).await[0];
     assert_eq!(d["data"]["action"], "escalate");
     assert_eq!(d["data"]["via"], "slack");
+    let replaced = s.replacement(2).await;
+    let text = replaced["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Escalated by ana to sales-leads") && text.contains("Needs a lead's eye"),
+        "{replaced}"
+    );
 }
 
 // ---- refused: 401, nothing happens ------------------------------------------------------

@@ -199,7 +199,7 @@ async fn press(app: &App, payload: Payload) -> Response {
         );
     }
     let decision = Decision {
-        rationale,
+        rationale: rationale.clone(),
         ..Decision::new(kind)
     };
     match app
@@ -207,7 +207,7 @@ async fn press(app: &App, payload: Payload) -> Response {
         .await
     {
         Ok(h) => {
-            let outcome = outcome(&h, kind, &who.name);
+            let outcome = outcome(&h, kind, &who.name, rationale.as_deref());
             answer(app, url, app.slack_message_after(&h, &outcome))
         }
         Err(e) => {
@@ -218,14 +218,14 @@ async fn press(app: &App, payload: Payload) -> Response {
 }
 
 /// What was decided and by whom, for everyone in the channel.
-fn outcome(h: &handoff_domain::Handoff, action: DecisionAction, by: &str) -> String {
+fn outcome(
+    h: &handoff_domain::Handoff,
+    action: DecisionAction,
+    by: &str,
+    rationale: Option<&str>,
+) -> String {
     let s = &h.state;
-    let why = s
-        .decision
-        .as_ref()
-        .and_then(|d| d.rationale.as_deref())
-        .map(|r| format!(": “{r}”"))
-        .unwrap_or_default();
+    let why = rationale.map(|r| format!(": “{r}”")).unwrap_or_default();
     match (action, s.status) {
         (DecisionAction::Approve, handoff_domain::Status::Pending) => format!(
             "Approved by {by} ({} of {} approvals): another reviewer's approval is needed",
