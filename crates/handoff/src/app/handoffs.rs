@@ -154,7 +154,9 @@ impl App {
             h.spot_check = Some(handoff_domain::handoff::SpotCheck::default());
         }
         if h.state.status == Status::Approved {
-            h.receipt = Some(self.receipt(&h, now));
+            let (receipt, ed25519) = super::receipts(&self.receipts, &h, now);
+            h.receipt = Some(receipt);
+            h.receipt_ed25519 = Some(ed25519);
         }
         let mut audit = h.submitted_entry();
         who.mark(&mut audit.data);
@@ -407,7 +409,9 @@ impl App {
             next.state = applied.state;
             next.updated_at = now;
             if became_approved {
-                next.receipt = Some(super::receipt(&receipts, &next, now));
+                let (receipt, ed25519) = super::receipts(&receipts, &next, now);
+                next.receipt = Some(receipt);
+                next.receipt_ed25519 = Some(ed25519);
             }
             // The team it was escalated to hears of it (`v<version>` is unique).
             let cause = format!("v{}", next.version());
