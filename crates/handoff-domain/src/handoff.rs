@@ -22,8 +22,8 @@ pub struct Handoff {
     /// The signed approval receipt (a compact JWS, header `alg: "EdDSA"`), once approved.
     pub receipt: Option<String>,
     /// The same receipt under RFC 9864's fully specified algorithm name (`alg:
-    /// "Ed25519"`): the same payload and key. Absent from handoffs approved before it was
-    /// offered.
+    /// "Ed25519"`): the same payload and key. Derived from `receipt` (the server re-signs
+    /// its payload), so a store need not keep it; kept when the record is written whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_ed25519: Option<String>,
     pub created_at: DateTime<Utc>,

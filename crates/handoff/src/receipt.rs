@@ -145,6 +145,21 @@ impl ReceiptKey {
         self.sign_jws(alg, "JWT", &b64_json(payload))
     }
 
+    /// The `Ed25519`-named form of one of this key's `EdDSA` receipts: the same payload
+    /// bytes under the header `alg: "Ed25519"`. Only a receipt whose signature checks out
+    /// with this key is re-signed: a receipt edited in the database never becomes a valid
+    /// one this way. `None` for anything else.
+    pub fn ed25519_form(&self, receipt: &str) -> Option<String> {
+        verified_payload(receipt, &self.jwks()).ok()?;
+        let mut parts = receipt.split('.');
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
+        if header.get("alg").and_then(Value::as_str) != Some(Alg::EdDSA.as_str()) {
+            return None;
+        }
+        Some(self.sign_jws(Alg::Ed25519, "JWT", parts.next()?))
+    }
+
     /// Signs an audit checkpoint's head (SPEC §9): `typ: "handoff-checkpoint"`, `EdDSA` like
     /// the receipts' default, so that the JOSE libraries that check receipts check these.
     pub fn sign_checkpoint(&self, head: &handoff_domain::checkpoint::Head) -> String {

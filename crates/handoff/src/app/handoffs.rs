@@ -178,9 +178,9 @@ impl App {
                 {
                     self.deadlines.notify_one();
                 }
-                Ok(Submit::Created(*h))
+                Ok(Submit::Created(self.complete(*h)))
             }
-            Submitted::Replayed(h) => Ok(Submit::Replayed(*h)),
+            Submitted::Replayed(h) => Ok(Submit::Replayed(self.complete(*h))),
             Submitted::KeyReused => Err(AppError::field(
                 "Idempotency-Key",
                 "this key was used with another body in the last 24 hours",
@@ -191,7 +191,7 @@ impl App {
     /// A handoff the caller may see; one it may not see does not exist for it.
     pub async fn visible(&self, who: &Principal, id: &str) -> AppResult<Handoff> {
         match self.store.get(id).await? {
-            Some(h) if who.can_see(&h, &self.policy()) => Ok(h),
+            Some(h) if who.can_see(&h, &self.policy()) => Ok(self.complete(h)),
             _ => Err(AppError::NotFound("such handoff")),
         }
     }
@@ -426,6 +426,7 @@ impl App {
             })
         });
         let id = id.to_owned();
-        Ok(self.store.update(id, if_match, f).await??)
+        let h = self.store.update(id, if_match, f).await??;
+        Ok(self.complete(h))
     }
 }

@@ -222,6 +222,19 @@ impl App {
             .retain(|_, p| p.name != name);
     }
 
+    /// `h` with its `receipt_ed25519` when it has a receipt: the store keeps it with a
+    /// record written whole (a policy approval) but not with a later change, so it is
+    /// derived again from the `EdDSA` receipt (the same payload, re-signed, deterministic)
+    /// wherever a handoff leaves the store for a caller.
+    pub(crate) fn complete(&self, mut h: Handoff) -> Handoff {
+        if h.receipt_ed25519.is_none()
+            && let Some(receipt) = h.receipt.as_deref()
+        {
+            h.receipt_ed25519 = self.receipts.ed25519_form(receipt);
+        }
+        h
+    }
+
     pub fn receipt(&self, h: &Handoff, now: DateTime<Utc>) -> String {
         key_sign(&self.receipts, h, now, Alg::EdDSA)
     }

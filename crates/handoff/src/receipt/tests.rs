@@ -372,3 +372,25 @@ fn a_checkpoint_from_another_key_or_with_another_payload_is_refused() {
         Err(handoff_client::checkpoint::CheckpointError::NotAHead)
     );
 }
+
+#[test]
+fn only_an_authentic_receipt_of_this_key_is_re_signed_under_ed25519() {
+    let key = rfc8032_key();
+    let old = key.sign(&payload());
+    assert_eq!(
+        key.ed25519_form(&old),
+        Some(key.sign_as(&payload(), Alg::Ed25519))
+    );
+    // A receipt edited in the database, another key's, or already Ed25519: no signature.
+    assert_eq!(key.ed25519_form(&flip(&old, 1)), None);
+    assert_eq!(
+        key.ed25519_form(&ReceiptKey::generate().sign(&payload())),
+        None
+    );
+    assert_eq!(
+        key.ed25519_form(&key.sign_as(&payload(), Alg::Ed25519)),
+        None
+    );
+    assert_eq!(key.ed25519_form(&key.sign_checkpoint(&head())), None);
+    assert_eq!(key.ed25519_form("garbage"), None);
+}

@@ -139,6 +139,28 @@ async fn a_receipt_is_also_offered_under_rfc_9864s_ed25519_name() {
     let approved = app
         .decided(&cast.ana, &id, &json!({"action": "approve"}))
         .await;
-    let new = approved["receipt_ed25519"].as_str().expect("after approval");
+    let new = approved["receipt_ed25519"]
+        .as_str()
+        .expect("after approval");
     handoff_client::receipt::verify(new, &jwks, now).expect("the people's Ed25519 receipt");
+}
+
+/// The `Ed25519` form is derived from the stored `EdDSA` receipt, deterministically: read
+/// back after a restart (from the database, not a cache) it is the very same string.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ed25519_receipt_of_a_human_approval_is_the_same_after_a_restart() {
+    let mut app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let approved = app
+        .decided(&cast.ana, &id, &json!({"action": "approve"}))
+        .await;
+    let before = approved["receipt_ed25519"]
+        .as_str()
+        .expect("ed25519")
+        .to_owned();
+    app.restart().await;
+    let after = app.fetch(&cast.agent, &id).await;
+    assert_eq!(after["receipt_ed25519"], before.as_str(), "{after}");
+    assert_eq!(after["receipt"], approved["receipt"]);
 }

@@ -150,7 +150,10 @@ async fn the_sla_reminds_the_team_then_escalates_up_the_chain() {
         "handoff_sla_breaches_total{team=\"ops\"} 1",
         "handoff_open_handoffs{team=\"leads\",level=\"2\",status=\"pending\"} 1",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "no `{line}` in:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
     }
 }
 
