@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python SDK's tests against the real binary: a fresh virtual environment (a temporary
 # directory, or SDK_VENV to keep and reuse one), `pip install ./sdk/python pytest joserfc
-# langgraph` from PyPI, then pytest. The binary is $HANDOFF_BIN, else target/debug/handoff (under
+# prometheus_client langgraph` from PyPI, then pytest. The binary is $HANDOFF_BIN, else target/debug/handoff (under
 # $CARGO_TARGET_DIR when set), which `cargo build -p handoff` makes.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,7 +26,7 @@ fi
 # leaves it out and those tests are skipped.
 extra=(langgraph)
 [ "${SDK_SKIP_LANGGRAPH:-}" = 1 ] && extra=()
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" pytest joserfc "${extra[@]}" < /dev/null
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here" pytest joserfc prometheus_client "${extra[@]}" < /dev/null
 
 # From the tests' folder's parent, but the package under test is the installed one: the
 # source lives in src/, which is not on the path.

@@ -37,10 +37,12 @@
 //!   all send through: bearer auth, JSON, RFC 9457 problems;
 //! - [`poll`]: the long-poll loop, which `handoff wait` shares;
 //! - [`events`]: the Server-Sent Events parser; [`receipt`]: JWS receipt checks, the very
-//!   functions the server uses; [`text`]: server text made inert for a terminal.
+//!   functions the server uses; [`checkpoint`]: the audit log's signed checkpoints, by the
+//!   same JWS code; [`text`]: server text made inert for a terminal.
 
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod client;
 pub mod events;
 pub mod http;

@@ -1,11 +1,16 @@
 //! Checking an approval receipt (SPEC §3) offline: the JWS's Ed25519 signature against a
 //! JWK Set from `GET /v1/receipt-key`, its lifetime, and the draft it binds.
 //!
-//! Plain JWS (RFC 7515) with the `EdDSA` algorithm and `OKP` keys of RFC 8037, so that what
-//! any JOSE library signs in that form verifies here too; no JOSE crate, because a receipt
-//! needs one algorithm and the few lines below, while a general library brings algorithm
-//! confusion we would have to switch off. The server signs (`handoff::receipt`) and checks
-//! with these same functions.
+//! Plain JWS (RFC 7515) with `OKP` Ed25519 keys of RFC 8037, so that what any JOSE library
+//! signs in that form verifies here too. One algorithm under its two names: `EdDSA` (RFC
+//! 8037, the default) and `Ed25519` (RFC 9864's fully specified name); anything else is
+//! refused. No JOSE crate, because a receipt needs one algorithm and the few lines below,
+//! while a general library brings algorithm confusion we would have to switch off. The
+//! server signs (`handoff::receipt`) and checks with these same functions.
+//!
+//! The same key signs the audit log's checkpoints (SPEC §9, `crate::checkpoint`), told
+//! apart by the header's `typ`: [`verified_jws`] takes the [`Typ`] expected, so a
+//! checkpoint never passes for a receipt, nor a receipt for a checkpoint.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -33,8 +38,13 @@ pub struct ReceiptPayload {
 pub enum ReceiptError {
     #[error("malformed receipt: {0}")]
     Malformed(String),
-    #[error("unsupported algorithm {0:?}: receipts are signed with EdDSA")]
+    #[error("unsupported algorithm {0:?}: receipts are signed with EdDSA (or Ed25519)")]
     UnsupportedAlg(String),
+    #[error("not a {expected}: the header's typ is {found:?}")]
+    WrongType {
+        expected: &'static str,
+        found: String,
+    },
     #[error("malformed key set: {0}")]
     BadKeySet(String),
     #[error("no key with kid {0:?} in the key set")]
@@ -92,9 +102,48 @@ pub fn check_draft(payload: &ReceiptPayload, draft: &Value) -> Result<(), Receip
     }
 }
 
+/// The two names of the one algorithm: RFC 8037's `EdDSA` and RFC 9864's `Ed25519`.
+pub const ALGORITHMS: [&str; 2] = ["EdDSA", "Ed25519"];
+
+/// What a JWS signed with the receipt key is, by its header's `typ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typ {
+    /// An approval receipt: `typ` is `JWT`, or absent.
+    Receipt,
+    /// An audit checkpoint: `typ` is exactly `handoff-checkpoint`.
+    Checkpoint,
+}
+
+impl Typ {
+    pub const CHECKPOINT: &str = "handoff-checkpoint";
+
+    fn name(self) -> &'static str {
+        match self {
+            Typ::Receipt => "receipt",
+            Typ::Checkpoint => "checkpoint",
+        }
+    }
+
+    fn admits(self, typ: Option<&Value>) -> bool {
+        match (self, typ) {
+            (Typ::Receipt, None) => true,
+            // RFC 7515 §4.1.9: typ values compare case-insensitively.
+            (Typ::Receipt, Some(Value::String(t))) => t.eq_ignore_ascii_case("JWT"),
+            (Typ::Checkpoint, Some(Value::String(t))) => t == Typ::CHECKPOINT,
+            _ => false,
+        }
+    }
+}
+
 /// The JWS layer alone: the payload bytes once the signature checks out. Nothing of the
 /// payload is parsed before that, so a forged receipt never reaches the JSON parser.
 pub fn verified_payload(receipt: &str, jwks: &Value) -> Result<Vec<u8>, ReceiptError> {
+    verified_jws(receipt, jwks, Typ::Receipt)
+}
+
+/// A compact JWS signed with the receipt key and of the kind `typ`: its payload bytes once
+/// header, key and signature check out.
+pub fn verified_jws(receipt: &str, jwks: &Value, typ: Typ) -> Result<Vec<u8>, ReceiptError> {
     let malformed = |what: &str| ReceiptError::Malformed(what.to_owned());
     let mut parts = receipt.split('.');
     let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) =
@@ -108,13 +157,23 @@ pub fn verified_payload(receipt: &str, jwks: &Value) -> Result<Vec<u8>, ReceiptE
     let header: serde_json::Map<String, Value> =
         serde_json::from_slice(&header).map_err(|_| malformed("header is not a JSON object"))?;
     match header.get("alg") {
-        Some(Value::String(alg)) if alg == "EdDSA" => {}
+        Some(Value::String(alg)) if ALGORITHMS.contains(&alg.as_str()) => {}
         Some(Value::String(alg)) => return Err(ReceiptError::UnsupportedAlg(alg.clone())),
         _ => return Err(malformed("header has no alg")),
     }
     // RFC 7515 §4.1.11: extensions we do not understand must not be ignored.
     if header.contains_key("crit") {
         return Err(malformed("unsupported crit header"));
+    }
+    if !typ.admits(header.get("typ")) {
+        return Err(ReceiptError::WrongType {
+            expected: typ.name(),
+            found: match header.get("typ") {
+                Some(Value::String(t)) => t.clone(),
+                Some(other) => other.to_string(),
+                None => "(none)".to_owned(),
+            },
+        });
     }
     let kid = match header.get("kid") {
         None => None,
@@ -155,8 +214,11 @@ fn find_key(jwks: &Value, kid: Option<&str>) -> Result<VerifyingKey, ReceiptErro
     if field("kty") != Some("OKP") || field("crv") != Some("Ed25519") {
         return Err(ReceiptError::BadKey("not an OKP Ed25519 key".to_owned()));
     }
-    // Optional members; when present they must allow this use.
-    if field("alg").is_some_and(|alg| alg != "EdDSA") || field("use").is_some_and(|u| u != "sig") {
+    // Optional members; when present they must allow this use. Either name of the one
+    // algorithm will do: the curve, checked above, is what makes the key Ed25519.
+    if field("alg").is_some_and(|alg| !ALGORITHMS.contains(&alg))
+        || field("use").is_some_and(|u| u != "sig")
+    {
         return Err(ReceiptError::BadKey(
             "not meant for EdDSA signatures".to_owned(),
         ));

@@ -43,6 +43,9 @@ pub struct Handoff {
     /// The approval receipt, a compact JWS, once approved.
     #[serde(default)]
     pub receipt: Option<String>,
+    /// The same receipt under RFC 9864's algorithm name `Ed25519` (same payload and key).
+    #[serde(default)]
+    pub receipt_ed25519: Option<String>,
     #[serde(default)]
     pub spot_check: Option<SpotCheck>,
     /// Set when this handoff revises an earlier one (`supersedes`).

@@ -8,8 +8,8 @@
 //! chain with a JCS library and `sha256sum`.
 //!
 //! What a chain alone cannot show: that entries were removed from its *end*. The last
-//! entry's hash has to be kept somewhere else (a published checkpoint, a backup, the
-//! entry count) to detect that.
+//! entry's hash has to be kept somewhere else to detect that: the server's signed
+//! checkpoints ([`crate::checkpoint`], SPEC §9).
 
 use crate::canonical::{canonical_json, hex};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
@@ -167,6 +167,10 @@ pub struct Verification {
     /// Where the chain breaks: every entry before this seq is proven intact and in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_bad_seq: Option<i64>,
+    /// The seq of the signed checkpoint the chain was also checked against (SPEC §9), when
+    /// one was given; see [`crate::checkpoint`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_seq: Option<i64>,
 }
 
 /// Checks a whole chain, from its first entry, in order.
@@ -233,12 +237,28 @@ impl ChainVerifier {
         intact
     }
 
+    /// Records an entry that could not even be read (a line of an export that is not an
+    /// entry, a row that no longer decodes): the chain breaks where it expected the next.
+    pub fn push_unreadable(&mut self) {
+        self.entries += 1;
+        if self.first_bad_seq.is_none() {
+            self.first_bad_seq = Some(self.next_seq);
+        }
+    }
+
+    /// The seq of the last entry proven intact and in order (the seq before the break, or
+    /// the last one pushed; where the verifier started when nothing was).
+    pub fn verified_through(&self) -> i64 {
+        self.next_seq - 1
+    }
+
     /// The verdict on everything pushed so far.
     pub fn finish(&self) -> Verification {
         Verification {
             ok: self.first_bad_seq.is_none(),
             entries: self.entries,
             first_bad_seq: self.first_bad_seq,
+            checkpoint_seq: None,
         }
     }
 }
@@ -357,7 +377,8 @@ mod tests {
             Verification {
                 ok: true,
                 entries: 5,
-                first_bad_seq: None
+                first_bad_seq: None,
+                checkpoint_seq: None
             }
         );
         assert_eq!(
@@ -429,7 +450,8 @@ mod tests {
             Verification {
                 ok: true,
                 entries: 3,
-                first_bad_seq: None
+                first_bad_seq: None,
+                checkpoint_seq: None
             }
         );
     }

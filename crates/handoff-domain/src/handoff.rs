@@ -19,8 +19,13 @@ pub struct Handoff {
     pub packet: Value,
     pub evaluation: Evaluation,
     pub state: Lifecycle,
-    /// The signed approval receipt (a compact JWS), once approved.
+    /// The signed approval receipt (a compact JWS, header `alg: "EdDSA"`), once approved.
     pub receipt: Option<String>,
+    /// The same receipt under RFC 9864's fully specified algorithm name (`alg:
+    /// "Ed25519"`): the same payload and key. Stored with the record; for one stored
+    /// before it existed, the server derives it from `receipt` (re-signing its payload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_ed25519: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// What the clock has done: reminders, escalations, alerts (see `schedule`). Left
@@ -129,6 +134,7 @@ impl Handoff {
             evaluation,
             state,
             receipt: None,
+            receipt_ed25519: None,
             created_at: now,
             updated_at: now,
             timers,

@@ -14,6 +14,8 @@
 //! - [`ijson`]: I-JSON's rule that a member name appears once per object, checked on the
 //!   text before anything reads it.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
+//! - [`checkpoint`]: the chain's signed head and a chain judged against it (a cut tail,
+//!   a rewritten one).
 //! - [`role`]: what a key may do: agent, reviewer or admin.
 //! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
 //!   promotion recommendations, the monitor that demotes, confidence buckets, percentiles.
@@ -23,6 +25,7 @@
 
 pub mod audit;
 pub mod canonical;
+pub mod checkpoint;
 pub mod duration;
 pub mod field_error;
 pub mod handoff;

@@ -57,6 +57,8 @@ struct StateOut<'a> {
     state: &'a Lifecycle,
     #[serde(skip_serializing_if = "Option::is_none")]
     receipt: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt_ed25519: &'a Option<String>,
     updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Timers::is_untouched")]
     timers: &'a Timers,
@@ -70,6 +72,8 @@ struct StateIn {
     state: Lifecycle,
     #[serde(default)]
     receipt: Option<String>,
+    #[serde(default)]
+    receipt_ed25519: Option<String>,
     updated_at: DateTime<Utc>,
     #[serde(default)]
     timers: Timers,
@@ -83,6 +87,7 @@ pub(super) fn encode_state(h: &Handoff) -> String {
     let s = StateOut {
         state: &h.state,
         receipt: &h.receipt,
+        receipt_ed25519: &h.receipt_ed25519,
         updated_at: h.updated_at,
         timers: &h.timers,
         spot_check: &h.spot_check,
@@ -99,6 +104,7 @@ pub(super) fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_js
         let s: StateIn = serde_json::from_str(state)?;
         h.state = s.state;
         h.receipt = s.receipt;
+        h.receipt_ed25519 = s.receipt_ed25519;
         h.updated_at = s.updated_at;
         h.timers = s.timers;
         h.spot_check = s.spot_check;

@@ -185,6 +185,48 @@ pub struct StoredPolicy {
     pub file_text: Option<String>,
 }
 
+/// A signed checkpoint of the audit chain's head (SPEC §9), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Its place among all checkpoints, growing: the listing's cursor (0 before it is
+    /// stored).
+    pub id: i64,
+    pub seq: i64,
+    pub hash: String,
+    /// When it was signed (RFC 3339, milliseconds, as the JWS's payload says).
+    pub at: DateTime<Utc>,
+    /// The compact JWS of `{seq, hash, at}`.
+    pub jws: String,
+}
+
+/// Statuses in which a handoff waits for a person: what "open" means to the metrics.
+pub const OPEN_STATUSES: [Status; 4] = [
+    Status::Pending,
+    Status::HandedOver,
+    Status::Alerted,
+    Status::Acknowledged,
+];
+
+/// Open handoffs of one team, level and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenCount {
+    pub team: String,
+    pub level: u8,
+    pub status: Status,
+    pub count: u64,
+}
+
+/// What the metrics read from the store at each scrape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreGauges {
+    /// Open handoffs ([`OPEN_STATUSES`]) by team, level and status; only non-zero ones.
+    pub open: Vec<OpenCount>,
+    /// Deliveries still to be sent (pending).
+    pub outbox_pending: u64,
+    /// The earliest next attempt among them.
+    pub outbox_oldest_due: Option<DateTime<Utc>>,
+}
+
 /// The last audit entry verified, `(seq, hash)`: where the next check starts.
 pub type ChainTail = Option<(i64, String)>;
 
@@ -311,6 +353,21 @@ pub trait Store: Send + Sync {
         &self,
         after: ChainTail,
     ) -> BoxFuture<'_, Result<(Verification, ChainTail), StoreError>>;
+
+    /// Keeps a signed checkpoint; answers it with its `id`. Not an audit entry and not a
+    /// handoff change: a backend may write it beside its writer, in a short transaction
+    /// of its own.
+    fn add_checkpoint(&self, cp: Checkpoint) -> BoxFuture<'_, Result<Checkpoint, StoreError>>;
+
+    /// Checkpoints, newest first, those before the cursor `id` when given.
+    fn checkpoints(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>>;
+
+    /// Counts for the metrics: open handoffs, the outbox's backlog.
+    fn gauges(&self) -> BoxFuture<'_, Result<StoreGauges, StoreError>>;
 
     /// Adds a key; `Ok(false)` when the name is taken.
     fn create_key(

@@ -1,12 +1,20 @@
 //! Prometheus metrics, kept by hand: request counts and latency histograms labelled by
 //! the matched route (never the raw path, whose ids would make a series per handoff),
-//! handoffs submitted by level, and notification attempts by channel.
+//! handoffs submitted by level, notification attempts by channel, SLA breaches by team,
+//! long-polls waiting and event streams open, the writer's counters, the build; what the store counts at each scrape
+//! (open handoffs, the outbox's backlog: [`render_store`]); and the process (`process`).
+//! Names and units follow Prometheus' conventions: `_total` counters, `_seconds`,
+//! `_bytes`.
 
+use chrono::{DateTime, Utc};
+use handoff_store::StoreGauges;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+
+mod process;
 
 /// Time-to-decision bucket bounds, in seconds: a minute to a day.
 const DECISION_BUCKETS: [f64; 8] = [
@@ -44,6 +52,10 @@ pub struct Metrics {
     deliveries: Mutex<BTreeMap<(String, bool), u64>>,
     /// Long-polls waiting now.
     long_polls: AtomicU64,
+    /// team → handoffs whose SLA passed while they waited for that team.
+    sla_breaches: Mutex<BTreeMap<String, u64>>,
+    /// Event streams open now.
+    streams: AtomicI64,
 }
 
 /// Counts one waiting long-poll while it lives.
@@ -160,6 +172,26 @@ impl Metrics {
         }
     }
 
+    /// An event stream opened; [`Metrics::stream_closed`] when it ends (the stream owns no
+    /// borrow of the metrics, so it counts by hand).
+    pub fn stream_opened(&self) {
+        self.streams.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stream_closed(&self) {
+        self.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A handoff's SLA passed while it waited for `team` (the clock's escalation step).
+    pub fn sla_breached(&self, team: &str) {
+        *self
+            .sla_breaches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(team.to_owned())
+            .or_default() += 1;
+    }
+
     pub fn delivery(&self, channel: &str, delivered: bool) {
         *self
             .deliveries
@@ -172,6 +204,37 @@ impl Metrics {
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        out.push_str("# HELP handoff_build_info The running build: 1, labelled by version.\n");
+        out.push_str("# TYPE handoff_build_info gauge\n");
+        let _ = writeln!(
+            out,
+            "handoff_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        out.push_str(
+            "# HELP handoff_sla_breaches_total Handoffs whose SLA passed while they waited, by the team they waited for.\n",
+        );
+        out.push_str("# TYPE handoff_sla_breaches_total counter\n");
+        for (team, n) in self
+            .sla_breaches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "handoff_sla_breaches_total{{team=\"{}\"}} {n}",
+                escape(team)
+            );
+        }
+        out.push_str("# HELP handoff_event_streams_open Event streams (SSE) open now.\n");
+        out.push_str("# TYPE handoff_event_streams_open gauge\n");
+        let _ = writeln!(
+            out,
+            "handoff_event_streams_open {}",
+            self.streams.load(Ordering::Relaxed).max(0)
+        );
+        process::render(&mut out);
         out.push_str("# HELP handoff_delivery_attempts_total Notification attempts, by channel and result.\n");
         out.push_str("# TYPE handoff_delivery_attempts_total counter\n");
         for ((channel, ok), n) in self
@@ -286,6 +349,42 @@ impl Metrics {
         }
         out
     }
+}
+
+/// What the store counts at a scrape, at `now`: open handoffs by team, level and status;
+/// the outbox's pending deliveries and how long the oldest due one has waited.
+pub fn render_store(g: &StoreGauges, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP handoff_open_handoffs Handoffs waiting for a person, by assigned team, level and status.\n",
+    );
+    out.push_str("# TYPE handoff_open_handoffs gauge\n");
+    for o in &g.open {
+        let _ = writeln!(
+            out,
+            "handoff_open_handoffs{{team=\"{}\",level=\"{}\",status=\"{}\"}} {}",
+            escape(&o.team),
+            o.level,
+            o.status.as_str(),
+            o.count
+        );
+    }
+    out.push_str(
+        "# HELP handoff_outbox_pending_deliveries Notifications not yet delivered nor given up.\n",
+    );
+    out.push_str("# TYPE handoff_outbox_pending_deliveries gauge\n");
+    let _ = writeln!(
+        out,
+        "handoff_outbox_pending_deliveries {}",
+        g.outbox_pending
+    );
+    out.push_str("# HELP handoff_outbox_oldest_due_age_seconds How long the oldest pending delivery has been due (0 when none is due).\n");
+    out.push_str("# TYPE handoff_outbox_oldest_due_age_seconds gauge\n");
+    let age = g.outbox_oldest_due.map_or(0.0, |due| {
+        ((now - due).num_milliseconds().max(0) as f64) / 1000.0
+    });
+    let _ = writeln!(out, "handoff_outbox_oldest_due_age_seconds {age}");
+    out
 }
 
 /// A label value with backslashes, quotes and newlines escaped (Prometheus text format).

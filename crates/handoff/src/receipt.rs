@@ -4,10 +4,15 @@
 //! (`handoff_client::receipt`), re-exported below, so that the server, the CLI and every
 //! agent using the client check receipts with one implementation.
 //!
-//! Plain JWS (RFC 7515) with the `EdDSA` algorithm and `OKP` keys of RFC 8037, so that any
-//! JOSE library verifies what we sign; no JOSE crate here, because a receipt needs one
-//! algorithm and the few lines below, while a general library brings algorithm confusion
-//! we would have to switch off.
+//! Plain JWS (RFC 7515) with `OKP` keys of RFC 8037, so that any JOSE library verifies what
+//! we sign; no JOSE crate here, because a receipt needs one algorithm and the few lines
+//! below, while a general library brings algorithm confusion we would have to switch off.
+//! Each receipt is signed under both names of its algorithm: `EdDSA` (RFC 8037, the
+//! resource's `receipt`) and `Ed25519` (RFC 9864's fully specified name, its
+//! `receipt_ed25519`); the key set names no `alg`, so that one key verifies both.
+//!
+//! The same key signs the audit log's checkpoints (SPEC §9), with the header `typ:
+//! "handoff-checkpoint"` so that neither can pass for the other.
 
 use anyhow::Context;
 use base64::Engine;
@@ -25,8 +30,27 @@ use std::path::Path;
 mod tests;
 
 pub use handoff_client::receipt::{
-    ReceiptError, ReceiptPayload, check_draft, verified_payload, verify,
+    ReceiptError, ReceiptPayload, Typ, check_draft, verified_jws, verified_payload, verify,
 };
+
+/// A receipt's algorithm, by the name its header gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// RFC 8037's `EdDSA`: the default, what SPEC §3 names.
+    EdDSA,
+    /// RFC 9864's fully specified `Ed25519`: the same signature, the name JOSE libraries
+    /// now prefer.
+    Ed25519,
+}
+
+impl Alg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::EdDSA => "EdDSA",
+            Alg::Ed25519 => "Ed25519",
+        }
+    }
+}
 
 /// The server's receipt signing key and its key id.
 pub struct ReceiptKey {
@@ -43,6 +67,19 @@ struct Header<'a> {
 }
 
 impl ReceiptKey {
+    /// Loads `<data_dir>/receipt.key` when there is one (`handoff audit verify` checks
+    /// checkpoints with its public half); never creates it.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Option<ReceiptKey>> {
+        let path = data_dir.join("receipt.key");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_seed(&text)
+                .map(|seed| Some(ReceiptKey::from_seed(&seed)))
+                .with_context(|| format!("bad receipt key file {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read receipt key {}", path.display())),
+        }
+    }
+
     /// Loads `<data_dir>/receipt.key`, or creates it on first start. A file that is there
     /// but unreadable is an error, never replaced: receipts already issued name its key.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<ReceiptKey> {
@@ -85,26 +122,62 @@ impl ReceiptKey {
         &self.kid
     }
 
-    /// The public key as a JWK Set (RFC 7517, OKP key of RFC 8037).
+    /// The public key as a JWK Set (RFC 7517, OKP key of RFC 8037). No `alg` member: a
+    /// key that named one would be refused by JOSE libraries for the other name (RFC 9864
+    /// §2: `EdDSA` and `Ed25519` are two algorithms to them), and SPEC §4 lists none.
     pub fn jwks(&self) -> Value {
         json!({"keys": [{
             "kty": "OKP",
             "crv": "Ed25519",
             "x": URL_SAFE_NO_PAD.encode(self.key.verifying_key().as_bytes()),
             "kid": self.kid,
-            "alg": "EdDSA",
             "use": "sig",
         }]})
     }
 
-    /// Signs a payload: `b64(header).b64(payload).b64(signature)`.
+    /// Signs a payload under `EdDSA`: `b64(header).b64(payload).b64(signature)`.
     pub fn sign(&self, payload: &ReceiptPayload) -> String {
+        self.sign_as(payload, Alg::EdDSA)
+    }
+
+    /// Signs a payload with the header naming `alg`.
+    pub fn sign_as(&self, payload: &ReceiptPayload, alg: Alg) -> String {
+        self.sign_jws(alg, "JWT", &b64_json(payload))
+    }
+
+    /// The `Ed25519`-named form of one of this key's `EdDSA` receipts: the same payload
+    /// bytes under the header `alg: "Ed25519"`. Only a receipt whose signature checks out
+    /// with this key is re-signed: a receipt edited in the database never becomes a valid
+    /// one this way. `None` for anything else.
+    pub fn ed25519_form(&self, receipt: &str) -> Option<String> {
+        verified_payload(receipt, &self.jwks()).ok()?;
+        let mut parts = receipt.split('.');
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
+        if header.get("alg").and_then(Value::as_str) != Some(Alg::EdDSA.as_str()) {
+            return None;
+        }
+        Some(self.sign_jws(Alg::Ed25519, "JWT", parts.next()?))
+    }
+
+    /// Signs an audit checkpoint's head (SPEC §9): `typ: "handoff-checkpoint"`, `EdDSA` like
+    /// the receipts' default, so that the JOSE libraries that check receipts check these.
+    pub fn sign_checkpoint(&self, head: &handoff_domain::checkpoint::Head) -> String {
+        let payload = json!({
+            "seq": head.seq,
+            "hash": head.hash,
+            "at": head.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        self.sign_jws(Alg::EdDSA, Typ::CHECKPOINT, &b64_json(&payload))
+    }
+
+    fn sign_jws(&self, alg: Alg, typ: &str, payload_b64: &str) -> String {
         let header = Header {
-            alg: "EdDSA",
+            alg: alg.as_str(),
             kid: &self.kid,
-            typ: "JWT",
+            typ,
         };
-        let mut out = format!("{}.{}", b64_json(&header), b64_json(payload));
+        let mut out = format!("{}.{payload_b64}", b64_json(&header));
         let signature = self.key.sign(out.as_bytes());
         out.push('.');
         out.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));

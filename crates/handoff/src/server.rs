@@ -170,7 +170,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains: long-polls and streams end, requests
-    /// in flight get [`DRAIN`] to finish, the jobs stop, the store finishes its queue.
+    /// in flight get [`DRAIN`] to finish, the jobs stop, the audit chain's head is signed
+    /// (a checkpoint), the store finishes its queue.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Application {
             listener,
@@ -185,6 +186,7 @@ impl Application {
         let checker = app.clone();
         tokio::spawn(async move { checker.check_audit_chain().await });
         let outbox = tokio::spawn(crate::jobs::outbox::run(app.clone()));
+        let checkpoints = tokio::spawn(crate::jobs::checkpoints::run(app.clone()));
         let drain_app = app.clone();
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -200,6 +202,11 @@ impl Application {
         }
         let _ = scheduler.await;
         let _ = outbox.await;
+        let _ = checkpoints.await;
+        // The head as the drain left it, signed before the store closes (SPEC §9).
+        if let Err(e) = app.sign_checkpoint().await {
+            tracing::warn!(error = %e, "no audit checkpoint at shutdown");
+        }
         store.close().await;
         Ok(())
     }

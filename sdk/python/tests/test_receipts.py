@@ -121,3 +121,25 @@ def test_an_unknown_kid_is_refused(agent, approved):
     jwks = {"keys": [dict(agent.receipt_jwks()["keys"][0], kid="hr_other")]}
     with pytest.raises(ReceiptError, match="no key with kid"):
         verify_receipt(approved.receipt, jwks)
+
+
+def test_the_receipt_under_rfc_9864s_ed25519_name_verifies_with_the_sdk_and_joserfc(agent, approved):
+    # The server offers each receipt twice: `receipt` (alg EdDSA, SPEC §3's default) and
+    # `receipt_ed25519` (alg Ed25519, RFC 9864), one payload, one key, one JWK Set.
+    new = approved.receipt_ed25519
+    assert new, approved
+    header = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))
+    assert header["alg"] == "Ed25519" and header["typ"] == "JWT"
+    assert new.split(".")[1] == approved.receipt.split(".")[1]
+    jwks = agent.receipt_jwks()
+    assert "alg" not in jwks["keys"][0], "a key naming one alg would fail the other name"
+    mine = agent.verify_receipt(new, DRAFT, handoff_id=approved.id)
+    obj = jws.deserialize_compact(new, KeySet.import_key_set(jwks), algorithms=["Ed25519"])
+    assert json.loads(obj.payload) == mine == agent.verify_receipt(approved.receipt)
+    # Renaming the algorithm of a signed receipt is tampering: both verifiers refuse it.
+    renamed_header = _b64(json.dumps({**header, "alg": "EdDSA"}).encode())
+    renamed = ".".join([renamed_header] + new.split(".")[1:])
+    with pytest.raises(ReceiptError, match="bad signature"):
+        agent.verify_receipt(renamed)
+    with pytest.raises(BadSignatureError):
+        _joserfc_payload(renamed, jwks)

@@ -12,22 +12,26 @@
 //!
 //! - [`fixture`]: handoffs built as the server builds them, changes through the domain's
 //!   state machine, assertions about the audit chain; a backend's own tests use them too.
-//! - `submit`, `update`, `durability`, `read`, `outbox`, `learning`: the tests, by what
-//!   they exercise.
+//! - `submit`, `update`, `durability`, `read`, `outbox`, `learning`, `checkpoints`, `gauges`: the
+//!   tests, by what they exercise.
 //!
 //! What is true of one backend only (two stores on one SQLite file, a single writer's
 //! batches, rows edited in the file) stays in that backend's own tests.
 
 pub mod fixture;
 
+mod checkpoints;
 mod durability;
+mod gauges;
 mod learning;
 mod outbox;
 mod read;
 mod submit;
 mod update;
 
+pub use checkpoints::*;
 pub use durability::*;
+pub use gauges::*;
 pub use learning::*;
 pub use outbox::*;
 pub use read::*;
@@ -71,6 +75,10 @@ macro_rules! store_suite {
             a_key_is_found_by_name_until_it_is_revoked,
             // outbox
             deliveries_commit_with_their_change_once_per_id_and_record_attempts,
+            // checkpoints
+            checkpoints_are_kept_beside_the_writer_and_listed_newest_first,
+            // gauges
+            gauges_count_open_handoffs_by_team_level_and_status_and_the_outbox_backlog,
             // learning
             every_change_adds_its_tally_and_the_sums_survive_reopening,
             a_task_level_changes_only_from_the_epoch_read_and_survives_reopening,

@@ -1,4 +1,5 @@
-//! `GET /v1/audit` (JSON lines) and `GET /v1/audit/verify` (the chain check), for admins.
+//! `GET /v1/audit` (JSON lines) and `GET /v1/audit/verify` (the chain check, also against
+//! a signed checkpoint), for admins.
 
 use crate::api::{ApiResult, Problem, query};
 use crate::app::{App, Principal};
@@ -51,14 +52,31 @@ pub async fn log(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
-/// Check the hash chain.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyParams {
+    /// A checkpoint's `jws` (`POST /v1/audit/checkpoints`): the chain must still hold the
+    /// head it signs.
+    checkpoint: Option<String>,
+}
+
+/// Check the hash chain, and that a checkpoint's signed head is still in it.
 #[utoipa::path(
-    get, path = "/v1/audit/verify", tag = "audit",
+    get, path = "/v1/audit/verify", tag = "audit", params(VerifyParams),
     responses(
-        (status = 200, description = "Whether the chain is intact, and where it breaks.", body = Verification),
+        (status = 200, description = "Whether the chain is intact, where it breaks, and (given a checkpoint) which signed head it was checked against: a log that ends before the checkpoint's seq, or holds another entry there, is `ok: false`.", body = Verification),
         (status = 403, description = "Admins only.", body = Problem),
+        (status = 422, description = "The checkpoint is not one of this server's (malformed, another `typ`, bad signature).", body = Problem),
     )
 )]
-pub async fn verify(State(app): State<Arc<App>>, who: Principal) -> ApiResult<Json<Verification>> {
-    Ok(Json(app.verify_audit(&who).await?))
+pub async fn verify(
+    State(app): State<Arc<App>>,
+    who: Principal,
+    q: Result<Query<VerifyParams>, QueryRejection>,
+) -> ApiResult<Json<Verification>> {
+    let p = query::read(q)?;
+    Ok(Json(
+        app.verify_audit_against(&who, p.checkpoint.as_deref())
+            .await?,
+    ))
 }

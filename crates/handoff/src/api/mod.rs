@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod checkpoints;
 mod deliveries;
 mod error;
 mod events;
@@ -69,6 +70,7 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::revoke))
         .routes(routes!(audit::log))
         .routes(routes!(audit::verify))
+        .routes(routes!(checkpoints::create, checkpoints::list))
         .routes(routes!(deliveries::list))
         .routes(routes!(deliveries::get))
         .routes(routes!(deliveries::redeliver))

@@ -35,8 +35,12 @@ pub struct Resource<'a> {
     #[schema(value_type = Option<Value>)]
     approved_draft: Option<&'a Value>,
     outcome: Option<&'a Outcome>,
-    /// The approval receipt (a compact JWS), once approved.
+    /// The approval receipt (a compact JWS, `alg: "EdDSA"`), once approved.
     receipt: Option<&'a str>,
+    /// The same receipt under RFC 9864's fully specified algorithm name (`alg:
+    /// "Ed25519"`; same payload, same key), once approved. `null` for handoffs approved
+    /// before the server offered it.
+    receipt_ed25519: Option<&'a str>,
     /// Set when this autonomous handoff was drawn for a spot check (SPEC §7); `verdict`
     /// is `null` until a reviewer gives one.
     spot_check: Option<&'a SpotCheck>,
@@ -101,6 +105,7 @@ pub fn resource(h: &Handoff) -> Resource<'_> {
         approved_draft: s.approved_draft(),
         outcome: s.outcome.as_ref(),
         receipt: h.receipt.as_deref(),
+        receipt_ed25519: h.receipt_ed25519.as_deref(),
         spot_check: h.spot_check.as_ref(),
         created_at: h.created_at,
         updated_at: h.updated_at,

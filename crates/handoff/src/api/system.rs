@@ -47,6 +47,10 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         // The request metrics still answer when the store cannot.
         Err(e) => tracing::warn!(error = %e, "learning metrics left out"),
     }
+    match app.store_metrics().await {
+        Ok(store) => text.push_str(&store),
+        Err(e) => tracing::warn!(error = %e, "store metrics left out"),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -22,6 +22,7 @@ impl App {
         who: Principal,
         resume: Option<i64>,
     ) -> impl Stream<Item = Arc<Event>> + Send + use<> {
+        self.metrics.stream_opened();
         let feed = Feed {
             rx: self.store.hub().subscribe(),
             app: self.clone(),
@@ -47,6 +48,13 @@ struct Feed {
     last: i64,
     replaying: bool,
     ready: VecDeque<Arc<Event>>,
+}
+
+impl Drop for Feed {
+    // The stream (and its feed) is dropped when the client goes or the server drains.
+    fn drop(&mut self) {
+        self.app.metrics.stream_closed();
+    }
 }
 
 impl Feed {

@@ -154,7 +154,9 @@ impl App {
             h.spot_check = Some(handoff_domain::handoff::SpotCheck::default());
         }
         if h.state.status == Status::Approved {
-            h.receipt = Some(self.receipt(&h, now));
+            let (receipt, ed25519) = super::receipts(&self.receipts, &h, now);
+            h.receipt = Some(receipt);
+            h.receipt_ed25519 = Some(ed25519);
         }
         let mut audit = h.submitted_entry();
         who.mark(&mut audit.data);
@@ -176,9 +178,9 @@ impl App {
                 {
                     self.deadlines.notify_one();
                 }
-                Ok(Submit::Created(*h))
+                Ok(Submit::Created(self.complete(*h)))
             }
-            Submitted::Replayed(h) => Ok(Submit::Replayed(*h)),
+            Submitted::Replayed(h) => Ok(Submit::Replayed(self.complete(*h))),
             Submitted::KeyReused => Err(AppError::field(
                 "Idempotency-Key",
                 "this key was used with another body in the last 24 hours",
@@ -189,7 +191,7 @@ impl App {
     /// A handoff the caller may see; one it may not see does not exist for it.
     pub async fn visible(&self, who: &Principal, id: &str) -> AppResult<Handoff> {
         match self.store.get(id).await? {
-            Some(h) if who.can_see(&h, &self.policy()) => Ok(h),
+            Some(h) if who.can_see(&h, &self.policy()) => Ok(self.complete(h)),
             _ => Err(AppError::NotFound("such handoff")),
         }
     }
@@ -407,7 +409,9 @@ impl App {
             next.state = applied.state;
             next.updated_at = now;
             if became_approved {
-                next.receipt = Some(super::receipt(&receipts, &next, now));
+                let (receipt, ed25519) = super::receipts(&receipts, &next, now);
+                next.receipt = Some(receipt);
+                next.receipt_ed25519 = Some(ed25519);
             }
             // The team it was escalated to hears of it (`v<version>` is unique).
             let cause = format!("v{}", next.version());
@@ -422,6 +426,7 @@ impl App {
             })
         });
         let id = id.to_owned();
-        Ok(self.store.update(id, if_match, f).await??)
+        let h = self.store.update(id, if_match, f).await??;
+        Ok(self.complete(h))
     }
 }

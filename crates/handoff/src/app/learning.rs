@@ -1019,7 +1019,10 @@ impl App {
         let items = self
             .store
             .spot_checks(teams, cursor.map(str::to_owned), limit + 1)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|h| self.complete(h))
+            .collect();
         Ok(Page::cut(items, limit, |h: &Handoff| h.id.clone()))
     }
 
@@ -1082,7 +1085,7 @@ impl App {
         });
         let h = self.store.update(id.to_owned(), None, f).await??;
         self.watch(&h).await?;
-        Ok(h)
+        Ok(self.complete(h))
     }
 
     /// `GET /v1/export/decisions`: one page of handoffs no longer open, each as its

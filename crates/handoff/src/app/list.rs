@@ -114,7 +114,13 @@ impl App {
                 limit: limit + 1,
                 after: after.clone(),
             };
-            items.extend(self.store.list(q).await?);
+            items.extend(
+                self.store
+                    .list(q)
+                    .await?
+                    .into_iter()
+                    .map(|h| self.complete(h)),
+            );
         }
         if req.statuses.len() > 1 {
             if by_due {

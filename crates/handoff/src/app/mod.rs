@@ -7,7 +7,8 @@
 //!   `batch`: approving several routine handoffs at once;
 //! - `list`: listings with each role's scope, their cursors, timelines;
 //! - `events`: the feed of changes a principal may see;
-//! - `policy`, `keys`, `audit`, `deliveries`: the admin's operations;
+//! - `policy`, `keys`, `audit`, `deliveries`: the admin's operations; `checkpoints`: the
+//!   audit chain's signed heads, made, listed and checked against;
 //! - `learning`: statistics, recommendations, task levels, spot checks, the monitor
 //!   that demotes, the decisions export;
 //! - `slack`: whether a request is Slack's, the reviewer a Slack user decides as, the
@@ -16,6 +17,7 @@
 
 mod audit;
 mod batch;
+mod checkpoints;
 mod clock;
 mod deliveries;
 mod error;
@@ -31,6 +33,7 @@ mod timers;
 mod wait;
 
 pub use audit::MAX_PAGE as MAX_AUDIT_PAGE;
+pub use checkpoints::{CHECKPOINT_EVERY, MAX_PAGE as MAX_CHECKPOINT_PAGE, verify_chain};
 pub use clock::{Clock, ManualClock};
 pub use deliveries::MAX_PAGE as MAX_DELIVERY_PAGE;
 pub use error::{AppError, AppResult};
@@ -50,7 +53,7 @@ pub use wait::MAX_WAIT;
 
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::receipt::{ReceiptKey, ReceiptPayload};
+use crate::receipt::{Alg, ReceiptKey, ReceiptPayload};
 use chrono::{DateTime, Utc};
 use handoff_domain::{Handoff, Policy};
 use handoff_store::Store;
@@ -75,10 +78,13 @@ pub struct App {
     clock: Clock,
     /// Task levels changed by an admin or the monitor (SPEC §7), as stored.
     levels: RwLock<HashMap<String, handoff_store::TaskLevel>>,
-    /// How far the audit chain was verified for the statistics, and the answer.
+    /// How far the audit chain was verified for the statistics, and the answer; the
+    /// checkpoints sign the head it reached.
     audit_checked: tokio::sync::Mutex<Option<learning::AuditCheckpoint>>,
     /// Slack requests taken in the last five minutes: a replay is refused.
     slack_seen: slack::SeenSignatures,
+    /// The seq of the newest checkpoint (`checkpoints::UNKNOWN` until read).
+    last_checkpoint_seq: std::sync::atomic::AtomicI64,
 }
 
 impl App {
@@ -107,6 +113,7 @@ impl App {
             levels: RwLock::new(HashMap::new()),
             audit_checked: tokio::sync::Mutex::new(None),
             slack_seen: slack::SeenSignatures::default(),
+            last_checkpoint_seq: std::sync::atomic::AtomicI64::new(checkpoints::UNKNOWN),
         }
     }
 
@@ -167,6 +174,13 @@ impl App {
         Ok(())
     }
 
+    /// What the metrics read from the store at a scrape (open handoffs, the outbox's
+    /// backlog), in the Prometheus text format.
+    pub async fn store_metrics(&self) -> AppResult<String> {
+        let gauges = self.store.gauges().await?;
+        Ok(crate::metrics::render_store(&gauges, self.now()))
+    }
+
     /// The public key of approval receipts, as a JWK Set.
     pub fn receipt_jwks(&self) -> serde_json::Value {
         self.receipts.jwks()
@@ -215,26 +229,51 @@ impl App {
             .retain(|_, p| p.name != name);
     }
 
-    pub fn receipt(&self, h: &Handoff, now: DateTime<Utc>) -> String {
-        receipt(&self.receipts, h, now)
+    /// `h` with its `receipt_ed25519` when it has a receipt: the store keeps it with a
+    /// record written whole (a policy approval) but not with a later change, so it is
+    /// derived again from the `EdDSA` receipt (the same payload, re-signed, deterministic)
+    /// wherever a handoff leaves the store for a caller.
+    pub(crate) fn complete(&self, mut h: Handoff) -> Handoff {
+        if h.receipt_ed25519.is_none()
+            && let Some(receipt) = h.receipt.as_deref()
+        {
+            h.receipt_ed25519 = self.receipts.ed25519_form(receipt);
+        }
+        h
     }
+
+    pub fn receipt(&self, h: &Handoff, now: DateTime<Utc>) -> String {
+        key_sign(&self.receipts, h, now, Alg::EdDSA)
+    }
+}
+
+/// The receipt of an approved handoff under both names of its algorithm: `EdDSA` (the
+/// resource's `receipt`) and `Ed25519` (its `receipt_ed25519`), one payload.
+fn receipts(key: &ReceiptKey, h: &Handoff, now: DateTime<Utc>) -> (String, String) {
+    (
+        key_sign(key, h, now, Alg::EdDSA),
+        key_sign(key, h, now, Alg::Ed25519),
+    )
 }
 
 /// The receipt of an approved handoff: what was approved and by whom, valid until the
 /// handoff would have expired.
-fn receipt(key: &ReceiptKey, h: &Handoff, now: DateTime<Utc>) -> String {
+fn key_sign(key: &ReceiptKey, h: &Handoff, now: DateTime<Utc>, alg: Alg) -> String {
     let approvers = match h.state.decision.as_ref() {
         Some(d) if d.by == handoff_domain::lifecycle::BY_POLICY => vec![d.by.clone()],
         _ => h.state.approvers().into_iter().map(str::to_owned).collect(),
     };
     let iat = now.timestamp();
     let lifetime = i64::try_from(h.evaluation.expire_after.as_secs()).unwrap_or(i64::MAX);
-    key.sign(&ReceiptPayload {
-        handoff: h.id.clone(),
-        task: h.task.clone(),
-        draft_sha256: h.state.current_draft_sha256().map(str::to_owned),
-        approvers,
-        iat,
-        exp: iat.saturating_add(lifetime),
-    })
+    key.sign_as(
+        &ReceiptPayload {
+            handoff: h.id.clone(),
+            task: h.task.clone(),
+            draft_sha256: h.state.current_draft_sha256().map(str::to_owned),
+            approvers,
+            iat,
+            exp: iat.saturating_add(lifetime),
+        },
+        alg,
+    )
 }

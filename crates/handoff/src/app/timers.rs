@@ -5,6 +5,7 @@ use super::App;
 use handoff_domain::schedule::Timer;
 use handoff_domain::{Handoff, TransitionError};
 use handoff_store::{Change, Deadline, Refused};
+use std::sync::{Arc, Mutex};
 
 impl App {
     /// For the scheduler: handoffs by their next deadline, earliest first.
@@ -18,6 +19,10 @@ impl App {
         let now = self.now();
         let policy = self.policy();
         let notifier = self.notifier.clone();
+        // The team whose SLA passed, when the timer that fires is the SLA's (for metrics,
+        // once the change is committed).
+        let breached: Arc<Mutex<Option<String>>> = Arc::default();
+        let breach = breached.clone();
         let f = Box::new(move |h: &Handoff| {
             let timer = h.due(now).ok_or_else(|| {
                 Refused::Transition(TransitionError::Conflict {
@@ -30,6 +35,10 @@ impl App {
                 .get(&h.state.assigned_team)
                 .and_then(|t| t.escalate_to.as_deref());
             let fired = h.fire(timer, now, up)?;
+            if timer == Timer::Escalate {
+                *breach.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(h.state.assigned_team.clone());
+            }
             let next = &fired.handoff;
             // What makes the notice unique on this handoff (with the target, the delivery
             // id): the period, the version or the alert's number.
@@ -55,6 +64,9 @@ impl App {
             tracing::Instrument::instrument(self.store.update(id.to_owned(), None, f), span);
         match updated.await {
             Ok(Ok(h)) => {
+                if let Some(team) = breached.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    self.metrics.sla_breached(&team);
+                }
                 tracing::info!(handoff = id, status = %h.state.status, team = %h.state.assigned_team, "timer fired");
                 true
             }

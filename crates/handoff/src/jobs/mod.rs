@@ -2,7 +2,9 @@
 //! `App` operations like the API does.
 //!
 //! - [`scheduler`]: SLA reminders, escalation, expiry, level-4 re-alerts;
-//! - [`outbox`]: sends the queued notifications and records each attempt.
+//! - [`outbox`]: sends the queued notifications and records each attempt;
+//! - [`checkpoints`]: signs the audit chain's head every 1,000 entries.
 
+pub mod checkpoints;
 pub mod outbox;
 pub mod scheduler;

@@ -166,7 +166,7 @@ fn the_jwks_is_an_rfc8037_okp_key_set() {
             // RFC 8037 appendix A.2, the public key of the same seed.
             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
             "kid": "hr_21fe31dfa154a261",
-            "alg": "EdDSA",
+            // No `alg`: one key verifies both names of the algorithm (RFC 9864).
             "use": "sig",
         }]})
     );
@@ -230,4 +230,167 @@ fn a_receipt_from_another_jose_implementation_verifies() {
         verified_payload(jws, &jwks),
         Ok(b"Example of Ed25519 signing".to_vec())
     );
+}
+
+#[test]
+fn a_receipt_under_rfc_9864s_ed25519_name_verifies_with_the_same_key_and_payload() {
+    let key = rfc8032_key();
+    let old = key.sign(&payload());
+    let new = key.sign_as(&payload(), Alg::Ed25519);
+    let header = |r: &str| {
+        String::from_utf8(decode(r.split('.').next().unwrap_or_default())).unwrap_or_default()
+    };
+    assert_eq!(
+        header(&new),
+        r#"{"alg":"Ed25519","kid":"hr_21fe31dfa154a261","typ":"JWT"}"#
+    );
+    assert_eq!(new.split('.').nth(1), old.split('.').nth(1), "one payload");
+    assert_eq!(verify(&new, &key.jwks(), NOW), Ok(payload()));
+    assert_eq!(verify(&old, &key.jwks(), NOW), Ok(payload()));
+    // A key set saved before, naming `alg: EdDSA`, or naming `Ed25519`: the curve decides.
+    for alg in ["EdDSA", "Ed25519"] {
+        let mut jwks = key.jwks();
+        jwks["keys"][0]["alg"] = json!(alg);
+        assert_eq!(verify(&new, &jwks, NOW), Ok(payload()), "key alg {alg}");
+        assert_eq!(verify(&old, &jwks, NOW), Ok(payload()), "key alg {alg}");
+    }
+    let mut jwks = key.jwks();
+    jwks["keys"][0]["alg"] = json!("ES256");
+    assert!(matches!(
+        verify(&new, &jwks, NOW),
+        Err(ReceiptError::BadKey(_))
+    ));
+}
+
+#[test]
+fn the_ed25519_name_changes_nothing_but_the_header_and_tampering_still_fails() {
+    let key = ReceiptKey::generate();
+    let new = key.sign_as(&payload(), Alg::Ed25519);
+    assert_eq!(
+        verify(&flip(&new, 1), &key.jwks(), NOW),
+        Err(ReceiptError::BadSignature)
+    );
+    // Renaming the algorithm of a signed receipt changes the signing input: refused.
+    let old = key.sign(&payload());
+    let renamed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"Ed25519","kid":"{}","typ":"JWT"}}"#,
+            key.kid()
+        )),
+        old.split_once('.')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+    );
+    assert_eq!(
+        verify(&renamed, &key.jwks(), NOW),
+        Err(ReceiptError::BadSignature)
+    );
+    for alg in ["ed25519", "EDDSA", "Ed448", "ES256"] {
+        let forged = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}"}}"#)),
+            old.split_once('.')
+                .map(|(_, rest)| rest)
+                .unwrap_or_default()
+        );
+        assert_eq!(
+            verify(&forged, &key.jwks(), NOW),
+            Err(ReceiptError::UnsupportedAlg(alg.to_owned()))
+        );
+    }
+}
+
+fn head() -> handoff_domain::checkpoint::Head {
+    handoff_domain::checkpoint::Head {
+        seq: 1000,
+        hash: "ab".repeat(32),
+        at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn a_checkpoint_is_never_a_receipt_and_a_receipt_never_a_checkpoint() {
+    let key = rfc8032_key();
+    let cp = key.sign_checkpoint(&head());
+    let parts: Vec<&str> = cp.split('.').collect();
+    assert_eq!(
+        String::from_utf8(decode(parts[0])).unwrap_or_default(),
+        r#"{"alg":"EdDSA","kid":"hr_21fe31dfa154a261","typ":"handoff-checkpoint"}"#
+    );
+    assert_eq!(
+        String::from_utf8(decode(parts[1])).unwrap_or_default(),
+        format!(
+            r#"{{"seq":1000,"hash":"{}","at":"2023-11-14T22:13:20.123Z"}}"#,
+            "ab".repeat(32)
+        )
+    );
+    assert_eq!(
+        handoff_client::checkpoint::verify(&cp, &key.jwks()),
+        Ok(head())
+    );
+    assert_eq!(
+        verified_payload(&cp, &key.jwks()),
+        Err(ReceiptError::WrongType {
+            expected: "receipt",
+            found: "handoff-checkpoint".to_owned()
+        })
+    );
+    for receipt in [key.sign(&payload()), key.sign_as(&payload(), Alg::Ed25519)] {
+        assert_eq!(
+            handoff_client::checkpoint::verify(&receipt, &key.jwks()),
+            Err(handoff_client::checkpoint::CheckpointError::Jws(
+                ReceiptError::WrongType {
+                    expected: "checkpoint",
+                    found: "JWT".to_owned()
+                }
+            ))
+        );
+    }
+}
+
+#[test]
+fn a_checkpoint_from_another_key_or_with_another_payload_is_refused() {
+    let key = ReceiptKey::generate();
+    let cp = key.sign_checkpoint(&head());
+    let other = ReceiptKey::generate();
+    let mut jwks = other.jwks();
+    jwks["keys"][0]["kid"] = json!(key.kid());
+    assert_eq!(
+        handoff_client::checkpoint::verify(&cp, &jwks),
+        Err(handoff_client::checkpoint::CheckpointError::Jws(
+            ReceiptError::BadSignature
+        ))
+    );
+    assert!(handoff_client::checkpoint::verify(&flip(&cp, 1), &key.jwks()).is_err());
+    let bad = handoff_domain::checkpoint::Head {
+        hash: "AB".repeat(32),
+        ..head()
+    };
+    assert_eq!(
+        handoff_client::checkpoint::verify(&key.sign_checkpoint(&bad), &key.jwks()),
+        Err(handoff_client::checkpoint::CheckpointError::NotAHead)
+    );
+}
+
+#[test]
+fn only_an_authentic_receipt_of_this_key_is_re_signed_under_ed25519() {
+    let key = rfc8032_key();
+    let old = key.sign(&payload());
+    assert_eq!(
+        key.ed25519_form(&old),
+        Some(key.sign_as(&payload(), Alg::Ed25519))
+    );
+    // A receipt edited in the database, another key's, or already Ed25519: no signature.
+    assert_eq!(key.ed25519_form(&flip(&old, 1)), None);
+    assert_eq!(
+        key.ed25519_form(&ReceiptKey::generate().sign(&payload())),
+        None
+    );
+    assert_eq!(
+        key.ed25519_form(&key.sign_as(&payload(), Alg::Ed25519)),
+        None
+    );
+    assert_eq!(key.ed25519_form(&key.sign_checkpoint(&head())), None);
+    assert_eq!(key.ed25519_form("garbage"), None);
 }

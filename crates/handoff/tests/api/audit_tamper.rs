@@ -11,10 +11,10 @@ use serde_json::json;
 use sqlx::{Connection, SqliteConnection};
 
 /// The entry the tests tamper with; [`activity`] makes sure there are more after it.
-const SEQ: i64 = 5;
+pub(crate) const SEQ: i64 = 5;
 
 /// Enough changes for a chain of a dozen entries or more.
-async fn activity(app: &TestApp) {
+pub(crate) async fn activity(app: &TestApp) {
     let cast = app.cast().await;
     let id = app.submitted_id(&cast.agent, &client_reply()).await;
     app.decided(&cast.ana, &id, &json!({"action": "approve"}))
@@ -33,7 +33,7 @@ async fn activity(app: &TestApp) {
 
 /// A second connection to the server's database, as an intruder with file access has:
 /// any trigger that guards the table is dropped first, as such an intruder could.
-async fn intrude(app: &TestApp) -> SqliteConnection {
+pub(crate) async fn intrude(app: &TestApp) -> SqliteConnection {
     let url = format!("sqlite://{}", app.db_path().display());
     let mut conn = SqliteConnection::connect(&url)
         .await
@@ -60,7 +60,7 @@ async fn intrude(app: &TestApp) -> SqliteConnection {
 }
 
 /// Runs one tampering statement, binding `seqs` in order; it must change a row.
-async fn exec(conn: &mut SqliteConnection, sql: &'static str, seqs: &[i64]) {
+pub(crate) async fn exec(conn: &mut SqliteConnection, sql: &'static str, seqs: &[i64]) {
     let mut query = sqlx::query(sql);
     for seq in seqs {
         query = query.bind(*seq);

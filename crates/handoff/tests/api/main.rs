@@ -7,6 +7,7 @@
 mod common;
 
 mod audit_tamper;
+mod checkpoints;
 mod decision_rules;
 mod decisions;
 mod durability;

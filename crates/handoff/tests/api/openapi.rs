@@ -278,6 +278,7 @@ async fn the_handoff_resource_has_the_shape_of_its_snapshot() {
         is_policy_version,
     );
     redact(&mut h, "/receipt", "receipt", is_compact_jws);
+    redact(&mut h, "/receipt_ed25519", "receipt", is_compact_jws);
     // Draft digests stay: they depend on the draft alone (SPEC §3), so they are stable.
 
     insta::assert_json_snapshot!("handoff_resource", h);

@@ -92,3 +92,75 @@ async fn the_receipt_key_survives_a_restart() {
     // A receipt issued before the restart still verifies with the key served after it.
     verify(&app, h["receipt"].as_str().expect("receipt")).await;
 }
+
+/// RFC 9864: every receipt is also offered under the fully specified name `Ed25519`, the
+/// same payload signed by the same key, beside the `EdDSA` one that stays the default.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_is_also_offered_under_rfc_9864s_ed25519_name() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let h = app.submitted(&cast.agent, &routine_ticket()).await;
+    let old = h["receipt"].as_str().expect("receipt");
+    let new = h["receipt_ed25519"].as_str().expect("receipt_ed25519");
+    let (header, _) = verify(&app, old).await;
+    assert_eq!(header["typ"], "JWT");
+    let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).expect("base64url");
+    let new_header: Value =
+        serde_json::from_slice(&decode(new.split('.').next().unwrap_or_default()))
+            .expect("header JSON");
+    assert_eq!(
+        new_header,
+        json!({"alg": "Ed25519", "kid": header["kid"], "typ": "JWT"})
+    );
+    assert_eq!(new.split('.').nth(1), old.split('.').nth(1), "one payload");
+
+    // The key set names no algorithm, so JOSE libraries take it for either name, and the
+    // client's verifier (the CLI's, the server's) accepts both.
+    let jwks = expect_json(app.get_path(None, "/v1/receipt-key").await, 200).await;
+    assert!(jwks["keys"][0].get("alg").is_none(), "{jwks}");
+    let now = chrono::Utc::now().timestamp();
+    let a = handoff_client::receipt::verify(old, &jwks, now).expect("the EdDSA receipt");
+    let b = handoff_client::receipt::verify(new, &jwks, now).expect("the Ed25519 receipt");
+    assert_eq!(a, b);
+    let out = handoff_cli(&["receipt", "verify", new, "--server", &app.url("")]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Read back, decided by people, the same.
+    let fetched = app.fetch(&cast.agent, &id_of(&h)).await;
+    assert_eq!(fetched["receipt_ed25519"], new);
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let pending = app.fetch(&cast.agent, &id).await;
+    assert!(pending["receipt_ed25519"].is_null(), "{pending}");
+    let approved = app
+        .decided(&cast.ana, &id, &json!({"action": "approve"}))
+        .await;
+    let new = approved["receipt_ed25519"]
+        .as_str()
+        .expect("after approval");
+    handoff_client::receipt::verify(new, &jwks, now).expect("the people's Ed25519 receipt");
+}
+
+/// The `Ed25519` form is derived from the stored `EdDSA` receipt, deterministically: read
+/// back after a restart (from the database, not a cache) it is the very same string.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ed25519_receipt_of_a_human_approval_is_the_same_after_a_restart() {
+    let mut app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let approved = app
+        .decided(&cast.ana, &id, &json!({"action": "approve"}))
+        .await;
+    let before = approved["receipt_ed25519"]
+        .as_str()
+        .expect("ed25519")
+        .to_owned();
+    app.restart().await;
+    let after = app.fetch(&cast.agent, &id).await;
+    assert_eq!(after["receipt_ed25519"], before.as_str(), "{after}");
+    assert_eq!(after["receipt"], approved["receipt"]);
+}

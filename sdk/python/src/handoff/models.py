@@ -76,6 +76,11 @@ class Handoff(Dict[str, Any]):
         return self.get("receipt")
 
     @property
+    def receipt_ed25519(self) -> Optional[str]:
+        """The same receipt under RFC 9864's algorithm name ``Ed25519`` (same payload and key)."""
+        return self.get("receipt_ed25519")
+
+    @property
     def is_pending(self) -> bool:
         return self.get("status") == PENDING
 

@@ -1,9 +1,11 @@
 """Offline verification of approval receipts (SPEC §3).
 
 A receipt is a compact JWS (``{alg: "EdDSA", kid, typ: "JWT"}``, Ed25519) whose payload is
-``{handoff, task, draft_sha256, approvers, iat, exp}``. :func:`verify_receipt` checks it by
-hand against a JWK Set, with one algorithm and no negotiation: anything but EdDSA is refused,
-so there is no algorithm confusion to switch off.
+``{handoff, task, draft_sha256, approvers, iat, exp}``; the server also offers it as
+``receipt_ed25519``, under RFC 9864's fully specified name (``alg: "Ed25519"``, same payload
+and key). :func:`verify_receipt` checks it by hand against a JWK Set, with one algorithm
+under its two names and no negotiation: anything else is refused, so there is no algorithm
+confusion to switch off.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from .canonical import sha256_hex
 from .errors import ReceiptError
 
 __all__ = ["verify_receipt", "decode_unverified", "CLOCK_SKEW_SECONDS", "UNSET"]
+
+ALGORITHMS = ("EdDSA", "Ed25519")
+"""The one algorithm's two names: RFC 8037's ``EdDSA`` and RFC 9864's ``Ed25519``."""
 
 CLOCK_SKEW_SECONDS = 300
 """How far in the future ``iat`` may lie (clocks of signer and verifier drift)."""
@@ -80,7 +85,8 @@ def _find_key(jwks: Mapping[str, Any], kid: Optional[str]) -> Ed25519PublicKey:
         raise ReceiptError("the receipt names no kid and the key set does not hold exactly one key")
     if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
         raise ReceiptError("unusable key: not an OKP Ed25519 key")
-    if jwk.get("alg", "EdDSA") != "EdDSA" or jwk.get("use", "sig") != "sig":
+    # Either name will do: the curve, checked above, is what makes the key Ed25519.
+    if jwk.get("alg", "EdDSA") not in ALGORITHMS or jwk.get("use", "sig") != "sig":
         raise ReceiptError("unusable key: not meant for EdDSA signatures")
     x = jwk.get("x")
     raw = _b64url(x, "the key's x") if isinstance(x, str) else b""
@@ -117,8 +123,10 @@ def verify_receipt(
     alg = header.get("alg")
     if not isinstance(alg, str):
         raise ReceiptError("malformed receipt: header has no alg")
-    if alg != "EdDSA":
-        raise ReceiptError(f"unsupported algorithm {alg!r}: receipts are signed with EdDSA")
+    if alg not in ALGORITHMS:
+        raise ReceiptError(
+            f"unsupported algorithm {alg!r}: receipts are signed with EdDSA (or Ed25519)"
+        )
     if "crit" in header:
         raise ReceiptError("malformed receipt: unsupported crit header")
     # The same key signs audit checkpoints (typ "handoff-checkpoint"): never take one for

@@ -137,6 +137,24 @@ async fn the_sla_reminds_the_team_then_escalates_up_the_chain() {
         .map(|r| r.header("webhook-id"))
         .collect();
     assert_eq!(ids.len(), ops.len() + leads.len(), "one id per message");
+
+    // What an operator sees: the SLA breach counted for the team it passed at, and the
+    // handoff open at the team it went to.
+    let metrics = app
+        .get_path(None, "/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics");
+    for line in [
+        "handoff_sla_breaches_total{team=\"ops\"} 1",
+        "handoff_open_handoffs{team=\"leads\",level=\"2\",status=\"pending\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
