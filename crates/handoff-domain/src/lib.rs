@@ -14,6 +14,8 @@
 //! - [`ijson`]: I-JSON's rule that a member name appears once per object, checked on the
 //!   text before anything reads it.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
+//! - [`revision`]: a handoff that supersedes an earlier one (SPEC §2): what is refused,
+//!   and the JSON Patch from the old draft to the new.
 //! - [`role`]: what a key may do: agent, reviewer or admin.
 //! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
 //!   promotion recommendations, the monitor that demotes, confidence buckets, percentiles.
@@ -32,6 +34,7 @@ pub mod level;
 pub mod lifecycle;
 pub mod packet;
 pub mod policy;
+pub mod revision;
 pub mod role;
 pub mod schedule;
 

@@ -319,6 +319,25 @@ impl Store for SqliteStore {
         read(async move { self.list_sql(&q).await })
     }
 
+    fn revisions_of<'a>(
+        &'a self,
+        agent: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Handoff>, StoreError>> {
+        read(async move {
+            // The agent's index from `id` on: a revision is newer than what it supersedes.
+            let sql = "SELECT doc FROM handoffs WHERE agent = ? AND id > ? \
+                       AND json_extract(doc, '$.packet.supersedes') = ? ORDER BY id";
+            let rows = sqlx::query(sql)
+                .bind(agent)
+                .bind(id)
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+            rows.iter().map(|r| decode_doc(r.try_get(0)?)).collect()
+        })
+    }
+
     fn timeline<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<AuditEntry>, StoreError>> {
         read(async move {
             let sql = "SELECT seq, at, actor, action, handoff_id, data, prev_hash, hash \

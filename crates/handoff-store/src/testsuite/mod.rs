@@ -68,6 +68,7 @@ macro_rules! store_suite {
             a_reviewer_listing_orders_two_teams_by_due_time_and_pages_without_gaps_or_repeats,
             a_listing_filters_by_status_task_team_and_level,
             next_deadlines_lists_only_handoffs_with_one_ahead_earliest_first,
+            revisions_of_lists_the_agents_handoffs_that_supersede_one_oldest_first,
             // outbox
             deliveries_commit_with_their_change_once_per_id_and_record_attempts,
             // learning

@@ -265,3 +265,41 @@ pub async fn next_deadlines_lists_only_handoffs_with_one_ahead_earliest_first(
     assert_eq!(expected[0].1, t0() + minutes(20) + Duration::hours(1));
     store.close().await;
 }
+
+pub async fn revisions_of_lists_the_agents_handoffs_that_supersede_one_oldest_first(
+    db: &dyn TestDatabase,
+) {
+    let fx = Fixture::new(db);
+    let store = fx.open().await;
+    let task = "respond_to_client_inquiry";
+    let first = created(&store, submission(fx.handoff(0, task, "sales-bot", t0()))).await;
+    let revise = |n: u32, agent: &str, of: &str| {
+        let mut h = fx.handoff(n, task, agent, t0() + minutes(n.into()));
+        h.packet["supersedes"] = serde_json::json!(of);
+        h
+    };
+    let second = created(&store, submission(revise(1, "sales-bot", &first.id))).await;
+    // Unrelated: another handoff, and another agent's packet naming the same id.
+    created(&store, submission(fx.handoff(2, task, "sales-bot", t0()))).await;
+    created(&store, submission(revise(3, "ops-bot", &first.id))).await;
+    let third = created(&store, submission(revise(4, "sales-bot", &second.id))).await;
+    let fourth = created(&store, submission(revise(5, "sales-bot", &first.id))).await;
+
+    let ids = |hs: Vec<Handoff>| hs.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    let of_first = store
+        .revisions_of("sales-bot", &first.id)
+        .await
+        .expect("the store reads");
+    assert_eq!(ids(of_first), [second.id.clone(), fourth.id.clone()]);
+    let of_second = store
+        .revisions_of("sales-bot", &second.id)
+        .await
+        .expect("the store reads");
+    assert_eq!(ids(of_second), [third.id.clone()]);
+    let of_third = store
+        .revisions_of("sales-bot", &third.id)
+        .await
+        .expect("the store reads");
+    assert!(of_third.is_empty());
+    store.close().await;
+}
