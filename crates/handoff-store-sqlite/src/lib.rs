@@ -129,6 +129,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0004_learning.sql"),
         ),
         m(5, "lean", include_str!("../migrations/0005_lean.sql")),
+        m(
+            6,
+            "revisions",
+            include_str!("../migrations/0006_revisions.sql"),
+        ),
     ])
 }
 
