@@ -23,5 +23,6 @@ mod policy;
 mod race;
 mod read;
 mod receipt;
+mod revisions;
 mod submit;
 mod transitions;
