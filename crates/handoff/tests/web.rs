@@ -1222,3 +1222,51 @@ async fn a_reviewer_checks_a_sampled_item_once_and_it_leaves_the_queue() {
     assert!(html.contains(&format!("data-id=\"{id2}\"")));
     assert!(!html.contains("value=\"fine\""));
 }
+
+/// A revision's page: the word diff against the superseded draft, the rationale that
+/// ended it, a link to it, and the chain of revisions in the timeline on both pages; the
+/// agent's markup stays text.
+#[tokio::test]
+async fn a_revision_shows_what_changed_the_earlier_rationale_and_the_chain() {
+    let (app, cast) = with_cast().await;
+    let first = app.submitted_id(&cast.agent, &client_reply()).await;
+    app.decided(
+        &cast.ana,
+        &first,
+        &json!({"action": "reject", "rationale": "Say <b>when</b> it was sent."}),
+    )
+    .await;
+    let mut p = client_reply();
+    p["draft"] = json!("Dear client, please find the invoice copy we sent on 3 May attached.");
+    p["supersedes"] = json!(first);
+    let second = app.submitted_id(&cast.agent, &p).await;
+
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let html = b.page(&format!("/handoffs/{second}"), 200).await;
+    assert!(html.contains("id=\"revision\""), "{html}");
+    assert!(html.contains(&format!("href=\"/handoffs/{first}\"")));
+    assert!(html.contains("<mark>we sent on 3 May</mark>"), "the words added are marked");
+    assert!(html.contains("id=\"revision-rationale\""));
+    assert!(!html.contains("<b>when</b>"), "the rationale is escaped");
+    assert!(html.contains("when") && html.contains("reject by ana"));
+    assert!(html.contains("id=\"revision-chain\""));
+    // The older page links the newer one.
+    let html = b.page(&format!("/handoffs/{first}"), 200).await;
+    assert!(!html.contains("id=\"revision\""));
+    assert!(html.contains(&format!("href=\"/handoffs/{second}\"")), "{html}");
+
+    // A JSON draft is diffed path by path.
+    let mut j = client_reply();
+    j["draft"] = json!({"amount": 120, "to": "ana"});
+    let third = app.submitted_id(&cast.agent, &j).await;
+    expect_json(app.cancel(&cast.agent, &third).await, 200).await;
+    j["draft"] = json!({"amount": 100, "to": "ana", "note": "<i>x</i>"});
+    j["supersedes"] = json!(third);
+    let fourth = app.submitted_id(&cast.agent, &j).await;
+    let html = b.page(&format!("/handoffs/{fourth}"), 200).await;
+    assert!(html.contains("id=\"revision-paths\""), "{html}");
+    assert!(html.contains("<del>120</del>") && html.contains("<ins>100</ins>"));
+    assert!(!html.contains("<i>x</i>"));
+    assert!(html.contains("The agent cancelled it"));
+}

@@ -215,20 +215,6 @@ impl App {
         }))
     }
 
-    /// The handoffs that supersede `h` (newer revisions of it), for a caller who may see
-    /// `h`: those it may see too, oldest first.
-    pub async fn revisions_of(&self, who: &Principal, h: &Handoff) -> AppResult<Vec<Handoff>> {
-        let policy = self.policy();
-        if !who.can_see(h, &policy) {
-            return Err(AppError::NotFound("such handoff"));
-        }
-        let newer = self.store.revisions_of(h.agent(), &h.id).await?;
-        Ok(newer
-            .into_iter()
-            .filter(|n| who.can_see(n, &policy))
-            .collect())
-    }
-
     /// A handoff the caller may see; one it may not see does not exist for it.
     pub async fn visible(&self, who: &Principal, id: &str) -> AppResult<Handoff> {
         match self.store.get(id).await? {

@@ -10,6 +10,7 @@
 //! - `policy`, `keys`, `audit`, `deliveries`: the admin's operations;
 //! - `learning`: statistics, recommendations, task levels, spot checks, the monitor
 //!   that demotes, the decisions export;
+//! - `revisions`: the chain of handoffs that supersede one another (SPEC §2);
 //! - `timers`: what the scheduler fires; `principal`: who calls; `clock`: what time it is.
 
 mod audit;
@@ -24,6 +25,7 @@ mod learning;
 mod list;
 mod policy;
 mod principal;
+mod revisions;
 mod timers;
 mod wait;
 
@@ -42,6 +44,7 @@ pub use learning::{
 pub use list::MAX_PAGE as MAX_LIST_PAGE;
 pub use list::{Cursor, ListRequest, Order, Page};
 pub use principal::{Principal, Role, Via};
+pub use revisions::Chain;
 pub use wait::MAX_WAIT;
 
 use crate::metrics::Metrics;
