@@ -224,3 +224,41 @@ pub fn alternative_parts(message: &str) -> (HashMap<String, String>, Vec<(String
         .collect();
     (headers, parts)
 }
+
+/// A header value with its RFC 2047 encoded words (`=?utf-8?b?…?=`, `=?utf-8?q?…?=`)
+/// decoded; the whitespace between two encoded words is dropped, as the RFC says.
+pub fn decode_header(value: &str) -> String {
+    let mut out = String::new();
+    let mut last_encoded = false;
+    for (i, token) in value.split([' ', '\t']).enumerate() {
+        let word = token
+            .strip_prefix("=?")
+            .and_then(|t| t.strip_suffix("?="))
+            .and_then(|t| {
+                let mut it = t.splitn(3, '?');
+                Some((it.next()?, it.next()?, it.next()?))
+            });
+        match word {
+            Some((_charset, enc, text)) => {
+                let bytes = if enc.eq_ignore_ascii_case("b") {
+                    STANDARD.decode(text).expect("a base64 encoded word")
+                } else {
+                    decode_quoted_printable(&text.replace('_', " ")).into_bytes()
+                };
+                if i > 0 && !last_encoded {
+                    out.push(' ');
+                }
+                out.push_str(&String::from_utf8_lossy(&bytes));
+                last_encoded = true;
+            }
+            None => {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(token);
+                last_encoded = false;
+            }
+        }
+    }
+    out
+}
