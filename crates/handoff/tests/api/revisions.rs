@@ -127,6 +127,10 @@ route = "ops"
 
 [teams.ops]
 members = ["oz"]
+escalate_to = "ops-leads"
+
+[teams.ops-leads]
+members = ["olga"]
 
 [tasks.quick]
 route = "ops"
@@ -141,6 +145,13 @@ async fn a_revision_of_an_expired_handoff_has_no_rationale_even_after_an_escalat
     let mut p = packet("quick", 0.99);
     p["draft"] = json!({"amount": 10, "items": ["a", "b", "c"]});
     let old_id = app.submitted_id(&agent, &p).await;
+    // An escalation's rationale is not what ended it.
+    app.decided(
+        &oz,
+        &old_id,
+        &json!({"action": "escalate", "rationale": "ask the leads"}),
+    )
+    .await;
     app.advance(Duration::from_secs(61));
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let mut h = app.fetch(&agent, &old_id).await;
@@ -159,6 +170,8 @@ async fn a_revision_of_an_expired_handoff_has_no_rationale_even_after_an_escalat
         apply(&json!({"amount": 10, "items": ["a", "b", "c"]}), &r["draft_diff"]),
         json!({"amount": 12, "items": ["a"]})
     );
+    // The revision starts at its route again (ops), not where the old one ended.
+    assert_eq!(new["assigned_team"], "ops");
     assert_eq!(app.fetch(&oz, &id_of(&new)).await["revision_of"], *r);
 }
 
