@@ -22,10 +22,10 @@ pub struct RevisionOf {
     pub status: Status,
     /// The rationale of the decision that ended it; `null` when no person decided (an
     /// expiry, the agent's own cancel).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub rationale: Option<String>,
     /// An RFC 6902 JSON Patch from its draft (the latest version, the one the reviewer
     /// saw) to this handoff's draft; a missing draft counts as `null`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub draft_diff: Vec<PatchOp>,
 }
 
@@ -79,16 +79,20 @@ impl RevisionOf {
 
 /// One RFC 6902 operation. Only `add`, `remove` and `replace` are ever produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatchOp {
     pub op: PatchKind,
-    /// A JSON Pointer (RFC 6901).
+    /// A JSON Pointer (RFC 6901); `""` is the whole draft.
     pub path: String,
+    /// The new value (`add`, `replace`); absent for `remove`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub value: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PatchKind {
     Add,
     Remove,
