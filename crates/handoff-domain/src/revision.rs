@@ -85,9 +85,19 @@ pub struct PatchOp {
     /// A JSON Pointer (RFC 6901); `""` is the whole draft.
     pub path: String,
     /// The new value (`add`, `replace`); absent for `remove`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub value: Option<Value>,
+}
+
+/// A `value` that is there, `null` included (`"value": null` adds or sets a null; only a
+/// missing `value` is `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
