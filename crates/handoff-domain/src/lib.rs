@@ -11,6 +11,8 @@
 //! - [`handoff`]: the stored handoff: packet, evaluation, lifecycle state, receipt.
 //! - [`schedule`]: the clock's part: SLA reminders, escalation, expiry, level-4 re-alerts.
 //! - [`canonical`]: RFC 8785 canonical JSON and its SHA-256, the digest of drafts.
+//! - [`diff`]: a word-level diff of two texts (an edit against the agent's draft, a
+//!   revision against the draft it supersedes), folded and counted in words.
 //! - [`ijson`]: I-JSON's rule that a member name appears once per object, checked on the
 //!   text before anything reads it.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
@@ -25,6 +27,7 @@
 
 pub mod audit;
 pub mod canonical;
+pub mod diff;
 pub mod duration;
 pub mod field_error;
 pub mod handoff;
