@@ -5,7 +5,7 @@
 use super::text;
 use handoff_domain::diff as words;
 
-pub use handoff_domain::diff::{Diff, Line, Seg};
+pub use handoff_domain::diff::{Diff, Line};
 
 /// The diff of `new` against `old`, its text made visible.
 pub fn diff(old: &str, new: &str) -> Diff {
