@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use handoff_domain::handoff::SpotVerdict;
-pub use handoff_domain::revision::{PatchKind, PatchOp, RevisionOf};
 pub use handoff_domain::lifecycle::Decision as RecordedDecision;
 pub use handoff_domain::lifecycle::{Approval as ApprovalRecord, OutcomeResult};
+pub use handoff_domain::revision::{PatchKind, PatchOp, RevisionOf};
 pub use handoff_domain::{DecisionAction, Evaluation, Reason, Status};
 
 /// A handoff as the server shows it (SPEC §3).

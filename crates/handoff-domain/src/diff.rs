@@ -421,8 +421,15 @@ mod tests {
     fn text() -> impl Strategy<Value = String> {
         prop::collection::vec(
             prop_oneof![
-                Just("a"), Just("b"), Just("pay"), Just("no"), Just(" "), Just("  "),
-                Just("\n"), Just("é"), Just("\t"),
+                Just("a"),
+                Just("b"),
+                Just("pay"),
+                Just("no"),
+                Just(" "),
+                Just("  "),
+                Just("\n"),
+                Just("é"),
+                Just("\t"),
             ],
             0..40,
         )

@@ -526,7 +526,11 @@ mod tests {
         .expect("parses");
         assert_eq!(p.supersedes.as_deref(), Some(id));
         assert!(p.extra.is_empty());
-        for bad in [json!("hnd_x"), json!(7), json!("hnd_01JD000000000000000000000I")] {
+        for bad in [
+            json!("hnd_x"),
+            json!(7),
+            json!("hnd_01JD000000000000000000000I"),
+        ] {
             let got = fields(json!({"task": "t", "summary": "s", "confidence": 0.5,
                 "supersedes": bad}));
             assert_eq!(got, ["supersedes"]);

@@ -7,8 +7,8 @@
 //! them as patch operations, and [`apply`] applies a patch (the property tests check that
 //! applying the patch to the old draft gives the new one).
 
-use crate::lifecycle::{DecisionAction, Status};
 use crate::Handoff;
+use crate::lifecycle::{DecisionAction, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

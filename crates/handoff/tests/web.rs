@@ -1262,7 +1262,10 @@ async fn a_revision_shows_what_changed_the_earlier_rationale_and_the_chain() {
     // The older page links the newer one.
     let html = b.page(&format!("/handoffs/{first}"), 200).await;
     assert!(!html.contains("id=\"revision\""));
-    assert!(html.contains(&format!("href=\"/handoffs/{second}\"")), "{html}");
+    assert!(
+        html.contains(&format!("href=\"/handoffs/{second}\"")),
+        "{html}"
+    );
 
     // A JSON draft is diffed path by path.
     let mut j = client_reply();

@@ -260,11 +260,7 @@ pub fn mail(event: &Value, now: DateTime<Utc>) -> Mail {
 
 /// "Revises hnd_… (rejected): “the rationale”".
 fn revision_text(r: &Value) -> String {
-    let mut t = format!(
-        "This revises {} ({})",
-        str_of(r, "id"),
-        str_of(r, "status")
-    );
+    let mut t = format!("This revises {} ({})", str_of(r, "id"), str_of(r, "status"));
     match r.get("rationale").and_then(Value::as_str) {
         Some(why) => t.push_str(&format!(", which ended with: “{why}”")),
         None => t.push('.'),
@@ -282,7 +278,10 @@ fn demoted(data: &Value, task: &str, url: &str) -> Mail {
     };
     let head = format!("{task} demoted from level {from} to level {to}{how}");
     let reason = str_of(data, "reason");
-    let text = format!("{head}\n\nReason: {reason}\nTeam: {}\n\nOpen the task: {url}\n", str_of(data, "team"));
+    let text = format!(
+        "{head}\n\nReason: {reason}\nTeam: {}\n\nOpen the task: {url}\n",
+        str_of(data, "team")
+    );
     let e = html_escape;
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -327,18 +326,39 @@ mod tests {
 
     #[test]
     fn the_subject_says_the_decision_needed_and_the_time_left() {
-        let m = mail(&event("handoff.routed", "pending"), at("2026-11-21T08:40:00Z"));
-        assert_eq!(m.subject, "Approve? respond_to_client_inquiry — 3h 20m left");
-        let m = mail(&event("handoff.reminder", "pending"), at("2026-11-21T11:59:30Z"));
+        let m = mail(
+            &event("handoff.routed", "pending"),
+            at("2026-11-21T08:40:00Z"),
+        );
+        assert_eq!(
+            m.subject,
+            "Approve? respond_to_client_inquiry — 3h 20m left"
+        );
+        let m = mail(
+            &event("handoff.reminder", "pending"),
+            at("2026-11-21T11:59:30Z"),
+        );
         assert_eq!(
             m.subject,
             "Reminder: Approve? respond_to_client_inquiry — under a minute left"
         );
-        let m = mail(&event("handoff.routed", "pending"), at("2026-11-21T12:15:00Z"));
+        let m = mail(
+            &event("handoff.routed", "pending"),
+            at("2026-11-21T12:15:00Z"),
+        );
         assert!(m.subject.ends_with("— overdue by 15m"), "{}", m.subject);
-        let m = mail(&event("handoff.routed", "handed_over"), at("2026-11-20T12:00:00Z"));
-        assert_eq!(m.subject, "Take over? respond_to_client_inquiry — 1d 0h left");
-        let m = mail(&event("handoff.alert", "alerted"), at("2026-11-21T08:40:00Z"));
+        let m = mail(
+            &event("handoff.routed", "handed_over"),
+            at("2026-11-20T12:00:00Z"),
+        );
+        assert_eq!(
+            m.subject,
+            "Take over? respond_to_client_inquiry — 1d 0h left"
+        );
+        let m = mail(
+            &event("handoff.alert", "alerted"),
+            at("2026-11-21T08:40:00Z"),
+        );
         assert_eq!(
             m.subject,
             "Acknowledge! respond_to_client_inquiry — level 4 alert"
@@ -347,7 +367,10 @@ mod tests {
 
     #[test]
     fn both_parts_carry_the_link_and_the_html_escapes_every_agent_text() {
-        let m = mail(&event("handoff.routed", "pending"), at("2026-11-21T08:40:00Z"));
+        let m = mail(
+            &event("handoff.routed", "pending"),
+            at("2026-11-21T08:40:00Z"),
+        );
         let link = "https://handoff.example/handoffs/hnd_1";
         assert!(m.text.contains(&format!("Open the decision page: {link}")));
         assert!(m.text.contains("Too <i>warm</i>"), "{}", m.text);
@@ -357,7 +380,10 @@ mod tests {
         for raw in ["<script>", "<b>Fish", "<i>warm", "href=\"https://evil"] {
             assert!(!m.html.contains(raw), "{raw} in {}", m.html);
         }
-        assert!(m.html.contains("Refund &lt;b&gt;Fish &amp; &quot;chips&quot;&lt;/b&gt;"));
+        assert!(
+            m.html
+                .contains("Refund &lt;b&gt;Fish &amp; &quot;chips&quot;&lt;/b&gt;")
+        );
         // Nothing is loaded from elsewhere, and it is laid out for a phone.
         for external in ["<img", "<link", "<style", "src=", "url("] {
             assert!(!m.html.contains(external), "{external} in the HTML");

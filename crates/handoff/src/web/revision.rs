@@ -57,7 +57,9 @@ pub fn panel(h: &Handoff, chain: &Chain) -> Option<Revision> {
     let new_draft = h.agent_draft().cloned().unwrap_or(Value::Null);
     let ended_by = old.and_then(|o| {
         let d = o.state.decision.as_ref()?;
-        r.rationale.is_some().then(|| format!("{} by {} at {}", d.action, d.by, view::when(d.at)))
+        r.rationale
+            .is_some()
+            .then(|| format!("{} by {} at {}", d.action, d.by, view::when(d.at)))
     });
     let mut panel = Revision {
         id: r.id.clone(),

@@ -73,7 +73,8 @@ async fn a_revision_of_a_rejected_handoff_carries_the_rationale_and_the_draft_pa
     )
     .await;
 
-    let new_draft = json!({"to": "ana@acme.test", "body": "We can refund 100 EUR.", "sign": "Sales"});
+    let new_draft =
+        json!({"to": "ana@acme.test", "body": "We can refund 100 EUR.", "sign": "Sales"});
     let h = app
         .submitted(&cast.agent, &revision(&old_id, new_draft.clone()))
         .await;
@@ -92,7 +93,11 @@ async fn a_revision_of_a_rejected_handoff_carries_the_rationale_and_the_draft_pa
     assert_eq!(apply(&old["draft"], &r["draft_diff"]), new_draft);
     // The field is the packet's own, not one of the "other fields the agent sent".
     assert_eq!(h["packet"]["supersedes"], old_id.as_str());
-    assert!(h["packet"].get("extra").is_none_or(|e| e.get("supersedes").is_none()));
+    assert!(
+        h["packet"]
+            .get("extra")
+            .is_none_or(|e| e.get("supersedes").is_none())
+    );
     // The reviewer reads the same; a handoff that revises nothing says so with null.
     let seen = app.fetch(&cast.ana, &id_of(&h)).await;
     assert_eq!(seen["revision_of"], h["revision_of"]);
@@ -105,7 +110,10 @@ async fn a_revision_of_a_cancelled_handoff_has_no_rationale_and_a_text_patch() {
     let cast = app.cast().await;
     let (old_id, _) = app.handoff_in(&cast, "cancelled").await;
     let h = app
-        .submitted(&cast.agent, &revision(&old_id, json!("Dear client, the invoice is attached.")))
+        .submitted(
+            &cast.agent,
+            &revision(&old_id, json!("Dear client, the invoice is attached.")),
+        )
         .await;
     let r = &h["revision_of"];
     assert_eq!(r["status"], "cancelled");
@@ -167,7 +175,10 @@ async fn a_revision_of_an_expired_handoff_has_no_rationale_even_after_an_escalat
     assert_eq!(r["status"], "expired");
     assert!(r["rationale"].is_null());
     assert_eq!(
-        apply(&json!({"amount": 10, "items": ["a", "b", "c"]}), &r["draft_diff"]),
+        apply(
+            &json!({"amount": 10, "items": ["a", "b", "c"]}),
+            &r["draft_diff"]
+        ),
         json!({"amount": 12, "items": ["a"]})
     );
     // The revision starts at its route again (ops), not where the old one ended.
@@ -176,8 +187,7 @@ async fn a_revision_of_an_expired_handoff_has_no_rationale_even_after_an_escalat
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn supersedes_naming_anything_but_the_agents_own_ended_handoff_is_422_and_stores_nothing()
-{
+async fn supersedes_naming_anything_but_the_agents_own_ended_handoff_is_422_and_stores_nothing() {
     let app = TestApp::spawn().await;
     let cast = app.cast().await;
     let (pending, _) = app.handoff_in(&cast, "pending").await;

@@ -131,7 +131,11 @@ fn an_approved_revision_counts_as_approved_after_its_revisions() {
     let rejected = decide(&second, DecisionAction::Reject, None, 10);
     let t = Tally::of_change(&second, &rejected);
     assert_eq!(t.counts.revisions_approved, 0);
-    assert!(t.hits.iter().all(|h| h.histogram != Histogram::ApprovedAfterRevisions));
+    assert!(
+        t.hits
+            .iter()
+            .all(|h| h.histogram != Histogram::ApprovedAfterRevisions)
+    );
     assert_eq!(revisions_bucket(40), MAX_REVISIONS_BUCKET);
 }
 

@@ -3,8 +3,8 @@
 
 use super::smtp::{SmtpSink, alternative_parts, decode_header};
 use super::support::*;
-use serde_json::json;
 use crate::common::receiver::Receiver;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slack_gets_the_summary_escaped_and_a_link_to_the_decision_page() {
@@ -128,7 +128,12 @@ async fn an_email_says_the_decision_and_time_left_and_links_to_the_page_in_both_
     let clock = manual_clock();
     let app = notifying_app_on(
         &["email:ops-team@example.com".to_owned()],
-        &["--smtp-url", &smtp_url, "--mail-from", "noreply@handoff.example"],
+        &[
+            "--smtp-url",
+            &smtp_url,
+            "--mail-from",
+            "noreply@handoff.example",
+        ],
         &clock,
     )
     .await;
@@ -162,16 +167,36 @@ async fn an_email_says_the_decision_and_time_left_and_links_to_the_page_in_both_
     };
     let (text, html) = (part("text/plain"), part("text/html"));
     let link = format!("{PUBLIC_URL}/handoffs/{id}");
-    assert!(text.contains(&format!("Open the decision page: {link}")), "{text}");
-    assert!(text.contains(&format!("This revises {first} (rejected)")), "{text}");
+    assert!(
+        text.contains(&format!("Open the decision page: {link}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("This revises {first} (rejected)")),
+        "{text}"
+    );
     assert!(text.contains("Say <em>when</em> it ships"), "{text}");
     assert!(html.contains(&format!("<a href=\"{link}\"")), "{html}");
-    assert_eq!(html.matches("<a ").count(), 1, "one link, the page's: {html}");
+    assert_eq!(
+        html.matches("<a ").count(),
+        1,
+        "one link, the page's: {html}"
+    );
     assert!(html.contains("width=device-width"), "{html}");
-    for raw in ["<b>with", "<em>when", "href=\"https://evil", "<img", "<style", "src="] {
+    for raw in [
+        "<b>with",
+        "<em>when",
+        "href=\"https://evil",
+        "<img",
+        "<style",
+        "src=",
+    ] {
         assert!(!html.contains(raw), "{raw} in {html}");
     }
-    assert!(html.contains("Second try, &lt;b&gt;with&lt;/b&gt; the date"), "{html}");
+    assert!(
+        html.contains("Second try, &lt;b&gt;with&lt;/b&gt; the date"),
+        "{html}"
+    );
     assert!(html.contains("4h 00m left"), "{html}");
 }
 
