@@ -141,6 +141,22 @@ function mimePart(message, type) {
   throw new Error(`no ${type} part`);
 }
 
+/// A header with its RFC 2047 encoded words decoded (adjacent ones joined, as the RFC says).
+function decodeHeader(value) {
+  const out = [];
+  let pending = [];
+  const flush = () => { if (pending.length) { out.push(Buffer.concat(pending).toString("utf8")); pending = []; } };
+  for (const token of value.split(/[ \t]+/).filter(Boolean)) {
+    const m = token.match(/^=\?[^?]+\?([bq])\?([^?]*)\?=$/i);
+    if (!m) { flush(); out.push(token); continue; }
+    pending.push(m[1].toLowerCase() === "b"
+      ? Buffer.from(m[2], "base64")
+      : Buffer.from(m[2].replace(/_/g, " ").replace(/=([0-9A-F]{2})/gi, (_, h) => String.fromCharCode(parseInt(h, 16))), "latin1"));
+  }
+  flush();
+  return out.join(" ");
+}
+
 const MAIL_POLICY = `
 [defaults]
 level = 2
@@ -178,8 +194,7 @@ test("the e-mail's HTML at 375 px: one column, a large button to the decision pa
     const mails = await smtp.waitFor(2);
     const message = mails[1];
     const subject = message.replace(/\r\n[ \t]/g, " ").match(/^Subject: (.*)$/im)[1];
-    const words = [...subject.matchAll(/=\?utf-8\?b\?([^?]+)\?=/gi)];
-    const decoded = words.length ? Buffer.concat(words.map((w) => Buffer.from(w[1], "base64"))).toString("utf8") : subject;
+    const decoded = decodeHeader(subject);
     assert.match(decoded, /^Approve\? respond_to_client_inquiry — 3h (19|20)m left$/, decoded);
     const html = mimePart(message, "text/html");
     const text = mimePart(message, "text/plain");

@@ -203,7 +203,7 @@ pub fn mail(event: &Value, now: DateTime<Utc>) -> Mail {
     ));
     match &left {
         Some(l) if ask != "Acknowledge!" => html.push_str(&format!(
-            "<p style=\"{CLOCK}{clock_colour}\">⏱ {}</p>\n",
+            "<p style=\"{CLOCK}{clock_colour}\">{}</p>\n",
             e(l)
         )),
         _ => html.push_str(&format!(
