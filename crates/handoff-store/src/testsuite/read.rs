@@ -290,12 +290,12 @@ pub async fn revisions_of_lists_the_agents_handoffs_that_supersede_one_oldest_fi
         .revisions_of("sales-bot", &first.id)
         .await
         .expect("the store reads");
-    assert_eq!(ids(of_first), [second.id.clone(), fourth.id.clone()]);
+    assert_eq!(ids(of_first), [second.id.clone(), fourth.id]);
     let of_second = store
         .revisions_of("sales-bot", &second.id)
         .await
         .expect("the store reads");
-    assert_eq!(ids(of_second), [third.id.clone()]);
+    assert_eq!(ids(of_second), std::slice::from_ref(&third.id));
     let of_third = store
         .revisions_of("sales-bot", &third.id)
         .await
