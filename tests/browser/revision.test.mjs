@@ -71,6 +71,34 @@ test("a revision's page shows the word diff against the rejected draft, the rati
   }
 });
 
+test("a JSON revision at 390 px: the changed paths one column below the rationale, nothing scrolls sideways", async () => {
+  const server = await startServer();
+  try {
+    const agent = await server.key("agent", "sales-bot");
+    const ana = await server.key("reviewer", "ana");
+    const order = { supplier: "Contoso", items: [{ sku: "X14-16GB-SILVER-EU-KEYBOARD-LAYOUT-DE", qty: 40 }], total: "48000 EUR", note: "usual terms" };
+    const first = await server.submit(agent, clientReply({ draft_response: order }));
+    await server.api("POST", `/v1/handoffs/${first}/decisions`, ana, { action: "reject", rationale: "38 are enough; two are spare from the last order." });
+    const revised = { supplier: "Contoso", items: [{ sku: "X14-16GB-SILVER-EU-KEYBOARD-LAYOUT-DE", qty: 38 }], total: "45600 EUR", delivery: "10 December" };
+    const second = await server.submit(agent, clientReply({ draft_response: revised, supersedes: first }));
+    const { context, page } = await signIn(browser, server.url, ana, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    await page.goto(`/handoffs/${second}`);
+    const rows = await page.locator("#revision-paths tbody tr").allInnerTexts();
+    assert.equal(rows.length, 4, rows.join("\n"));
+    assert.ok(rows.some((r) => r.includes("items › 0 › qty") && r.includes("40") && r.includes("38")), rows.join("\n"));
+    assert.ok(rows.some((r) => r.includes("note") && r.includes("removed")), rows.join("\n"));
+    assert.ok(rows.some((r) => r.includes("delivery") && r.includes("added")), rows.join("\n"));
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `nothing scrolls sideways (${width} px)`);
+    const why = await page.locator("#revision-rationale").boundingBox();
+    const paths = await page.locator("#revision-paths").boundingBox();
+    assert.ok(paths.y >= why.y + why.height - 1, "the rationale comes first, the paths below it");
+    await context.close();
+  } finally {
+    await server.stop();
+  }
+});
+
 /// A minimal SMTP server on loopback that accepts every message and keeps its DATA.
 async function smtpSink() {
   const mails = [];
