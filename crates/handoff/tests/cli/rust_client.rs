@@ -300,6 +300,9 @@ async fn a_revision_reads_as_a_typed_revision_of_whose_patch_applies() {
         handoff_domain::revision::apply(&first["draft"], &of.draft_diff),
         Ok(second["draft"].clone())
     );
-    let plain = agent.submit(&client_reply(), None).await.expect("submitted");
+    let plain = agent
+        .submit(&client_reply(), None)
+        .await
+        .expect("submitted");
     assert!(plain.revision_of.is_none());
 }
