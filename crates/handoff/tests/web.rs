@@ -1281,3 +1281,45 @@ async fn a_revision_shows_what_changed_the_earlier_rationale_and_the_chain() {
     assert!(!html.contains("<i>x</i>"));
     assert!(html.contains("The agent cancelled it"));
 }
+
+/// A revision whose superseded handoff went to another team (escalated, then rejected
+/// there): its reviewer may not open the old one, so the page shows the rationale and the
+/// patch's new values, and no link it could not follow in the chain.
+#[tokio::test]
+async fn a_revision_of_a_handoff_the_reviewer_may_not_see_shows_the_rationale_and_the_patch() {
+    let (app, cast) = with_cast().await;
+    let mut p = client_reply();
+    p["draft"] = json!({"amount": 120});
+    let first = app.submitted_id(&cast.agent, &p).await;
+    app.decided(
+        &cast.ana,
+        &first,
+        &json!({"action": "escalate", "rationale": "above my limit"}),
+    )
+    .await;
+    app.decided(
+        &cast.lea,
+        &first,
+        &json!({"action": "reject", "rationale": "Offer 100, not <120>."}),
+    )
+    .await;
+    p["draft"] = json!({"amount": 100});
+    p["supersedes"] = json!(first);
+    let second = app.submitted_id(&cast.agent, &p).await;
+
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let html = b.page(&format!("/handoffs/{second}"), 200).await;
+    assert!(html.contains("id=\"revision-paths\""), "{html}");
+    assert!(html.contains("<ins>100</ins>"));
+    assert!(
+        html.contains("Offer 100, not &#60;120&#62;.")
+            || html.contains("Offer 100, not &lt;120&gt;.")
+    );
+    assert!(html.contains("You may not see the earlier handoff"));
+    assert!(
+        !html.contains(&format!("href=\"/handoffs/{first}\"")),
+        "no link it could not follow"
+    );
+    b.page(&format!("/handoffs/{first}"), 404).await;
+}
