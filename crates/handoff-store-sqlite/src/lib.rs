@@ -331,7 +331,8 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Vec<Handoff>, StoreError>> {
         read(async move {
             // The agent's index from `id` on: a revision is newer than what it supersedes.
-            let sql = "SELECT doc FROM handoffs WHERE agent = ? AND id > ? \
+            // The packet is in `doc`, written once at creation; `state` is laid over it.
+            let sql = "SELECT doc, state FROM handoffs WHERE agent = ? AND id > ? \
                        AND json_extract(doc, '$.packet.supersedes') = ? ORDER BY id";
             let rows = sqlx::query(sql)
                 .bind(agent)
@@ -339,7 +340,7 @@ impl Store for SqliteStore {
                 .bind(id)
                 .fetch_all(&self.read)
                 .await?;
-            rows.iter().map(|r| decode_doc(r.try_get(0)?)).collect()
+            rows.iter().map(|r| decode_row(r, 0)).collect()
         })
     }
 

@@ -285,6 +285,18 @@ pub async fn revisions_of_lists_the_agents_handoffs_that_supersede_one_oldest_fi
     let third = created(&store, submission(revise(4, "sales-bot", &second.id))).await;
     let fourth = created(&store, submission(revise(5, "sales-bot", &first.id))).await;
 
+    // A revision that changed since it was stored is read as it is now.
+    store
+        .update(fourth.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("ana approves");
+    let now = store
+        .revisions_of("sales-bot", &first.id)
+        .await
+        .expect("the store reads");
+    assert_eq!(now.last().map(|h| h.state.status), Some(Status::Approved));
+
     let ids = |hs: Vec<Handoff>| hs.into_iter().map(|h| h.id).collect::<Vec<_>>();
     let of_first = store
         .revisions_of("sales-bot", &first.id)
