@@ -820,6 +820,11 @@ mod tests {
                 "6a0a3486e6732d6a7443dc47bc8af5bf154126f50bbb1c1ba1c28ef2fcbee608\
                  dc19a23ec3800bb0ad9320ae3cedd468",
             ),
+            (
+                6,
+                "494aeb5dfb42009978e768009caa769c122e21dd01e17616ceb59ed64255270e\
+                 b740d060ceb52b2c312cbd62e7bddc19",
+            ),
         ]
         .map(|(v, h)| (v, h.to_owned()));
         assert_eq!(got, want);
