@@ -2,7 +2,7 @@
 // browser tests. The binary is target/debug/handoff (build it first: `cargo build`), or
 // HANDOFF_BIN.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,12 +24,20 @@ export async function signIn(browser, url, key, options = {}) {
   return { context, page };
 }
 
-export async function startServer() {
+/// `policy`: a policy's TOML text instead of the built-in example; `args`: more flags for
+/// `handoff serve` (e.g. `--smtp-url`).
+export async function startServer({ policy, args = [] } = {}) {
   const bin = process.env.HANDOFF_BIN || join(ROOT, "target/debug/handoff");
   const dataDir = mkdtempSync(join(tmpdir(), "handoff-browser-"));
   const env = { ...process.env };
-  for (const v of ["HANDOFF_ADDR", "HANDOFF_DATA_DIR", "HANDOFF_POLICY", "HANDOFF_DATABASE_URL"]) delete env[v];
-  const child = spawn(bin, ["serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir], {
+  for (const v of ["HANDOFF_ADDR", "HANDOFF_DATA_DIR", "HANDOFF_POLICY", "HANDOFF_DATABASE_URL", "HANDOFF_SMTP_URL", "HANDOFF_PUBLIC_URL"]) delete env[v];
+  const extra = [...args];
+  if (policy !== undefined) {
+    const file = join(dataDir, "policy.toml");
+    writeFileSync(file, policy);
+    extra.push("--policy", file);
+  }
+  const child = spawn(bin, ["serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, ...extra], {
     env, stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

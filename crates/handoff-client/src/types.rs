@@ -12,6 +12,7 @@ use serde_json::Value;
 pub use handoff_domain::handoff::SpotVerdict;
 pub use handoff_domain::lifecycle::Decision as RecordedDecision;
 pub use handoff_domain::lifecycle::{Approval as ApprovalRecord, OutcomeResult};
+pub use handoff_domain::revision::{PatchKind, PatchOp, RevisionOf};
 pub use handoff_domain::{DecisionAction, Evaluation, Reason, Status};
 
 /// A handoff as the server shows it (SPEC §3).
@@ -48,9 +49,10 @@ pub struct Handoff {
     pub receipt_ed25519: Option<String>,
     #[serde(default)]
     pub spot_check: Option<SpotCheck>,
-    /// Set when this handoff revises an earlier one (`supersedes`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision_of: Option<Value>,
+    /// Set when this handoff revises an earlier one (`supersedes`): its id and final
+    /// status, the rationale that ended it, and the JSON Patch from its draft to this one's.
+    #[serde(default)]
+    pub revision_of: Option<RevisionOf>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -40,6 +40,19 @@ pub struct Handoff {
     /// submission; the verdict is filled in by one reviewer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_check: Option<SpotCheck>,
+    /// Set when this handoff supersedes an earlier one (SPEC §2), at submission: the
+    /// superseded one is final, so what is said of it never changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_of: Option<crate::revision::RevisionOf>,
+    /// How many handoffs this one revises in a chain (0: not a revision; 2: it supersedes
+    /// a revision of a first handoff). The learning loop counts "approved after N
+    /// revisions" by it.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub revisions: u32,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -140,6 +153,8 @@ impl Handoff {
             timers,
             epoch: 0,
             spot_check: None,
+            revision_of: None,
+            revisions: 0,
         })
     }
 

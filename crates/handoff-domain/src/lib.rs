@@ -11,11 +11,15 @@
 //! - [`handoff`]: the stored handoff: packet, evaluation, lifecycle state, receipt.
 //! - [`schedule`]: the clock's part: SLA reminders, escalation, expiry, level-4 re-alerts.
 //! - [`canonical`]: RFC 8785 canonical JSON and its SHA-256, the digest of drafts.
+//! - [`diff`]: a word-level diff of two texts (an edit against the agent's draft, a
+//!   revision against the draft it supersedes), folded and counted in words.
 //! - [`ijson`]: I-JSON's rule that a member name appears once per object, checked on the
 //!   text before anything reads it.
 //! - [`audit`]: the hash-chained audit log (SPEC §9): sealing entries, verifying chains.
 //! - [`checkpoint`]: the chain's signed head and a chain judged against it (a cut tail,
 //!   a rewritten one).
+//! - [`revision`]: a handoff that supersedes an earlier one (SPEC §2): what is refused,
+//!   and the JSON Patch from the old draft to the new.
 //! - [`role`]: what a key may do: agent, reviewer or admin.
 //! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
 //!   promotion recommendations, the monitor that demotes, confidence buckets, percentiles.
@@ -26,6 +30,7 @@
 pub mod audit;
 pub mod canonical;
 pub mod checkpoint;
+pub mod diff;
 pub mod duration;
 pub mod field_error;
 pub mod handoff;
@@ -35,6 +40,7 @@ pub mod level;
 pub mod lifecycle;
 pub mod packet;
 pub mod policy;
+pub mod revision;
 pub mod role;
 pub mod schedule;
 

@@ -114,6 +114,10 @@ pub struct Packet {
     pub context: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// The id of an earlier handoff of the same agent that this one revises (SPEC §2); its
+    /// form is checked here, what it names by the application, which can read the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
     /// Top-level fields the SPEC does not know: kept, shown, never acted upon.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
@@ -177,6 +181,7 @@ impl Packet {
             _ => Err("must be a JSON object".into()),
         });
         let callback_url = p.take_optional(&mut obj, "callback_url", parse_callback_url);
+        let supersedes = p.take_optional(&mut obj, "supersedes", parse_handoff_id);
 
         if !p.errors.is_empty() {
             return Err(p.errors);
@@ -202,6 +207,7 @@ impl Packet {
             rubric,
             context: context.unwrap_or_default(),
             callback_url,
+            supersedes,
             extra: obj,
         })
     }
@@ -289,6 +295,21 @@ fn parse_callback_url(v: Value) -> Result<String, String> {
         return Err("must be an http or https URL with a host".into());
     }
     Ok(s)
+}
+
+/// `hnd_` and a ULID (26 characters of Crockford's base32).
+fn parse_handoff_id(v: Value) -> Result<String, String> {
+    let s = text(v, 30)?;
+    let ok = s.strip_prefix("hnd_").is_some_and(|u| {
+        u.len() == 26
+            && u.bytes()
+                .all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b)))
+    });
+    if ok {
+        Ok(s)
+    } else {
+        Err("must be a handoff id: hnd_ and 26 characters of 0-9 and A-Z (no I, L, O, U)".into())
+    }
 }
 
 /// Collects field errors while taking fields out of the object; what is left is `extra`.
@@ -495,5 +516,24 @@ mod tests {
         .expect("parses");
         assert_eq!(p.extra.get("priority"), Some(&json!("p1")));
         assert_eq!(p.extra.get("trace"), Some(&json!({"id": 7})));
+    }
+
+    #[test]
+    fn supersedes_is_a_field_of_its_own_and_must_be_a_handoff_id() {
+        let id = "hnd_01JD0000000000000000000000";
+        let p = Packet::parse(json!({"task": "t", "summary": "s", "confidence": 0.5,
+            "supersedes": id}))
+        .expect("parses");
+        assert_eq!(p.supersedes.as_deref(), Some(id));
+        assert!(p.extra.is_empty());
+        for bad in [
+            json!("hnd_x"),
+            json!(7),
+            json!("hnd_01JD000000000000000000000I"),
+        ] {
+            let got = fields(json!({"task": "t", "summary": "s", "confidence": 0.5,
+                "supersedes": bad}));
+            assert_eq!(got, ["supersedes"]);
+        }
     }
 }

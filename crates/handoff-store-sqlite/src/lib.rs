@@ -131,6 +131,11 @@ fn migrator() -> Migrator {
         ),
         m(5, "lean", include_str!("../migrations/0005_lean.sql")),
         m(
+            6,
+            "revisions",
+            include_str!("../migrations/0006_revisions.sql"),
+        ),
+        m(
             7,
             "checkpoints",
             include_str!("../migrations/0007_checkpoints.sql"),
@@ -325,6 +330,26 @@ impl Store for SqliteStore {
 
     fn list(&self, q: ListQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
         read(async move { self.list_sql(&q).await })
+    }
+
+    fn revisions_of<'a>(
+        &'a self,
+        agent: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Handoff>, StoreError>> {
+        read(async move {
+            // The agent's index from `id` on: a revision is newer than what it supersedes.
+            // The packet is in `doc`, written once at creation; `state` is laid over it.
+            let sql = "SELECT doc, state FROM handoffs WHERE agent = ? AND id > ? \
+                       AND json_extract(doc, '$.packet.supersedes') = ? ORDER BY id";
+            let rows = sqlx::query(sql)
+                .bind(agent)
+                .bind(id)
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+            rows.iter().map(|r| decode_row(r, 0)).collect()
+        })
     }
 
     fn timeline<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<AuditEntry>, StoreError>> {
@@ -907,6 +932,11 @@ mod tests {
                 5,
                 "6a0a3486e6732d6a7443dc47bc8af5bf154126f50bbb1c1ba1c28ef2fcbee608\
                  dc19a23ec3800bb0ad9320ae3cedd468",
+            ),
+            (
+                6,
+                "494aeb5dfb42009978e768009caa769c122e21dd01e17616ceb59ed64255270e\
+                 b740d060ceb52b2c312cbd62e7bddc19",
             ),
             (
                 7,

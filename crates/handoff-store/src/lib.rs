@@ -302,6 +302,15 @@ pub trait Store: Send + Sync {
 
     fn list(&self, q: ListQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>>;
 
+    /// The handoffs of `agent` whose packet `supersedes` the handoff `id` (SPEC §2), oldest
+    /// first: its newer revisions. A revision is submitted after what it supersedes ended,
+    /// so only ids after `id` need to be read.
+    fn revisions_of<'a>(
+        &'a self,
+        agent: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Handoff>, StoreError>>;
+
     /// The audit entries of one handoff, oldest first.
     fn timeline<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Vec<AuditEntry>, StoreError>>;
 

@@ -1222,3 +1222,104 @@ async fn a_reviewer_checks_a_sampled_item_once_and_it_leaves_the_queue() {
     assert!(html.contains(&format!("data-id=\"{id2}\"")));
     assert!(!html.contains("value=\"fine\""));
 }
+
+/// A revision's page: the word diff against the superseded draft, the rationale that
+/// ended it, a link to it, and the chain of revisions in the timeline on both pages; the
+/// agent's markup stays text.
+#[tokio::test]
+async fn a_revision_shows_what_changed_the_earlier_rationale_and_the_chain() {
+    let (app, cast) = with_cast().await;
+    let first = app.submitted_id(&cast.agent, &client_reply()).await;
+    app.decided(
+        &cast.ana,
+        &first,
+        &json!({"action": "reject", "rationale": "Say <b>when</b> it was sent."}),
+    )
+    .await;
+    let mut p = client_reply();
+    p["draft"] = json!("Dear client, please find the invoice copy we sent on 3 May attached.");
+    p["supersedes"] = json!(first);
+    let second = app.submitted_id(&cast.agent, &p).await;
+
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let html = b.page(&format!("/handoffs/{second}"), 200).await;
+    assert!(html.contains("id=\"revision\""), "{html}");
+    assert!(html.contains(&format!("href=\"/handoffs/{first}\"")));
+    let marked: Vec<&str> = html
+        .split("<mark>")
+        .skip(1)
+        .filter_map(|m| m.split("</mark>").next())
+        .collect();
+    assert!(
+        marked.iter().any(|m| m.trim() == "we sent on 3 May"),
+        "the words added are marked: {marked:?}"
+    );
+    assert!(html.contains("id=\"revision-rationale\""));
+    assert!(!html.contains("<b>when</b>"), "the rationale is escaped");
+    assert!(html.contains("when") && html.contains("reject by ana"));
+    assert!(html.contains("id=\"revision-chain\""));
+    // The older page links the newer one.
+    let html = b.page(&format!("/handoffs/{first}"), 200).await;
+    assert!(!html.contains("id=\"revision\""));
+    assert!(
+        html.contains(&format!("href=\"/handoffs/{second}\"")),
+        "{html}"
+    );
+
+    // A JSON draft is diffed path by path.
+    let mut j = client_reply();
+    j["draft"] = json!({"amount": 120, "to": "ana"});
+    let third = app.submitted_id(&cast.agent, &j).await;
+    expect_json(app.cancel(&cast.agent, &third).await, 200).await;
+    j["draft"] = json!({"amount": 100, "to": "ana", "note": "<i>x</i>"});
+    j["supersedes"] = json!(third);
+    let fourth = app.submitted_id(&cast.agent, &j).await;
+    let html = b.page(&format!("/handoffs/{fourth}"), 200).await;
+    assert!(html.contains("id=\"revision-paths\""), "{html}");
+    assert!(html.contains("<del>120</del>") && html.contains("<ins>100</ins>"));
+    assert!(!html.contains("<i>x</i>"));
+    assert!(html.contains("The agent cancelled it"));
+}
+
+/// A revision whose superseded handoff went to another team (escalated, then rejected
+/// there): its reviewer may not open the old one, so the page shows the rationale and the
+/// patch's new values, and no link it could not follow in the chain.
+#[tokio::test]
+async fn a_revision_of_a_handoff_the_reviewer_may_not_see_shows_the_rationale_and_the_patch() {
+    let (app, cast) = with_cast().await;
+    let mut p = client_reply();
+    p["draft"] = json!({"amount": 120});
+    let first = app.submitted_id(&cast.agent, &p).await;
+    app.decided(
+        &cast.ana,
+        &first,
+        &json!({"action": "escalate", "rationale": "above my limit"}),
+    )
+    .await;
+    app.decided(
+        &cast.lea,
+        &first,
+        &json!({"action": "reject", "rationale": "Offer 100, not <120>."}),
+    )
+    .await;
+    p["draft"] = json!({"amount": 100});
+    p["supersedes"] = json!(first);
+    let second = app.submitted_id(&cast.agent, &p).await;
+
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let html = b.page(&format!("/handoffs/{second}"), 200).await;
+    assert!(html.contains("id=\"revision-paths\""), "{html}");
+    assert!(html.contains("<ins>100</ins>"));
+    assert!(
+        html.contains("Offer 100, not &#60;120&#62;.")
+            || html.contains("Offer 100, not &lt;120&gt;.")
+    );
+    assert!(html.contains("You may not see the earlier handoff"));
+    assert!(
+        !html.contains(&format!("href=\"/handoffs/{first}\"")),
+        "no link it could not follow"
+    );
+    b.page(&format!("/handoffs/{first}"), 404).await;
+}

@@ -38,3 +38,12 @@ def test_the_sse_parser_reads_ids_events_comments_and_multiline_data():
     assert [(e.id, e.event) for e in events] == [("7", "handoff"), ("7", "message")]
     assert events[0].data == {"id": "hnd_1", "status": "approved"}
     assert events[1].data == "plain" and p.retry_ms == 2500
+
+
+def test_a_revision_carries_what_it_supersedes():
+    h = Handoff({"id": "hnd_2", "version": 1, "status": "pending", "revision_of": {
+        "id": "hnd_1", "status": "rejected", "rationale": "too long",
+        "draft_diff": [{"op": "replace", "path": "", "value": "short"}]}})
+    assert h.revision_of["id"] == "hnd_1"
+    assert h.revision_of["draft_diff"][0]["op"] == "replace"
+    assert Handoff({"id": "hnd_1", "version": 1, "status": "pending"}).revision_of is None

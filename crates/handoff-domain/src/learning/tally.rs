@@ -96,6 +96,10 @@ counts! {
     /// The monitor's spot-check stream: checked items, and errors.
     checked,
     check_errors,
+    /// Revisions submitted (handoffs that supersede another, SPEC §2), and the decisions
+    /// on them that approved (unchanged or edited): "approved after a revision".
+    revisions,
+    revisions_approved,
 }
 
 /// One item of a monitor stream: which handoff, and whether it is (now) an error. The
@@ -117,6 +121,18 @@ pub enum Histogram {
     ConfidenceUnchanged = 1,
     /// Decisions by time-to-decision bucket ([`ttd_bucket`]).
     TimeToDecision = 2,
+    /// Approvals by a person, by how many revisions came before ([`revisions_bucket`]: 0
+    /// approved at the first submission, 1 after one revision, …).
+    ApprovedAfterRevisions = 3,
+}
+
+/// The highest bucket of [`Histogram::ApprovedAfterRevisions`]: it holds this many
+/// revisions and more.
+pub const MAX_REVISIONS_BUCKET: i64 = 10;
+
+/// The bucket of an approval after `revisions` revisions.
+pub fn revisions_bucket(revisions: u32) -> i64 {
+    i64::from(revisions).min(MAX_REVISIONS_BUCKET)
 }
 
 impl Histogram {
@@ -129,6 +145,7 @@ impl Histogram {
             0 => Some(Histogram::ConfidenceDecisions),
             1 => Some(Histogram::ConfidenceUnchanged),
             2 => Some(Histogram::TimeToDecision),
+            3 => Some(Histogram::ApprovedAfterRevisions),
             _ => None,
         }
     }
@@ -169,6 +186,7 @@ impl Tally {
         t.counts.submitted = 1;
         t.counts.autonomous = i64::from(h.is_autonomous());
         t.counts.alerts = i64::from(h.state.status == Status::Alerted);
+        t.counts.revisions = i64::from(h.revisions > 0);
         t
     }
 
@@ -226,6 +244,13 @@ impl Tally {
                             bucket: conf as i64,
                         });
                     }
+                }
+                if matches!(e, Ended::Unchanged | Ended::Edited) {
+                    c.revisions_approved = i64::from(after.revisions > 0);
+                    t.hits.push(HistogramHit {
+                        histogram: Histogram::ApprovedAfterRevisions,
+                        bucket: revisions_bucket(after.revisions),
+                    });
                 }
                 let seconds = (after.updated_at - after.created_at).num_milliseconds() as f64 / 1e3;
                 t.hits.push(HistogramHit {

@@ -64,7 +64,7 @@ pub(super) fn packet(p: &Packet, needs: &Needs) -> (Value, Value) {
     } else {
         Value::Null
     };
-    let fields: [(&str, &dyn Fn() -> Value); 16] = [
+    let fields: [(&str, &dyn Fn() -> Value); 17] = [
         ("task", &|| s(p.task.as_str())),
         ("summary", &|| s(&p.summary)),
         ("confidence", &|| Value::Float(p.confidence)),
@@ -80,6 +80,7 @@ pub(super) fn packet(p: &Packet, needs: &Needs) -> (Value, Value) {
         ("rubric", &|| rubric(p)),
         ("context", &|| context.clone()),
         ("callback_url", &|| opt(&p.callback_url)),
+        ("supersedes", &|| opt(&p.supersedes)),
         ("extra", &|| json_map(&p.extra)),
     ];
     let handoff: HashMap<Key, Value> = fields

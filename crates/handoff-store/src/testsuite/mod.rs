@@ -73,6 +73,7 @@ macro_rules! store_suite {
             a_listing_filters_by_status_task_team_and_level,
             next_deadlines_lists_only_handoffs_with_one_ahead_earliest_first,
             a_key_is_found_by_name_until_it_is_revoked,
+            revisions_of_lists_the_agents_handoffs_that_supersede_one_oldest_first,
             // outbox
             deliveries_commit_with_their_change_once_per_id_and_record_attempts,
             // checkpoints

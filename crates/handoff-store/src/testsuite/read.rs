@@ -287,5 +287,54 @@ pub async fn a_key_is_found_by_name_until_it_is_revoked(db: &dyn TestDatabase) {
             .expect("revoked")
     );
     assert_eq!(store.find_key_by_name("ana").await.expect("reads"), None);
+}
+
+pub async fn revisions_of_lists_the_agents_handoffs_that_supersede_one_oldest_first(
+    db: &dyn TestDatabase,
+) {
+    let fx = Fixture::new(db);
+    let store = fx.open().await;
+    let task = "respond_to_client_inquiry";
+    let first = created(&store, submission(fx.handoff(0, task, "sales-bot", t0()))).await;
+    let revise = |n: u32, agent: &str, of: &str| {
+        let mut h = fx.handoff(n, task, agent, t0() + minutes(n.into()));
+        h.packet["supersedes"] = serde_json::json!(of);
+        h
+    };
+    let second = created(&store, submission(revise(1, "sales-bot", &first.id))).await;
+    // Unrelated: another handoff, and another agent's packet naming the same id.
+    created(&store, submission(fx.handoff(2, task, "sales-bot", t0()))).await;
+    created(&store, submission(revise(3, "ops-bot", &first.id))).await;
+    let third = created(&store, submission(revise(4, "sales-bot", &second.id))).await;
+    let fourth = created(&store, submission(revise(5, "sales-bot", &first.id))).await;
+
+    // A revision that changed since it was stored is read as it is now.
+    store
+        .update(fourth.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("ana approves");
+    let now = store
+        .revisions_of("sales-bot", &first.id)
+        .await
+        .expect("the store reads");
+    assert_eq!(now.last().map(|h| h.state.status), Some(Status::Approved));
+
+    let ids = |hs: Vec<Handoff>| hs.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    let of_first = store
+        .revisions_of("sales-bot", &first.id)
+        .await
+        .expect("the store reads");
+    assert_eq!(ids(of_first), [second.id.clone(), fourth.id]);
+    let of_second = store
+        .revisions_of("sales-bot", &second.id)
+        .await
+        .expect("the store reads");
+    assert_eq!(ids(of_second), std::slice::from_ref(&third.id));
+    let of_third = store
+        .revisions_of("sales-bot", &third.id)
+        .await
+        .expect("the store reads");
+    assert!(of_third.is_empty());
     store.close().await;
 }

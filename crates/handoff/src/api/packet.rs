@@ -44,6 +44,11 @@ pub struct PacketSchema {
     /// Decisions are POSTed there, signed (http or https).
     #[schema(format = "uri")]
     callback_url: Option<String>,
+    /// The id of an earlier handoff of the same agent, `rejected`, `expired` or
+    /// `cancelled`, that this one revises after the human's answer; the resource then
+    /// carries `revision_of`. Any other id is `422`.
+    #[schema(pattern = "^hnd_[0-9A-HJKMNP-TV-Z]{26}$")]
+    supersedes: Option<String>,
 }
 
 /// A bare label, or a label with its trade-offs.

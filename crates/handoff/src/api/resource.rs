@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use handoff_domain::handoff::SpotCheck;
 use handoff_domain::lifecycle::{Approval, Decision, DraftVersion, Outcome, Status};
+use handoff_domain::revision::RevisionOf;
 use handoff_domain::{Handoff, Level, Reason, Risk, Span};
 use serde::Serialize;
 use serde_json::Value;
@@ -44,6 +45,11 @@ pub struct Resource<'a> {
     /// Set when this autonomous handoff was drawn for a spot check (SPEC §7); `verdict`
     /// is `null` until a reviewer gives one.
     spot_check: Option<&'a SpotCheck>,
+    /// Set when this handoff supersedes an earlier one of the same agent (its packet's
+    /// `supersedes`): that handoff's id and final status, the rationale of the decision
+    /// that ended it (`null` when no person decided), and an RFC 6902 JSON Patch from its
+    /// draft to this one's.
+    revision_of: Option<&'a RevisionOf>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -107,6 +113,7 @@ pub fn resource(h: &Handoff) -> Resource<'_> {
         receipt: h.receipt.as_deref(),
         receipt_ed25519: h.receipt_ed25519.as_deref(),
         spot_check: h.spot_check.as_ref(),
+        revision_of: h.revision_of.as_ref(),
         created_at: h.created_at,
         updated_at: h.updated_at,
     }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use handoff_domain::audit::NewEntry;
 use handoff_domain::canonical::sha256_hex;
 use handoff_domain::lifecycle::{Applied, Command, DecisionAction, OutcomeResult, Status};
+use handoff_domain::revision::{self, RevisionOf};
 use handoff_domain::schedule::Notice;
 use handoff_domain::{Handoff, Packet};
 use handoff_store::{Change, Idempotency, Refused, Submission, Submitted};
@@ -137,6 +138,7 @@ impl App {
             crate::notify::ssrf::check_url(url, &self.notifier.settings.callback_allow)
                 .map_err(|e| AppError::field("callback_url", e))?;
         }
+        let revision = self.revision(who, &packet).await?;
         let now = self.now();
         let policy = self.policy();
         let (in_force, epoch) = self.in_force(&policy, packet.task.as_str());
@@ -147,6 +149,10 @@ impl App {
         let mut h = Handoff::submitted(id, &who.name, &packet, evaluation, now)
             .map_err(|e| AppError::field("packet", e.to_string()))?;
         h.epoch = epoch;
+        if let Some((of, revisions)) = revision {
+            h.revision_of = Some(of);
+            h.revisions = revisions;
+        }
         // A monitored task's autonomous handoff is drawn for a spot check once, here.
         if h.is_autonomous()
             && handoff_domain::handoff::drawn_for_spot_check(&h.id, policy.learning.spot_check_rate)
@@ -186,6 +192,29 @@ impl App {
                 "this key was used with another body in the last 24 hours",
             )),
         }
+    }
+
+    /// What a packet's `supersedes` names (SPEC §2): an earlier handoff of the same agent,
+    /// rejected, expired or cancelled (all final, so what is said of it is said once, here),
+    /// with the revision's place in its chain; anything else is a 422 naming the field.
+    async fn revision(
+        &self,
+        who: &Principal,
+        packet: &Packet,
+    ) -> AppResult<Option<(RevisionOf, u32)>> {
+        let Some(id) = &packet.supersedes else {
+            return Ok(None);
+        };
+        let old = self.store.get(id).await?;
+        if let Some(why) = revision::refusal(&who.name, old.as_ref()) {
+            return Err(AppError::field("supersedes", why));
+        }
+        Ok(old.map(|o| {
+            (
+                RevisionOf::of(&o, packet.draft.as_ref()),
+                o.revisions.saturating_add(1),
+            )
+        }))
     }
 
     /// A handoff the caller may see; one it may not see does not exist for it.

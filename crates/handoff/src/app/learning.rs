@@ -72,6 +72,21 @@ pub struct TaskStats {
     pub monitoring: Option<Monitoring>,
     /// Why the task is, or is not, a promotion candidate (level-2 tasks only).
     pub recommendation: Option<String>,
+    /// Revisions submitted (handoffs that supersede a rejected, expired or cancelled one).
+    pub revisions: i64,
+    /// Approvals (unchanged or edited) of revisions.
+    pub revisions_approved: i64,
+    /// Approvals by a person by how many revisions came before: `revisions` 0 is approved
+    /// at the first submission; the last entry (10) holds 10 and more. Only counts above
+    /// zero are listed, fewest revisions first.
+    pub approved_after_revisions: Vec<RevisionCount>,
+}
+
+/// How many approvals came after `revisions` revisions.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct RevisionCount {
+    pub revisions: i64,
+    pub approved: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
@@ -379,6 +394,7 @@ impl App {
         let mut conf = [(0u64, 0u64); BUCKETS];
         let mut ttd: Vec<(i64, u64)> = Vec::new();
         let mut ttd_all: Vec<(i64, u64)> = Vec::new();
+        let mut after_revisions: BTreeMap<i64, u64> = BTreeMap::new();
         for h in &hist {
             match h.histogram {
                 Histogram::TimeToDecision => {
@@ -388,6 +404,9 @@ impl App {
                     }
                 }
                 _ if h.epoch != epoch => {}
+                Histogram::ApprovedAfterRevisions => {
+                    *after_revisions.entry(h.bucket).or_default() += h.n;
+                }
                 Histogram::ConfidenceDecisions | Histogram::ConfidenceUnchanged => {
                     if let Some(slot) = usize::try_from(h.bucket).ok().and_then(|b| conf.get_mut(b))
                     {
@@ -463,6 +482,16 @@ impl App {
                     .collect(),
                 monitoring,
                 recommendation,
+                revisions: c.revisions,
+                revisions_approved: c.revisions_approved,
+                approved_after_revisions: after_revisions
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(revisions, approved)| RevisionCount {
+                        revisions,
+                        approved,
+                    })
+                    .collect(),
             },
             ttd_all,
         ))

@@ -13,6 +13,7 @@
 //!   that demotes, the decisions export;
 //! - `slack`: whether a request is Slack's, the reviewer a Slack user decides as, the
 //!   answers through `response_url` (the decision is `decide`);
+//! - `revisions`: the chain of handoffs that supersede one another (SPEC §2);
 //! - `timers`: what the scheduler fires; `principal`: who calls; `clock`: what time it is.
 
 mod audit;
@@ -28,6 +29,7 @@ mod learning;
 mod list;
 mod policy;
 mod principal;
+mod revisions;
 mod slack;
 mod timers;
 mod wait;
@@ -48,6 +50,7 @@ pub use learning::{
 pub use list::MAX_PAGE as MAX_LIST_PAGE;
 pub use list::{Cursor, ListRequest, Order, Page};
 pub use principal::{Principal, Role, Via};
+pub use revisions::Chain;
 pub use slack::{SLACK_WINDOW_SECS, SlackRefusal};
 pub use wait::MAX_WAIT;
 

@@ -1,8 +1,8 @@
 //! What a notification says. Every channel starts from the same event, `{type, timestamp,
 //! data}` with `data.id` the handoff id: a webhook sends it verbatim (and signed), Slack
-//! and e-mail render it. Agent-written text (the summary, the question) is untrusted: in
-//! Slack's markup `<`, `>` and `&` are escaped so it cannot forge links or mentions, and in
-//! the e-mail's HTML part everything is escaped.
+//! and e-mail (`email.rs`) render it. Agent-written text (the summary, the question) is
+//! untrusted: in Slack's markup `<`, `>` and `&` are escaped so it cannot forge links or
+//! mentions, and in the e-mail's HTML part everything is escaped.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use handoff_domain::Handoff;
@@ -57,6 +57,10 @@ pub fn team_event(
             "sla_due_at": ts(e.sla_due_at),
             "expires_at": ts(e.expires_at),
             "alert": (notice == Notice::Alert).then_some(h.timers.alerts.max(1)),
+            // A revision says what it revises and why that ended (the diff is on the page).
+            "revision_of": h.revision_of.as_ref().map(|r| json!({
+                "id": r.id, "status": r.status, "rationale": r.rationale,
+            })),
             "url": link,
         }
     });
@@ -162,81 +166,6 @@ pub fn slack(event: &Value) -> Value {
     json!({ "text": text, "unfurl_links": false, "unfurl_media": false })
 }
 
-/// An e-mail for a team event: subject, plain text and HTML.
-pub struct Mail {
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-pub fn mail(event: &Value) -> Mail {
-    let kind = str_of(event, "type");
-    let data = &event["data"];
-    let head = headline(kind, data);
-    let summary = str_of(data, "summary");
-    // A subject is one line, whatever the agent wrote.
-    let one_line: String = summary
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(120)
-        .collect();
-    let rows = if kind == "task.demoted" {
-        [
-            ("Reason", str_of(data, "reason").to_owned()),
-            ("Team", str_of(data, "team").to_owned()),
-            ("", String::new()),
-            ("", String::new()),
-            ("", String::new()),
-        ]
-    } else {
-        [
-            ("Summary", summary.to_owned()),
-            (
-                "Decision needed",
-                str_of(data, "decision_needed").to_owned(),
-            ),
-            ("Flags", flag_list(data)),
-            ("SLA due", str_of(data, "sla_due_at").to_owned()),
-            ("Team", str_of(data, "team").to_owned()),
-        ]
-    };
-    let url = str_of(data, "url");
-    let mut text = format!("{head}\n\n");
-    let mut html = format!("<p><strong>{}</strong></p>\n<table>\n", html_escape(&head));
-    for (label, value) in rows.iter().filter(|(l, _)| !l.is_empty()) {
-        text.push_str(&format!("{label}: {value}\n"));
-        html.push_str(&format!(
-            "<tr><th align=\"left\">{label}</th><td>{}</td></tr>\n",
-            html_escape(value)
-        ));
-    }
-    text.push_str(&format!("\nDecide: {url}\n"));
-    html.push_str(&format!(
-        "</table>\n<p><a href=\"{0}\">{0}</a></p>\n",
-        html_escape(url)
-    ));
-    Mail {
-        subject: format!("[handoff] {head}: {one_line}"),
-        text,
-        html,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,17 +190,5 @@ mod tests {
         assert!(text.contains("&lt;https://evil.example|click&gt; &amp; &lt;!channel&gt;"));
         assert!(text.contains("<https://handoff.example/handoffs/hnd_1|Open the decision page>"));
         assert!(text.contains("Level 2, medium risk"));
-    }
-
-    #[test]
-    fn mail_escapes_html_and_keeps_the_subject_on_one_line() {
-        let m = mail(&event());
-        assert!(!m.html.contains("<script>"));
-        assert!(m.html.contains("&lt;script&gt;"));
-        assert!(!m.subject.contains('\n') && !m.subject.contains('\r'));
-        assert!(
-            m.text
-                .contains("Decide: https://handoff.example/handoffs/hnd_1")
-        );
     }
 }

@@ -4,7 +4,9 @@
 //! - this file: the [`Notifier`] (configuration and clients) and the deliveries a change
 //!   causes, built while the change is computed so the store writes them in the same
 //!   transaction;
-//! - [`message`]: the event body `{type, timestamp, data}` and its Slack and e-mail forms;
+//! - [`message`]: the event body `{type, timestamp, data}` and its Slack form;
+//! - [`email`]: its e-mail form: the subject with the decision and the time left, text and
+//!   phone-ready HTML parts;
 //! - [`sign`]: Standard Webhooks signatures;
 //! - [`slack`]: the Block Kit form of a team event (buttons when Slack interactivity is
 //!   on), the messages that replace it after a decision, and answers to `response_url`;
@@ -13,6 +15,7 @@
 //! - [`outbox`]: the worker that sends what is due and records each attempt, with retries
 //!   on the Standard Webhooks schedule.
 
+pub mod email;
 pub mod message;
 pub mod outbox;
 pub mod send;

@@ -1,7 +1,7 @@
 //! One attempt to deliver one message over its channel, and what the answer means: sent,
 //! try again (when, if the receiver said), or stop.
 
-use super::{Notifier, message, sign, ssrf};
+use super::{Notifier, email, message, sign, ssrf};
 use chrono::{DateTime, Utc};
 use handoff_store::Delivery;
 use lettre::message::{Mailbox, MultiPart};
@@ -71,7 +71,7 @@ impl Notifier {
                 answer(req.send().await)
             }
             "email" => match &self.mailer {
-                Some(m) => m.send(d).await,
+                Some(m) => m.send(d, now).await,
                 None => Err(Failure::stop(
                     "no mail server: start the server with --smtp-url",
                 )),
@@ -205,14 +205,14 @@ impl Mailer {
         Ok(Mailer { transport, from })
     }
 
-    async fn send(&self, d: &Delivery) -> Sent {
+    async fn send(&self, d: &Delivery, now: DateTime<Utc>) -> Sent {
         let event: Value = serde_json::from_str(&d.payload)
             .map_err(|e| Failure::stop(format!("unreadable payload: {e}")))?;
         let to: Mailbox = d
             .target
             .parse()
             .map_err(|e| Failure::stop(format!("bad address {:?}: {e}", d.target)))?;
-        let mail = message::mail(&event);
+        let mail = email::mail(&event, now);
         let msg = Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -3,7 +3,7 @@
 
 use super::page::{self, Layout};
 use super::session::Viewer;
-use super::{Nonce, Web, diff, format, text, view, why};
+use super::{Nonce, Web, diff, format, revision, text, view, why};
 use crate::app::{App, Principal};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -198,6 +198,10 @@ pub struct DetailPage {
     error: Option<String>,
     /// The spot check of an autonomous handoff drawn for one: still due, and in words.
     spot_check: Option<super::spot::SpotState>,
+    /// For a revision: what changed since the superseded handoff, and why it ended.
+    revision: Option<revision::Revision>,
+    /// The chain of revisions this handoff is in, oldest first (empty when none).
+    chain: Vec<revision::Link>,
 }
 
 /// The draft as the editor holds it: text as itself, JSON pretty-printed (not revealed:
@@ -289,6 +293,13 @@ pub async fn build(
         }
     };
     let draft = draft(&h);
+    let chain = match app.revision_chain(who, &h).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, handoff = %h.id, "cannot read the chain of revisions");
+            crate::app::Chain::default()
+        }
+    };
     let evidence = p
         .get("evidence")
         .and_then(Value::as_array)
@@ -477,6 +488,8 @@ pub async fn build(
         timeline,
         error,
         spot_check: h.spot_check.as_ref().map(super::spot::state),
+        revision: revision::panel(&h, &chain),
+        chain: revision::links(&h, &chain),
     }
 }
 

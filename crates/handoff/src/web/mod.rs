@@ -9,7 +9,8 @@
 //!   show, `evidence` a task type's statistics into words; `page` renders and answers.
 //! - `text`: the checks on agent-written text (bidi, invisible, mixed scripts).
 //! - `format`: JSON as a reviewer reads it (key order kept, numbers, money, sizes).
-//! - `diff`: what an edit changed, line by line then word by word; `why`: the policy's
+//! - `diff`: what an edit changed, line by line then word by word; `revision`: what a
+//!   revision changed since the handoff it supersedes, and the chain of revisions; `why`: the policy's
 //!   reasons as headlines with the values that matter.
 //! - `assets`: the CSS and JS, compiled in, served with long cache lifetimes.
 //!
@@ -26,6 +27,7 @@ mod evidence;
 pub mod format;
 pub mod inbox;
 pub mod page;
+mod revision;
 mod session;
 mod spot;
 mod task;

@@ -24,6 +24,7 @@ mod policy;
 mod race;
 mod read;
 mod receipt;
+mod revisions;
 mod slack;
 mod submit;
 mod transitions;

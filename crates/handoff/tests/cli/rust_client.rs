@@ -275,3 +275,34 @@ async fn listings_the_policy_the_learning_loop_and_the_export_read_as_types() {
         "still open: {lines:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revision_reads_as_a_typed_revision_of_whose_patch_applies() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let agent = connect(&app, &cast.agent);
+    let ana = connect(&app, &cast.ana);
+    let mut first = client_reply();
+    first["draft"] = json!({"to": "ana", "amount": 120});
+    let h = agent.submit(&first, None).await.expect("submitted");
+    ana.decide(&h.id, &Decision::reject("100 at most"), None)
+        .await
+        .expect("rejected");
+    let mut second = client_reply();
+    second["draft"] = json!({"to": "ana", "amount": 100});
+    second["supersedes"] = json!(h.id);
+    let r = agent.submit(&second, None).await.expect("submitted");
+    let of = r.revision_of.expect("a revision");
+    assert_eq!(of.id, h.id);
+    assert_eq!(of.status, Status::Rejected);
+    assert_eq!(of.rationale.as_deref(), Some("100 at most"));
+    assert_eq!(
+        handoff_domain::revision::apply(&first["draft"], &of.draft_diff),
+        Ok(second["draft"].clone())
+    );
+    let plain = agent
+        .submit(&client_reply(), None)
+        .await
+        .expect("submitted");
+    assert!(plain.revision_of.is_none());
+}

@@ -142,6 +142,7 @@ def requires_approval(
     open_questions: Value = None,
     options: Value = None,
     callback_url: Value = None,
+    supersedes: Value = None,
     exclude: Iterable[str] = (),
     timeout: Optional[float] = None,
     cancel_on_timeout: bool = True,
@@ -182,6 +183,7 @@ def requires_approval(
         "open_questions": open_questions,
         "options": options,
         "callback_url": callback_url,
+        "supersedes": supersedes,
     }
 
     def decorate(fn: F) -> F:

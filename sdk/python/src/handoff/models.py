@@ -72,6 +72,13 @@ class Handoff(Dict[str, Any]):
         return d.get("rationale") if d else None
 
     @property
+    def revision_of(self) -> Optional[Dict[str, Any]]:
+        """Set when this handoff supersedes an earlier one (the packet's ``supersedes``):
+        ``{id, status, rationale, draft_diff}``, ``draft_diff`` an RFC 6902 JSON Patch from
+        the old draft to this one's."""
+        return self.get("revision_of")
+
+    @property
     def receipt(self) -> Optional[str]:
         return self.get("receipt")
 

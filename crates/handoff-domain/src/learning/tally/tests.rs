@@ -106,6 +106,40 @@ fn an_edit_counts_its_size_and_a_rejection_and_take_over_are_decisions() {
 }
 
 #[test]
+fn an_approved_revision_counts_as_approved_after_its_revisions() {
+    let first = submitted("respond_to_client_inquiry", 0.9, json!("v1"));
+    let approved = decide(&first, DecisionAction::Approve, None, 10);
+    let t = Tally::of_change(&first, &approved);
+    assert_eq!(Tally::of_submission(&first).counts.revisions, 0);
+    assert_eq!(t.counts.revisions_approved, 0);
+    assert!(t.hits.contains(&HistogramHit {
+        histogram: Histogram::ApprovedAfterRevisions,
+        bucket: 0
+    }));
+
+    let mut second = submitted("respond_to_client_inquiry", 0.9, json!("v2"));
+    second.revisions = 2;
+    assert_eq!(Tally::of_submission(&second).counts.revisions, 1);
+    let edited = decide(&second, DecisionAction::Edit, Some(json!("v3")), 10);
+    let t = Tally::of_change(&second, &edited);
+    assert_eq!(t.counts.revisions_approved, 1);
+    assert!(t.hits.contains(&HistogramHit {
+        histogram: Histogram::ApprovedAfterRevisions,
+        bucket: 2
+    }));
+    // A rejected revision is no approval.
+    let rejected = decide(&second, DecisionAction::Reject, None, 10);
+    let t = Tally::of_change(&second, &rejected);
+    assert_eq!(t.counts.revisions_approved, 0);
+    assert!(
+        t.hits
+            .iter()
+            .all(|h| h.histogram != Histogram::ApprovedAfterRevisions)
+    );
+    assert_eq!(revisions_bucket(40), MAX_REVISIONS_BUCKET);
+}
+
+#[test]
 fn an_escalated_handoff_counts_for_precision_when_it_ends() {
     let h = submitted("respond_to_client_inquiry", 0.9, json!("x"));
     let up = decide(&h, DecisionAction::Escalate, None, 10);

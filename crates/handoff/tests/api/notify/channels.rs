@@ -1,9 +1,10 @@
 //! Slack and e-mail: what each says (escaped), the SMTP conversation, refusals and
 //! deferrals.
 
-use super::smtp::{SmtpSink, alternative_parts};
+use super::smtp::{SmtpSink, alternative_parts, decode_header};
 use super::support::*;
 use crate::common::receiver::Receiver;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slack_gets_the_summary_escaped_and_a_link_to_the_decision_page() {
@@ -114,6 +115,89 @@ async fn email_goes_through_smtp_with_text_and_escaped_html_parts() {
         "{headers:?}"
     );
     assert_audit_ok(&app).await;
+}
+
+/// The mail a reviewer reads on a phone: the subject says the decision and the time left,
+/// the text and HTML parts both link straight to the decision page, the HTML is one
+/// column with nothing loaded from elsewhere and every agent text escaped; a revision says
+/// what it revises and why that ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_says_the_decision_and_time_left_and_links_to_the_page_in_both_parts() {
+    let smtp = SmtpSink::start().await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let clock = manual_clock();
+    let app = notifying_app_on(
+        &["email:ops-team@example.com".to_owned()],
+        &[
+            "--smtp-url",
+            &smtp_url,
+            "--mail-from",
+            "noreply@handoff.example",
+        ],
+        &clock,
+    )
+    .await;
+    let agent = app.key("agent", "bot").await;
+    let oz = app.key("reviewer", "oz").await;
+    let first = app.submitted_id(&agent, &reply_packet("First try")).await;
+    smtp.wait_for(1, WAIT).await;
+    app.decided(
+        &oz,
+        &first,
+        &json!({"action": "reject", "rationale": "Say <em>when</em> it ships"}),
+    )
+    .await;
+    // 20 minutes later the agent revises; the mail goes out at once, 4h SLA ahead.
+    clock.advance(std::time::Duration::from_secs(20 * 60));
+    let mut p = reply_packet("Second try, <b>with</b> the date");
+    p["decision_needed"] = json!("Send it <a href=\"https://evil.example\">now</a>?");
+    p["supersedes"] = json!(first);
+    let id = app.submitted_id(&agent, &p).await;
+
+    let mails = smtp.wait_for(2, WAIT).await;
+    let (headers, parts) = alternative_parts(&mails[1].text);
+    let subject = decode_header(headers.get("subject").expect("a subject"));
+    assert_eq!(subject, "Approve? reply — 4h 00m left", "{headers:?}");
+    let part = |ct: &str| {
+        parts
+            .iter()
+            .find(|(t, _)| t.starts_with(ct))
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no {ct} part: {parts:#?}"))
+    };
+    let (text, html) = (part("text/plain"), part("text/html"));
+    let link = format!("{PUBLIC_URL}/handoffs/{id}");
+    assert!(
+        text.contains(&format!("Open the decision page: {link}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("This revises {first} (rejected)")),
+        "{text}"
+    );
+    assert!(text.contains("Say <em>when</em> it ships"), "{text}");
+    assert!(html.contains(&format!("<a href=\"{link}\"")), "{html}");
+    assert_eq!(
+        html.matches("<a ").count(),
+        1,
+        "one link, the page's: {html}"
+    );
+    assert!(html.contains("width=device-width"), "{html}");
+    for raw in [
+        "<b>with",
+        "<em>when",
+        "href=\"https://evil",
+        "<img",
+        "<style",
+        "src=",
+    ] {
+        assert!(!html.contains(raw), "{raw} in {html}");
+    }
+    assert!(
+        html.contains("Second try, &lt;b&gt;with&lt;/b&gt; the date"),
+        "{html}"
+    );
+    assert!(html.contains("4h 00m left"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -224,3 +224,49 @@ pub fn alternative_parts(message: &str) -> (HashMap<String, String>, Vec<(String
         .collect();
     (headers, parts)
 }
+
+/// A header value with its RFC 2047 encoded words (`=?utf-8?b?…?=`, `=?utf-8?q?…?=`)
+/// decoded; the whitespace between two encoded words is dropped, as the RFC says, and
+/// their bytes are joined before they are read as UTF-8.
+pub fn decode_header(value: &str) -> String {
+    let mut out = String::new();
+    let mut pending: Vec<u8> = Vec::new();
+    for token in value.split([' ', '\t']).filter(|t| !t.is_empty()) {
+        let word = token
+            .strip_prefix("=?")
+            .and_then(|t| t.strip_suffix("?="))
+            .and_then(|t| {
+                let mut it = t.splitn(3, '?');
+                Some((it.next()?, it.next()?, it.next()?))
+            });
+        match word {
+            Some((_charset, enc, text)) => {
+                if enc.eq_ignore_ascii_case("b") {
+                    pending.extend(STANDARD.decode(text).expect("a base64 encoded word"));
+                } else {
+                    pending.extend(decode_quoted_printable(&text.replace('_', " ")).into_bytes());
+                }
+            }
+            None => {
+                flush(&mut out, &mut pending);
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(token);
+            }
+        }
+    }
+    flush(&mut out, &mut pending);
+    out
+}
+
+fn flush(out: &mut String, pending: &mut Vec<u8>) {
+    if pending.is_empty() {
+        return;
+    }
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(&String::from_utf8_lossy(pending));
+    pending.clear();
+}
