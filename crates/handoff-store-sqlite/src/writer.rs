@@ -241,7 +241,7 @@ impl Writer {
                 .copied()
                 .filter(|id| match recent.get(id) {
                     Some(h) => {
-                        b.current.insert((*id).to_owned(), (*h).clone());
+                        b.current.insert((*id).to_owned(), h);
                         false
                     }
                     None => true,
@@ -267,7 +267,7 @@ impl Writer {
                 .optional()?;
             if let Some((doc, state)) = found {
                 let h = rows::decode(&doc, state.as_deref()).map_err(decode_error)?;
-                b.current.insert(h.id.clone(), h);
+                b.current.insert(h.id.clone(), Arc::new(h));
             }
         }
         Ok(())
@@ -385,6 +385,8 @@ impl Writer {
         b.events
             .push((b.audits.len() - 1, Event::of(seq, &sub.handoff)));
         b.row_index.insert(sub.handoff.id.clone(), b.rows.len());
+        // Later operations of this batch see it in its row (a store that takes ids from
+        // its callers could change a handoff in the batch that creates it).
         b.rows.push(HandoffRow {
             handoff: sub.handoff.clone(),
             doc: Some(sub.doc),
@@ -392,10 +394,6 @@ impl Writer {
             stored: None,
         });
         b.deliveries.extend(sub.deliveries);
-        // Later operations of this batch see it (a store that takes ids from its callers
-        // could change a handoff in the batch that creates it).
-        b.current
-            .insert(sub.handoff.id.clone(), sub.handoff.clone());
         Ok(Submitted::Created(Box::new(sub.handoff)))
     }
 
@@ -590,8 +588,10 @@ fn decode_error(e: serde_json::Error) -> rusqlite::Error {
 #[derive(Default)]
 struct Batch {
     tail: Option<(i64, String)>,
-    /// Handoffs as they are inside this transaction (loaded, then changed).
-    current: HashMap<String, Handoff>,
+    /// Handoffs loaded for the batch's updates, as they were before it (shared with the
+    /// recent cache, not copied). Once created or changed in this batch, a handoff is
+    /// read from its row instead.
+    current: HashMap<String, Arc<Handoff>>,
     /// The rows to write, one per handoff, in first-touched order.
     rows: Vec<HandoffRow>,
     row_index: HashMap<String, usize>,
@@ -621,7 +621,15 @@ impl Batch {
     }
 
     fn update(&mut self, id: &str, if_match: Option<u64>, f: UpdateFn) -> Result<Handoff, Refused> {
-        let current = self.current.get(id).ok_or(Refused::NotFound)?;
+        let index = self.row_index.get(id).copied();
+        let current = match index {
+            Some(i) => &self.rows[i].handoff,
+            None => self
+                .current
+                .get(id)
+                .map(|h| &**h)
+                .ok_or(Refused::NotFound)?,
+        };
         if let Some(v) = if_match
             && v != current.version()
         {
@@ -653,8 +661,8 @@ impl Batch {
             event.previous_team = Some(team_before);
         }
         self.events.push((self.audits.len() - 1, event));
-        match self.row_index.get(id) {
-            Some(&i) => {
+        match index {
+            Some(i) => {
                 // Created or changed earlier in this batch: its row takes the new state
                 // (a created row's whole record is encoded again).
                 let row = &mut self.rows[i];
@@ -672,7 +680,6 @@ impl Batch {
             }
         }
         self.deliveries.extend(deliveries);
-        self.current.insert(handoff.id.clone(), handoff.clone());
         Ok(handoff)
     }
 }

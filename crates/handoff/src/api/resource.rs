@@ -121,7 +121,25 @@ pub fn resource(h: &Handoff) -> Resource<'_> {
 
 /// The resource with its `ETag: "<version>"`.
 pub fn respond(status: StatusCode, h: &Handoff) -> Response {
-    let mut res = (status, axum::Json(resource(h))).into_response();
+    // Serialised once into a buffer the size of a typical resource (`axum::Json` starts
+    // at 128 bytes and copies as it grows).
+    let mut body = Vec::with_capacity(4096);
+    let mut res = match serde_json::to_writer(&mut body, &resource(h)) {
+        Ok(()) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        // A record of plain data always serialises; this is a bug, not the caller's fault.
+        Err(e) => {
+            tracing::error!(error = %e, "a handoff resource did not serialise");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", h.state.version)) {
         res.headers_mut().insert(header::ETAG, tag);
     }
