@@ -33,6 +33,8 @@ impl App {
             if h.state.status != Status::Pending || Instant::now() >= deadline {
                 return Ok(h);
             }
+            // Not held while waiting: a waiting long-poll keeps only its registration.
+            drop(h);
             tokio::select! {
                 _ = notified => {}
                 () = tokio::time::sleep_until(deadline) => {}

@@ -145,7 +145,7 @@ async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(id) = ids.get(i) else { break };
                 client
-                    .post(format!("{url}/v1/handoffs/{id}/decision"))
+                    .post(format!("{url}/v1/handoffs/{id}/decisions"))
                     .bearer_auth(&key)
                     .json(&json!({"action": "approve"}))
                     .send()
