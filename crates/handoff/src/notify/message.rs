@@ -57,9 +57,11 @@ pub fn team_event(
             "sla_due_at": ts(e.sla_due_at),
             "expires_at": ts(e.expires_at),
             "alert": (notice == Notice::Alert).then_some(h.timers.alerts.max(1)),
-            // A revision says what it revises and why that ended (the diff is on the page).
+            // A revision says what it revises, why that ended, and which parts of the draft
+            // changed (the values and the word diff are on the page).
             "revision_of": h.revision_of.as_ref().map(|r| json!({
                 "id": r.id, "status": r.status, "rationale": r.rationale,
+                "changed": r.draft_diff.iter().map(|op| op.path.as_str()).collect::<Vec<_>>(),
             })),
             "url": link,
         }

@@ -140,6 +140,46 @@ fn options(data: &Value) -> Option<String> {
     })
 }
 
+/// A revision's block: what it revises and how that ended, the reviewer's rationale then,
+/// and which parts of the draft changed since (`the draft's text` for a text draft; at
+/// most eight JSON paths, then how many more).
+fn revision_text(r: &Value) -> String {
+    let mut text = format!(
+        "*Revision of* {} ({})",
+        escaped_within(str_of(r, "id"), 40),
+        escaped_within(str_of(r, "status"), 20)
+    );
+    let rationale = str_of(r, "rationale");
+    if !rationale.is_empty() {
+        text.push_str(&format!(
+            "\n*Earlier rationale:* {}",
+            escaped_within(rationale, 1000)
+        ));
+    }
+    let changed: Vec<&str> = r
+        .get("changed")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let what = match changed.as_slice() {
+        [] => "nothing in the draft".to_owned(),
+        [""] => "the draft's text".to_owned(),
+        paths => {
+            let mut list: Vec<String> = paths
+                .iter()
+                .take(8)
+                .map(|p| format!("`{}`", escaped_within(p, 80).replace('`', "'")))
+                .collect();
+            if paths.len() > 8 {
+                list.push(format!("and {} more", paths.len() - 8));
+            }
+            list.join(", ")
+        }
+    };
+    text.push_str(&format!("\n*Changed since:* {what}"));
+    text
+}
+
 /// The blocks describing the handoff of a team event, with buttons for what can be
 /// decided from Slack in its status when `buttons` is set.
 fn handoff_blocks(kind: &str, data: &Value, now: DateTime<Utc>, buttons: bool) -> Vec<Value> {
@@ -160,6 +200,9 @@ fn handoff_blocks(kind: &str, data: &Value, now: DateTime<Utc>, buttons: bool) -
         str_of(data, "summary"),
         SECTION_MAX,
     )));
+    if let Some(r) = data.get("revision_of").filter(|r| r.is_object()) {
+        blocks.push(section(revision_text(r)));
+    }
     let confidence = data
         .get("confidence")
         .and_then(Value::as_f64)
@@ -352,6 +395,28 @@ mod tests {
             button_value("hnd_1", 3).as_str()
         );
         assert!(all.contains("\"plain_text_input\""));
+    }
+
+    #[test]
+    fn a_revision_says_what_it_revises_the_earlier_rationale_and_what_changed() {
+        let mut e = event("pending");
+        e["data"]["revision_of"] = json!({
+            "id": "hnd_0", "status": "rejected", "rationale": "Too <b>warm</b>, <!channel>",
+            "changed": ["/amount", "/note"],
+        });
+        let text = interactive(&e, now()).to_string();
+        assert!(text.contains("*Revision of* hnd_0 (rejected)"), "{text}");
+        assert!(
+            text.contains("Too &lt;b&gt;warm&lt;/b&gt;, &lt;!channel&gt;"),
+            "{text}"
+        );
+        assert!(
+            text.contains("*Changed since:* `/amount`, `/note`"),
+            "{text}"
+        );
+        e["data"]["revision_of"]["changed"] = json!([""]);
+        let text = interactive(&e, now()).to_string();
+        assert!(text.contains("*Changed since:* the draft's text"), "{text}");
     }
 
     #[test]
