@@ -38,7 +38,7 @@ pub struct StatsParams {
     responses(
         (status = 200, description = "The statistics.", body = Stats),
         (status = 403, description = "Reviewers and admins only.", body = Problem),
-        (status = 422, description = "A bad window.", body = Problem),
+        (status = 422, description = "A bad window, or a task filter that cannot be a task's name.", body = Problem),
     )
 )]
 pub async fn stats(

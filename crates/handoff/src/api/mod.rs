@@ -231,17 +231,29 @@ pub fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     })
 }
 
-/// `If-Match: 3` or `If-Match: "3"` (or `W/"3"`); anything else cannot match.
+/// `If-Match: 3` or `If-Match: "3"` (or `W/"3"`, or `*` for any version). A header that is not a version at all is
+/// `400` naming it (it is malformed, not a mismatch); a version that is not the current one
+/// is `412`, where the operation compares it.
 pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
     let text = v.to_str().unwrap_or_default().trim();
-    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    text.parse().map(Some).map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::PRECONDITION_FAILED,
-            format!("If-Match {text:?} is not a version this server issued"),
-        )
-    })
+    // `*` (RFC 9110): any current version; a missing handoff is still 404.
+    if text == "*" {
+        return Ok(None);
+    }
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    let digits = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    let is_version = (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    match digits.parse() {
+        Ok(v) if is_version => Ok(Some(v)),
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "If-Match must be a version: 3 or \"3\"",
+        )),
+    }
 }

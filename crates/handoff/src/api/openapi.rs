@@ -6,6 +6,7 @@
 
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder};
 
 const PROBLEM: &str = "application/problem+json";
@@ -28,6 +29,24 @@ pub fn complete(doc: &mut OpenApi) {
 }
 
 fn complete_operation(op: &mut Operation, is_post: bool) {
+    // A header or a query parameter is text or absent, never JSON's `null`: an optional
+    // one is described by `required: false`, not by a `null` type.
+    for p in op.parameters.iter_mut().flatten() {
+        if let Some(RefOr::T(Schema::Object(o))) = p.schema.as_mut()
+            && let SchemaType::Array(types) = &o.schema_type
+            && types.contains(&Type::Null)
+        {
+            let rest: Vec<Type> = types
+                .iter()
+                .filter(|t| **t != Type::Null)
+                .cloned()
+                .collect();
+            o.schema_type = match rest.as_slice() {
+                [one] => SchemaType::Type(one.clone()),
+                _ => SchemaType::Array(rest),
+            };
+        }
+    }
     let public = op.security.as_ref().is_some_and(|reqs| {
         reqs.iter()
             .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))

@@ -74,8 +74,10 @@ pub struct DetailedOptionSchema {
     note: Option<String>,
 }
 
-#[derive(ToSchema)]
+/// Only these three: any other member is refused (422).
+#[derive(ToSchema, serde::Deserialize)]
 #[schema(as = PacketEvidence)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct EvidenceSchema {
     label: String,

@@ -72,9 +72,7 @@ pub struct Jwk {
     x: String,
     /// The `kid` of receipts' JWS headers.
     kid: String,
-    /// `EdDSA`.
-    alg: String,
-    /// `sig`.
+    /// `sig`. No `alg`: the key signs receipts under both `EdDSA` and `Ed25519`.
     #[schema(rename = "use")]
     use_: String,
 }

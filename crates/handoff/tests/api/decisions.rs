@@ -411,6 +411,18 @@ async fn if_match_with_another_version_is_a_412_and_changes_nothing() {
         412,
     )
     .await;
+    // Not a version at all: malformed (400 naming the header), not a mismatch.
+    for garbage in ["null", "+1", "\"1", "W/x", "12345678901234567890", "**"] {
+        let p = expect_problem(
+            app.decide_if_match(&cast.ana, &id, &approve, garbage).await,
+            400,
+        )
+        .await;
+        assert!(
+            p["detail"].as_str().is_some_and(|d| d.contains("If-Match")),
+            "{garbage}: {p}"
+        );
+    }
     let h = app.fetch(&cast.ana, &id).await;
     assert_eq!(
         (h["status"].as_str(), h["version"].as_u64()),

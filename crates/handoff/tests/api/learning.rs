@@ -204,6 +204,14 @@ async fn roles_and_bad_parameters_are_refused() {
         422,
     )
     .await;
+    // A task filter that cannot be a task's name is refused, not answered with nothing.
+    let p = expect_problem(
+        app.get_path(Some(&k.oz), "/v1/stats?task=Tag%20Ticket")
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(error_fields(&p), ["task"]);
     for key in [&k.agent, &k.oz] {
         expect_problem(app.get_path(Some(key), "/v1/recommendations").await, 403).await;
         expect_problem(app.get_path(Some(key), "/v1/export/decisions").await, 403).await;

@@ -37,11 +37,12 @@ pub struct DecisionRequest {
     post, path = "/v1/handoffs/{id}/decisions", tag = "handoffs",
     params(
         ("id" = String, Path, description = "The handoff id."),
-        ("If-Match" = Option<String>, Header, description = "The version you decided on (`3` or `\"3\"`).", pattern = "^\"?[0-9]{1,18}\"?$"),
+        ("If-Match" = Option<String>, Header, description = "The version you decided on (`3`, `\"3\"`, `W/\"3\"`; `*` for any); anything else is `400`.", pattern = "^(\\*|(W/)?(\"[0-9]{1,18}\"|[0-9]{1,18}))$"),
     ),
     request_body = DecisionRequest,
     responses(
         (status = 200, description = "The updated handoff.", body = Resource),
+        (status = 400, description = "The body is not JSON, or If-Match is not a version.", body = Problem),
         (status = 403, description = "Agents do not decide; the agent never approves its own.", body = Problem),
         (status = 404, description = "No such handoff routed to your teams.", body = Problem),
         (status = 409, description = "Not allowed from the current status.", body = Problem),
