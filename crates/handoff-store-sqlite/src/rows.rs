@@ -25,6 +25,16 @@ pub(super) const INSERT_HANDOFF: &str = "INSERT INTO handoffs (id, agent, task, 
      assigned_team, version, sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, \
      idem_sha256, doc, due_ms, spot_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
+/// A changed handoff's row: its state and the columns the inbox filters on.
+pub(super) const UPDATE_STATE: &str = "UPDATE handoffs SET status = ?, version = ?, \
+     updated_ms = ?, state = ?, due_ms = ?, spot_due = ? WHERE id = ?";
+
+/// The same for a handoff an escalation moved (another team, a later SLA due time): the
+/// inbox's (team, due time) index is touched only then.
+pub(super) const UPDATE_MOVED_STATE: &str = "UPDATE handoffs SET status = ?, version = ?, \
+     updated_ms = ?, state = ?, due_ms = ?, spot_due = ?, assigned_team = ?, sla_due_ms = ? \
+     WHERE id = ?";
+
 pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (seq, at, actor, action, handoff_id, \
      data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 

@@ -491,38 +491,24 @@ impl Writer {
                 Some((team, sla_due_ms)) => {
                     let state = rows::encode_state(h);
                     let new_due = h.evaluation.sla_due_at.timestamp_millis();
-                    if *team == h.state.assigned_team && *sla_due_ms == new_due {
-                        c.prepare_cached(
-                            "UPDATE handoffs SET status = ?, version = ?, updated_ms = ?, \
-                             state = ?, due_ms = ?, spot_due = ? WHERE id = ?",
-                        )?
-                        .execute(params![
-                            h.state.status.as_str(),
-                            rows::version(h),
-                            h.updated_at.timestamp_millis(),
-                            state,
-                            due,
-                            spot,
-                            h.id,
-                        ])?;
-                    } else {
-                        c.prepare_cached(
-                            "UPDATE handoffs SET status = ?, version = ?, updated_ms = ?, \
-                             state = ?, due_ms = ?, spot_due = ?, assigned_team = ?, \
-                             sla_due_ms = ? WHERE id = ?",
-                        )?
-                        .execute(params![
-                            h.state.status.as_str(),
-                            rows::version(h),
-                            h.updated_at.timestamp_millis(),
-                            state,
-                            due,
-                            spot,
-                            h.state.assigned_team,
-                            new_due,
-                            h.id,
-                        ])?;
+                    let moved = *team != h.state.assigned_team || *sla_due_ms != new_due;
+                    let (status, version, updated) = (
+                        h.state.status.as_str(),
+                        rows::version(h),
+                        h.updated_at.timestamp_millis(),
+                    );
+                    let mut args: Vec<&dyn rusqlite::ToSql> =
+                        vec![&status, &version, &updated, &state, &due, &spot];
+                    if moved {
+                        args.extend([&h.state.assigned_team as &dyn rusqlite::ToSql, &new_due]);
                     }
+                    args.push(&h.id);
+                    let sql = if moved {
+                        rows::UPDATE_MOVED_STATE
+                    } else {
+                        rows::UPDATE_STATE
+                    };
+                    c.prepare_cached(sql)?.execute(args.as_slice())?;
                 }
             }
         }
