@@ -3,7 +3,7 @@
 //! /v1/handoffs/{id}/spot-check` and `GET /v1/export/decisions`.
 
 use crate::api::resource::{HandoffPage, Resource, resource, respond};
-use crate::api::{ApiResult, Problem, json_body, query};
+use crate::api::{ApiError, ApiResult, Problem, json_body, query};
 use crate::app::{App, LevelChanged, Principal, RecommendationItem, Stats};
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -47,6 +47,11 @@ pub async fn stats(
     q: Result<Query<StatsParams>, QueryRejection>,
 ) -> ApiResult<Json<Stats>> {
     let p = query::read(q)?;
+    // A filter that cannot be a task's name is refused, not answered with nothing (the
+    // web's task page names it as not in the policy instead).
+    if let Some(t) = &p.task {
+        handoff_domain::TaskName::parse(t).map_err(|e| ApiError::field("task", e))?;
+    }
     Ok(Json(
         app.stats(&who, p.task.as_deref(), p.window.as_deref())
             .await?,
