@@ -232,10 +232,10 @@ impl App {
             .retain(|_, p| p.name != name);
     }
 
-    /// `h` with its `receipt_ed25519` when it has a receipt: the store keeps it with a
-    /// record written whole (a policy approval) but not with a later change, so it is
-    /// derived again from the `EdDSA` receipt (the same payload, re-signed, deterministic)
-    /// wherever a handoff leaves the store for a caller.
+    /// `h` with its `receipt_ed25519` when it has a receipt. The store keeps it (in the
+    /// record or the state row); a handoff approved before the server offered it has none,
+    /// and gets it derived from the `EdDSA` receipt (the same payload, re-signed,
+    /// deterministic) wherever it leaves the store for a caller.
     pub(crate) fn complete(&self, mut h: Handoff) -> Handoff {
         if h.receipt_ed25519.is_none()
             && let Some(receipt) = h.receipt.as_deref()

@@ -78,31 +78,11 @@ impl EventStream {
     }
 }
 
+/// One block of field lines, parsed as the Rust client parses it; `None` without data.
 fn parse_event(block: &str) -> Option<Event> {
-    let mut event = Event {
-        id: None,
-        event: None,
-        data: String::new(),
-    };
-    let mut has_data = false;
-    for line in block.lines() {
-        if line.is_empty() || line.starts_with(':') {
-            continue;
-        }
-        let (name, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match name {
-            "id" => event.id = Some(value.to_owned()),
-            "event" => event.event = Some(value.to_owned()),
-            "data" => {
-                if has_data {
-                    event.data.push('\n');
-                }
-                event.data.push_str(value);
-                has_data = true;
-            }
-            _ => {}
-        }
-    }
-    has_data.then_some(event)
+    handoff_client::events::parse_block(block).map(|e| Event {
+        id: e.id,
+        event: e.event,
+        data: e.data,
+    })
 }
