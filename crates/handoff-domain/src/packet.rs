@@ -280,6 +280,9 @@ fn parse_evidence(v: Value) -> Result<Evidence, String> {
     };
     let detail = opt("detail", MAX_TEXT)?;
     let url = opt("url", MAX_URL)?;
+    if let Some(u) = &url {
+        check_uri(u).map_err(|e| format!("`url` {e}"))?;
+    }
     if let Some(k) = m.keys().next() {
         return Err(format!(
             "unknown field `{k}`; evidence has label, detail and url"
@@ -288,8 +291,32 @@ fn parse_evidence(v: Value) -> Result<Evidence, String> {
     Ok(Evidence { label, detail, url })
 }
 
+/// An absolute URI as RFC 3986 writes it: ASCII, no spaces or characters outside its
+/// grammar, every `%` followed by two hex digits, and a scheme. What the page links to is
+/// decided where it is shown (only http and https are links); this refuses what is not a
+/// URI at all rather than guessing what was meant.
+fn check_uri(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let ok = c.is_ascii_alphanumeric()
+            || b"-._~:/?#[]@!$&'()*+,;=".contains(&c)
+            || (c == b'%'
+                && b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit));
+        if !ok {
+            return Err("is not a URI (RFC 3986): percent-encode spaces and other characters".into());
+        }
+        i += 1;
+    }
+    url::Url::parse(s).map_err(|e| format!("is not an absolute URI: {e}"))?;
+    Ok(())
+}
+
 fn parse_callback_url(v: Value) -> Result<String, String> {
     let s = text(v, MAX_URL)?;
+    check_uri(&s).map_err(|e| e.to_string())?;
     let url = url::Url::parse(&s).map_err(|e| format!("is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err("must be an http or https URL with a host".into());
@@ -471,6 +498,25 @@ mod tests {
             "evidence[0]",
         ] {
             assert!(got.contains(&f.to_string()), "{f} missing from {got:?}");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_uris() {
+        let with = |url: &str| {
+            fields(json!({"task": "t", "summary": "s", "confidence": 0.5,
+                "evidence": [{"label": "l", "url": url}]}))
+        };
+        for good in [
+            "https://example.com/a?b=c#d",
+            "https://example.com/a%20b",
+            "urn:isbn:0451450523",
+            "javascript:alert(1)",
+        ] {
+            assert!(with(good).is_empty(), "{good} refused");
+        }
+        for bad in ["~s\u{d2}", "no scheme", "https://x/a b", "https://x/%zz", "", "/relative"] {
+            assert_eq!(with(bad), ["evidence[0]"], "{bad} accepted");
         }
     }
 

@@ -43,6 +43,20 @@ impl Event {
     }
 }
 
+/// Something other than a handoff changed in the store, written by another node on the
+/// same database: the App drops or reloads what it keeps in memory of it. A store that
+/// only one process writes (SQLite) never sends these; the App changes its own caches
+/// when it makes the change itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// A key was created or revoked: forget every cached key.
+    Keys,
+    /// The active policy was replaced: read it again.
+    Policy,
+    /// A task's level changed: read the levels in force again.
+    TaskLevels,
+}
+
 /// How many events a slow stream may fall behind before it must re-read from the log.
 const STREAM_BACKLOG: usize = 4096;
 
@@ -51,6 +65,7 @@ pub struct Hub {
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     /// Woken after a commit that wrote deliveries to send (see [`Hub::outbox`]).
     outbox: Notify,
+    notices: broadcast::Sender<Notice>,
 }
 
 impl Default for Hub {
@@ -59,6 +74,7 @@ impl Default for Hub {
             events: broadcast::channel(STREAM_BACKLOG).0,
             waiters: Mutex::new(HashMap::new()),
             outbox: Notify::new(),
+            notices: broadcast::channel(64).0,
         }
     }
 }
@@ -98,6 +114,17 @@ impl Hub {
     /// it when a send ends and frees a slot.
     pub fn outbox(&self) -> &Notify {
         &self.outbox
+    }
+
+    /// What another node changed besides handoffs, from now on. A receiver that lags
+    /// should reload everything it keeps.
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Called by a store that hears of another node's change (see [`Notice`]).
+    pub fn notice(&self, n: Notice) {
+        let _ = self.notices.send(n);
     }
 
     /// Called by the store after each commit, in commit order.

@@ -31,7 +31,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use delivery::{Attempted, Channel, Delivery, DeliveryState};
-pub use hub::{Event, Hub};
+pub use hub::{Event, Hub, Notice};
 
 /// A group-commit writer's counters since it started (all relaxed atomics: read for the
 /// metrics, never for decisions).
@@ -134,6 +134,16 @@ impl From<TransitionError> for Refused {
     fn from(e: TransitionError) -> Refused {
         Refused::Transition(e)
     }
+}
+
+/// What [`Store::claim_deliveries`] gives a sender.
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    /// Due, claimed for this sender, earliest first.
+    pub due: Vec<Delivery>,
+    /// The next attempt among the pending deliveries not given (none: nothing pending
+    /// beyond these, as far as this page saw).
+    pub next_at: Option<DateTime<Utc>>,
 }
 
 /// Whose handoffs a listing shows.
@@ -334,6 +344,32 @@ pub trait Store: Send + Sync {
         limit: u32,
         skip: Vec<String>,
     ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
+
+    /// The deliveries due at `now` (next attempt at or before it), earliest first, at most
+    /// `limit`, leaving out `skip` (the ones this sender has in flight), claimed until
+    /// `lease_until`: no other node sharing the database is given one of them before
+    /// then, unless its attempt is recorded first ([`Store::record_attempt`] ends the
+    /// claim). A node that dies mid-send leaves its claims to expire, and the delivery
+    /// is sent again under the same id. Also answers the next attempt among pending
+    /// deliveries not given, for the sender's sleep.
+    ///
+    /// The default suits a store only one process writes: `due_deliveries`, cut at `now`.
+    fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+        skip: Vec<String>,
+    ) -> BoxFuture<'_, Result<Claimed, StoreError>> {
+        let _ = lease_until;
+        Box::pin(async move {
+            let mut due = self.due_deliveries(limit, skip).await?;
+            let cut = due.iter().position(|d| d.next_at > now).unwrap_or(due.len());
+            let next_at = due.get(cut).map(|d| d.next_at);
+            due.truncate(cut);
+            Ok(Claimed { due, next_at })
+        })
+    }
 
     /// Records an attempt's result (or an admin's redelivery), with its audit entry.
     fn record_attempt(

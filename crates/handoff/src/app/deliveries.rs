@@ -9,6 +9,10 @@ use serde_json::json;
 /// Deliveries per page unless asked (at most [`MAX_PAGE`]).
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
+/// How long a node's claim on a delivery it is sending lasts: well beyond one attempt's
+/// timeouts, so a live sender always records its attempt first; a dead one's claims
+/// lapse and another node sends again, under the same `webhook-id`.
+pub const DELIVERY_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
 
 impl App {
     /// Deliveries, newest first, optionally in one state; admins only.
@@ -84,13 +88,19 @@ impl App {
         })
     }
 
-    /// For the outbox job: pending deliveries by their next attempt, leaving out `skip`.
-    pub(crate) async fn due_deliveries(
+    /// For the outbox job: the deliveries due now, leaving out `skip`, claimed for this
+    /// node for [`DELIVERY_LEASE`] (see `Store::claim_deliveries`).
+    pub(crate) async fn claim_deliveries(
         &self,
         limit: u32,
         skip: Vec<String>,
-    ) -> AppResult<Vec<Delivery>> {
-        Ok(self.store.due_deliveries(limit, skip).await?)
+    ) -> AppResult<handoff_store::Claimed> {
+        let now = self.now();
+        let lease_until = now + DELIVERY_LEASE;
+        Ok(self
+            .store
+            .claim_deliveries(now, lease_until, limit, skip)
+            .await?)
     }
 
     /// For the outbox job: one attempt at `d`, recorded with its audit entry

@@ -60,16 +60,13 @@ async fn dispatch(
         .cloned()
         .collect();
     let page = u32::try_from(CONCURRENCY).unwrap_or(64);
-    let due = app.due_deliveries(page, skip).await?;
-    let full = due.len() == CONCURRENCY;
+    let claimed = app.claim_deliveries(page, skip).await?;
+    let full = claimed.due.len() == CONCURRENCY;
     let now = app.now();
-    for d in due {
-        if d.next_at > now {
-            return Ok((d.next_at - now)
-                .to_std()
-                .unwrap_or_default()
-                .min(MAX_SLEEP));
-        }
+    let sleep = claimed
+        .next_at
+        .map_or(MAX_SLEEP, |at| (at - now).to_std().unwrap_or_default().min(MAX_SLEEP));
+    for d in claimed.due {
         if !inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -92,6 +89,6 @@ async fn dispatch(
         });
     }
     // A full page may have more behind it: look again as soon as a send ends (each end
-    // wakes this loop); else sleep until woken or the backstop.
-    Ok(if full { Duration::ZERO } else { MAX_SLEEP })
+    // wakes this loop); else sleep until the next attempt, woken, or the backstop.
+    Ok(if full { Duration::ZERO } else { sleep })
 }
