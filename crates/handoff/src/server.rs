@@ -187,6 +187,7 @@ impl Application {
         tokio::spawn(async move { checker.check_audit_chain().await });
         let outbox = tokio::spawn(crate::jobs::outbox::run(app.clone()));
         let checkpoints = tokio::spawn(crate::jobs::checkpoints::run(app.clone()));
+        tokio::spawn(crate::jobs::notices::run(app.clone()));
         let drain_app = app.clone();
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown.await;

@@ -30,6 +30,7 @@ mod list;
 mod policy;
 mod principal;
 mod revisions;
+mod shared;
 mod slack;
 mod timers;
 mod wait;
@@ -171,8 +172,12 @@ impl App {
         &self.notifier.settings
     }
 
-    /// Whether the store answers (readiness).
+    /// Whether this node should be sent requests (readiness): not while it drains, and
+    /// only while its store answers.
     pub async fn ready(&self) -> Result<(), AppError> {
+        if *self.shutdown.borrow() {
+            return Err(AppError::Unavailable("the server is draining".into()));
+        }
         self.store.policy().await?;
         Ok(())
     }
