@@ -1,7 +1,8 @@
 //! `handoff bench load`: simulated agents and reviewers against a real server over
 //! loopback, reusing connections. Phase 1: agents only submit. Phase 2: full round trips:
 //! an agent submits, a reviewer (told the id, as an inbox would show it) approves, the
-//! agent's long-poll returns the approval, the agent reports `executed`.
+//! agent's long-poll returns the approval, the agent reports `executed`. With `--nodes 2`
+//! on one PostgreSQL, decisions are made on the other node than the agent's long-poll.
 //!
 //! The load generator runs on the same two cores as the server: the figures are what one
 //! small machine does for both sides.
@@ -34,6 +35,16 @@ pub struct LoadArgs {
     /// Run one phase only: submit or roundtrip.
     #[arg(long)]
     only: Option<String>,
+    /// The database every node uses (default: SQLite in a temporary directory), e.g. a
+    /// throwaway PostgreSQL from `scripts/postgres`: `postgres://…/DB` (the benchmark
+    /// writes into it; give it an empty database).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Server nodes on that database: agent i talks to node i mod N, reviewer r decides
+    /// on node r+1 mod N, so with two nodes every decision wakes a long-poll held by the
+    /// other node. More than one needs a PostgreSQL `--database-url`.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 /// A ~1 KB packet: level 2, routed to `sales` (reviewers ana and ben), one approver.
@@ -70,49 +81,112 @@ struct Seen {
 }
 
 pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    if args.agents == 0 || args.reviewers == 0 {
-        bail!("--agents and --reviewers must be at least 1");
+    if args.agents == 0 || args.reviewers == 0 || args.nodes == 0 {
+        bail!("--agents, --reviewers and --nodes must be at least 1");
+    }
+    let shared = args
+        .database_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+    if args.nodes > 1 && !shared {
+        bail!("several --nodes share one PostgreSQL: give --database-url postgres://…");
     }
     let dir = temp_dir("load")?;
-    let server = BenchServer::start(&dir, &[])?;
+    let servers = start_nodes(&dir, args.nodes, args.database_url.as_deref())?;
+    let db_cpu_before = super::server::postgres_cpu();
     let rt = crate::cli::runtime()?;
-    let result = rt.block_on(drive(&server, &args));
-    let (cpu, rss) = server.usage();
-    server.stop();
+    let result = rt.block_on(drive(&servers, &args));
+    let db_cpu = super::server::postgres_cpu() - db_cpu_before;
+    let mut usage = Vec::new();
+    for server in servers {
+        usage.push(server.usage());
+        server.stop();
+    }
     let _ = std::fs::remove_dir_all(&dir);
     result?;
-    println!("server process: {cpu:.1} s CPU in all, peak RSS {rss:.1} MiB");
+    for (i, (cpu, rss)) in usage.iter().enumerate() {
+        println!("server node {i}: {cpu:.1} s CPU in all, peak RSS {rss:.1} MiB");
+    }
+    if db_cpu > 0.0 {
+        println!("PostgreSQL processes on this machine: {db_cpu:.1} s CPU");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn drive(server: &BenchServer, args: &LoadArgs) -> anyhow::Result<()> {
+/// `n` servers on `database_url`, each with a data dir of its own under `dir` holding the
+/// first node's secrets (one admin key, one receipt key, one session key for all).
+fn start_nodes(
+    dir: &std::path::Path,
+    n: usize,
+    database_url: Option<&str>,
+) -> anyhow::Result<Vec<BenchServer>> {
+    let extra: Vec<String> = database_url
+        .map(|u| vec!["--database-url".to_owned(), u.to_owned()])
+        .unwrap_or_default();
+    let mut servers = Vec::new();
+    for i in 0..n {
+        let data = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&data)?;
+        if i > 0 {
+            for f in ["admin.key", "receipt.key", "web.key", "webhook.secret"] {
+                let from = dir.join("node-0").join(f);
+                if from.exists() {
+                    std::fs::copy(&from, data.join(f))
+                        .with_context(|| format!("cannot copy {}", from.display()))?;
+                }
+            }
+        }
+        servers.push(BenchServer::start(&data, &extra)?);
+    }
+    Ok(servers)
+}
+
+async fn drive(servers: &[BenchServer], args: &LoadArgs) -> anyhow::Result<()> {
     let People {
         client,
         agents: agent_keys,
         reviewers: reviewer_keys,
-    } = people(server, args.agents, args.reviewers).await?;
-    let url = server.url.clone();
+    } = people(&servers[0], args.agents, args.reviewers).await?;
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
     let duration = Duration::from_secs(args.seconds);
     println!(
-        "{} agents, {} reviewers, {} s per phase, server {url}",
-        args.agents, args.reviewers, args.seconds
+        "{} agents, {} reviewers, {} s per phase, {} node(s): {}",
+        args.agents,
+        args.reviewers,
+        args.seconds,
+        urls.len(),
+        urls.join(" ")
     );
     if args.only.as_deref().is_none_or(|o| o == "submit") {
-        let (mut lat, elapsed) = submissions(&client, &url, &agent_keys, duration).await?;
+        let (mut lat, elapsed) = submissions(&client, &urls, &agent_keys, duration).await?;
         println!("{}", lat.line("durable submissions", elapsed));
     }
     if args.only.as_deref().is_none_or(|o| o == "roundtrip") {
-        let (mut trips, mut decide, elapsed) = round_trips(
+        let trips = round_trips(
             &client,
-            &url,
+            &urls,
             &agent_keys,
             &reviewer_keys,
             args.reviewers,
             duration,
         )
         .await?;
+        let RoundTrips {
+            mut trips,
+            mut decide,
+            mut wake,
+            elapsed,
+        } = trips;
         println!("{}", trips.line("round trips (submit..outcome)", elapsed));
         println!("{}", decide.line("  of which: reviewer decisions", elapsed));
+        // From the decision's answer to the agent's long-poll answering (zero when the
+        // poll answered first); with several nodes, the poll is held by another node.
+        let what = if urls.len() > 1 {
+            "  long-poll woken, other node"
+        } else {
+            "  long-poll woken after it"
+        };
+        println!("{}", wake.line(what, elapsed));
     }
     Ok(())
 }
@@ -173,15 +247,16 @@ async fn create_key(
 
 async fn submissions(
     client: &Client,
-    url: &str,
+    urls: &[String],
     keys: &[String],
     duration: Duration,
 ) -> anyhow::Result<(Samples, Duration)> {
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
-    for key in keys {
-        let (client, url, key) = (client.clone(), url.to_owned(), key.clone());
+    for (i, key) in keys.iter().enumerate() {
+        let url = urls[i % urls.len()].clone();
+        let (client, key) = (client.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Samples::default();
             let (body, submit) = (packet(), format!("{url}/v1/handoffs"));
@@ -200,23 +275,34 @@ async fn submissions(
     Ok((all, start.elapsed()))
 }
 
+/// What the round-trip phase measured.
+struct RoundTrips {
+    trips: Samples,
+    decide: Samples,
+    /// From a decision's answer reaching its reviewer to the agent's long-poll answering.
+    wake: Samples,
+    elapsed: Duration,
+}
+
 async fn round_trips(
     client: &Client,
-    url: &str,
+    urls: &[String],
     agent_keys: &[String],
     reviewer_keys: &[String],
     reviewers: usize,
     duration: Duration,
-) -> anyhow::Result<(Samples, Samples, Duration)> {
+) -> anyhow::Result<RoundTrips> {
     let start = Instant::now();
     let deadline = start + duration;
     let (tx, rx) = mpsc::unbounded_channel::<String>();
-    let reviewer_tasks = approvers(client, url, reviewer_keys, reviewers, rx);
+    let reviewer_tasks = approvers(client, urls, reviewer_keys, reviewers, rx);
     let mut agent_tasks = Vec::new();
-    for key in agent_keys {
-        let (client, url, key, tx) = (client.clone(), url.to_owned(), key.clone(), tx.clone());
+    for (i, key) in agent_keys.iter().enumerate() {
+        let url = urls[i % urls.len()].clone();
+        let (client, key, tx) = (client.clone(), key.clone(), tx.clone());
         agent_tasks.push(tokio::spawn(async move {
             let mut lat = Samples::default();
+            let mut seen = Vec::new();
             let (body, submit) = (packet(), format!("{url}/v1/handoffs"));
             while Instant::now() < deadline {
                 let t = Instant::now();
@@ -238,6 +324,7 @@ async fn round_trips(
                         other => bail!("the handoff became {other}"),
                     }
                 }
+                seen.push((id.clone(), Instant::now()));
                 client
                     .post(format!("{url}/v1/handoffs/{id}/outcome"))
                     .bearer_auth(&key)
@@ -250,22 +337,34 @@ async fn round_trips(
                     .await?;
                 lat.push(t.elapsed());
             }
-            Ok(lat)
+            Ok((lat, seen))
         }));
     }
     drop(tx);
     let mut trips = Samples::default();
+    let mut seen_at = std::collections::HashMap::new();
     for t in agent_tasks {
-        trips.extend(t.await??);
+        let (lat, seen) = t.await??;
+        trips.extend(lat);
+        seen_at.extend(seen);
     }
     let elapsed = start.elapsed();
-    let mut decide = Samples::default();
+    let (mut decide, mut wake) = (Samples::default(), Samples::default());
     for t in reviewer_tasks {
-        for (_, _, took) in t.await?? {
+        for (id, sent, took) in t.await?? {
             decide.push(took);
+            // A long-poll may answer before the decision's own answer arrives: zero.
+            if let Some(at) = seen_at.get(&id) {
+                wake.push(at.saturating_duration_since(sent + took));
+            }
         }
     }
-    Ok((trips, decide, elapsed))
+    Ok(RoundTrips {
+        trips,
+        decide,
+        wake,
+        elapsed,
+    })
 }
 
 /// One submission of `body` to `submit` (the `/v1/handoffs` URL); the answer's bytes,
@@ -296,7 +395,7 @@ pub(super) type Approval = (String, Instant, Duration);
 /// it closes.
 pub(super) fn approvers(
     client: &Client,
-    url: &str,
+    urls: &[String],
     keys: &[String],
     n: usize,
     ids: mpsc::UnboundedReceiver<String>,
@@ -304,7 +403,10 @@ pub(super) fn approvers(
     let ids = Arc::new(Mutex::new(ids));
     (0..n)
         .map(|r| {
-            let (client, url, ids) = (client.clone(), url.to_owned(), ids.clone());
+            // Reviewer r decides on the node after agent r's: with several nodes, on
+            // another node than the one holding the long-poll.
+            let url = urls[(r + 1) % urls.len()].clone();
+            let (client, ids) = (client.clone(), ids.clone());
             let key = keys[r % keys.len()].clone();
             tokio::spawn(async move {
                 let mut done = Vec::new();

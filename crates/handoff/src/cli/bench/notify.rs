@@ -183,7 +183,13 @@ async fn drive(
     with_callback["callback_url"] = Value::String(format!("{receiver}/cb"));
     let body = Bytes::from(with_callback.to_string());
     let (tx, rx) = mpsc::unbounded_channel::<String>();
-    let deciders = approvers(&client, &server.url, &reviewers, args.reviewers, rx);
+    let deciders = approvers(
+        &client,
+        std::slice::from_ref(&server.url),
+        &reviewers,
+        args.reviewers,
+        rx,
+    );
     let start = Instant::now();
     submit_for(
         &client,

@@ -98,6 +98,26 @@ impl Drop for BenchServer {
     }
 }
 
+/// CPU seconds (user + system) used so far by the `postgres` processes of this machine
+/// (0 when there are none, or when the database runs elsewhere).
+pub fn postgres_cpu() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|s| {
+            let (head, rest) = s.rsplit_once(')')?;
+            if !head.ends_with("(postgres") {
+                return None;
+            }
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+        })
+        .sum::<f64>()
+        / 100.0
+}
+
 /// A fresh temp dir for one run.
 pub fn temp_dir(name: &str) -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("handoff-bench-{name}-{}", std::process::id()));
