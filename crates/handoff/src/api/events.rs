@@ -24,11 +24,28 @@ pub struct HandoffEvent<'a> {
     assigned_team: &'a str,
 }
 
+/// One event of the stream as an SSE parser gives it (the schema schemathesis and other
+/// tools check each event against; OpenAPI 3.1 has no `itemSchema`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: the stream is written by `SseEvent`
+pub struct HandoffEventFrame {
+    /// Always `handoff`.
+    #[schema(pattern = "^handoff$")]
+    event: String,
+    /// The seq of the audit entry that recorded the change: send it back as
+    /// `Last-Event-ID` to resume after it.
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+    /// A `HandoffEvent`, as JSON text.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
 /// Stream handoff changes.
 #[utoipa::path(
     get, path = "/v1/events", tag = "events",
     params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (an audit seq).")),
-    responses((status = 200, description = "`event: handoff`, `id: <seq>`, `data:` a `HandoffEvent`.", content_type = "text/event-stream", body = HandoffEvent))
+    responses((status = 200, description = "Each event: `event: handoff`, `id: <seq>`, `data:` a `HandoffEvent` as JSON. A comment line (`:`) keeps the connection alive.", content_type = "text/event-stream", body = HandoffEventFrame))
 )]
 pub async fn events(
     State(app): State<Arc<App>>,

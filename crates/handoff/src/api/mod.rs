@@ -52,7 +52,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(Problem))
+    components(schemas(Problem, events::HandoffEvent))
 )]
 struct ApiDoc;
 
