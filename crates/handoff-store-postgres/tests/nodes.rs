@@ -44,9 +44,18 @@ async fn two_nodes_writing_at_once_keep_one_gapless_chain_that_verifies() {
         handoffs.push(t.await.expect("a submitting task panicked"));
     }
     let elapsed = started.elapsed();
+    let batches: u64 = nodes
+        .iter()
+        .filter_map(|s| s.writer_stats())
+        .map(|w| w.batches.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
     eprintln!(
-        "400 submissions over two nodes: {:.0}/s",
+        "400 submissions over two nodes: {:.0}/s, in {batches} batches",
         400.0 / elapsed.as_secs_f64()
+    );
+    assert!(
+        batches < 400,
+        "the writers group commits: {batches} batches"
     );
 
     // Each handoff approved on the node that did not store it.
@@ -355,6 +364,51 @@ async fn keys_the_policy_and_task_levels_changed_on_one_node_are_notices_on_the_
         "a heard nothing of its own changes first"
     );
     assert_one_valid_chain(&a, 3).await;
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_whose_connection_is_cut_catches_up_on_what_it_missed() {
+    let db = TempDatabase::new().await;
+    let fx = Fixture::new(&db);
+    let (a, b) = two_nodes(&db).await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    created(&a, submission(h.clone())).await;
+    let mut notices = b.hub().notices();
+    let watch = b.hub().watch(&h.id);
+    let woken = watch.notify().notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+
+    // Every listening connection of this database is cut (a failover, a proxy's idle
+    // timeout); the decision is committed while they are gone or coming back.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connects");
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE '%LISTEN%' \
+         AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminates");
+    assert_eq!(cut.len(), 2, "each node's listener: {cut:?}");
+    a.update(h.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("ana approves");
+
+    tokio::time::timeout(WAIT, woken)
+        .await
+        .expect("b's waiter wakes once its listener is back");
+    // What b may have missed of keys, the policy and levels is reloaded.
+    let heard = tokio::time::timeout(WAIT, notices.recv())
+        .await
+        .expect("b is told to reload")
+        .expect("open");
+    assert_eq!(heard, Notice::Keys);
     a.close().await;
     b.close().await;
 }
