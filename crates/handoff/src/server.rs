@@ -11,6 +11,7 @@ use handoff_domain::Policy;
 use handoff_domain::audit::NewEntry;
 use handoff_domain::policy::EXAMPLE_POLICY;
 use handoff_store::Store;
+use handoff_store_postgres::PgStore;
 use handoff_store_sqlite::SqliteStore;
 use serde_json::json;
 use std::future::Future;
@@ -69,9 +70,17 @@ pub async fn open_store(
         Some(url) => match url.split_once(':') {
             Some(("sqlite", rest)) => PathBuf::from(rest.trim_start_matches("//")),
             Some(("postgres" | "postgresql", _)) => {
-                bail!("PostgreSQL is not supported by this build yet; use SQLite (the default)")
+                // Shared by every node on the database; the data dir keeps only this
+                // node's secrets.
+                let store = PgStore::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open the database {}", redact(url)))?;
+                return Ok(Arc::new(store));
             }
-            _ => bail!("--database-url must start with sqlite: (got {url:?})"),
+            _ => bail!(
+                "--database-url must start with sqlite:, postgres: or postgresql: (got {:?})",
+                redact(url)
+            ),
         },
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -82,6 +91,17 @@ pub async fn open_store(
         .await
         .with_context(|| format!("cannot open the database {}", path.display()))?;
     Ok(Arc::new(store))
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The service, built and listening, not yet serving: its address is known (port 0 picks
