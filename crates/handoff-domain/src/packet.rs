@@ -306,7 +306,9 @@ fn check_uri(s: &str) -> Result<(), String> {
                 && b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit));
         if !ok {
-            return Err("is not a URI (RFC 3986): percent-encode spaces and other characters".into());
+            return Err(
+                "is not a URI (RFC 3986): percent-encode spaces and other characters".into(),
+            );
         }
         i += 1;
     }
@@ -515,7 +517,14 @@ mod tests {
         ] {
             assert!(with(good).is_empty(), "{good} refused");
         }
-        for bad in ["~s\u{d2}", "no scheme", "https://x/a b", "https://x/%zz", "", "/relative"] {
+        for bad in [
+            "~s\u{d2}",
+            "no scheme",
+            "https://x/a b",
+            "https://x/%zz",
+            "",
+            "/relative",
+        ] {
             assert_eq!(with(bad), ["evidence[0]"], "{bad} accepted");
         }
     }

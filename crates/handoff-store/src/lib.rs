@@ -364,7 +364,10 @@ pub trait Store: Send + Sync {
         let _ = lease_until;
         Box::pin(async move {
             let mut due = self.due_deliveries(limit, skip).await?;
-            let cut = due.iter().position(|d| d.next_at > now).unwrap_or(due.len());
+            let cut = due
+                .iter()
+                .position(|d| d.next_at > now)
+                .unwrap_or(due.len());
             let next_at = due.get(cut).map(|d| d.next_at);
             due.truncate(cut);
             Ok(Claimed { due, next_at })

@@ -63,9 +63,9 @@ async fn dispatch(
     let claimed = app.claim_deliveries(page, skip).await?;
     let full = claimed.due.len() == CONCURRENCY;
     let now = app.now();
-    let sleep = claimed
-        .next_at
-        .map_or(MAX_SLEEP, |at| (at - now).to_std().unwrap_or_default().min(MAX_SLEEP));
+    let sleep = claimed.next_at.map_or(MAX_SLEEP, |at| {
+        (at - now).to_std().unwrap_or_default().min(MAX_SLEEP)
+    });
     for d in claimed.due {
         if !inflight
             .lock()

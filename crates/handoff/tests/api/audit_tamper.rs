@@ -8,7 +8,7 @@
 
 use crate::common::*;
 use serde_json::json;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 
 /// The entry the tests tamper with; [`activity`] makes sure there are more after it.
 pub(crate) const SEQ: i64 = 5;
@@ -31,9 +31,92 @@ pub(crate) async fn activity(app: &TestApp) {
     );
 }
 
-/// A second connection to the server's database, as an intruder with file access has:
-/// any trigger that guards the table is dropped first, as such an intruder could.
-pub(crate) async fn intrude(app: &TestApp) -> SqliteConnection {
+/// A second connection to the server's database, as an intruder with write access has:
+/// to the SQLite file, or to the PostgreSQL database when the tests run on one.
+pub(crate) enum Intruder {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// A value bound to a tampering statement.
+pub(crate) enum Arg<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+impl Intruder {
+    /// Runs `sql`, written with `?` placeholders, binding `args` in order; the rows it
+    /// changed.
+    pub(crate) async fn run(&mut self, sql: &str, args: &[Arg<'_>]) -> u64 {
+        match self {
+            Intruder::Sqlite(conn) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+                for a in args {
+                    q = match a {
+                        Arg::Int(i) => q.bind(*i),
+                        Arg::Text(t) => q.bind((*t).to_owned()),
+                    };
+                }
+                q.execute(&mut *conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .rows_affected()
+            }
+            Intruder::Postgres(conn) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(numbered(sql)));
+                for a in args {
+                    q = match a {
+                        Arg::Int(i) => q.bind(*i),
+                        Arg::Text(t) => q.bind((*t).to_owned()),
+                    };
+                }
+                q.execute(&mut *conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .rows_affected()
+            }
+        }
+    }
+
+    /// The audit entry `seq`'s `data` column, as text.
+    pub(crate) async fn data_of(&mut self, seq: i64) -> String {
+        let sql = "SELECT CAST(data AS TEXT) FROM audit WHERE seq = ?";
+        let row: (String,) = match self {
+            Intruder::Sqlite(conn) => sqlx::query_as(sql).bind(seq).fetch_one(conn).await,
+            Intruder::Postgres(conn) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(numbered(sql)))
+                    .bind(seq)
+                    .fetch_one(conn)
+                    .await
+            }
+        }
+        .expect("cannot read the entry");
+        row.0
+    }
+}
+
+/// `?` placeholders as PostgreSQL's `$1`, `$2`, …
+fn numbered(sql: &str) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(crate) async fn intrude(app: &TestApp) -> Intruder {
+    if let Some(url) = app.database_url().filter(|u| u.starts_with("postgres")) {
+        let conn = PgConnection::connect(url)
+            .await
+            .expect("cannot open the server's database");
+        return Intruder::Postgres(conn);
+    }
     let url = format!("sqlite://{}", app.db_path().display());
     let mut conn = SqliteConnection::connect(&url)
         .await
@@ -56,20 +139,14 @@ pub(crate) async fn intrude(app: &TestApp) -> SqliteConnection {
             .await
             .expect("cannot drop a trigger");
     }
-    conn
+    Intruder::Sqlite(conn)
 }
 
 /// Runs one tampering statement, binding `seqs` in order; it must change a row.
-pub(crate) async fn exec(conn: &mut SqliteConnection, sql: &'static str, seqs: &[i64]) {
-    let mut query = sqlx::query(sql);
-    for seq in seqs {
-        query = query.bind(*seq);
-    }
-    let done = query
-        .execute(&mut *conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    assert!(done.rows_affected() > 0, "{sql} {seqs:?} changed nothing");
+pub(crate) async fn exec(conn: &mut Intruder, sql: &'static str, seqs: &[i64]) {
+    let args: Vec<Arg<'_>> = seqs.iter().map(|s| Arg::Int(*s)).collect();
+    let changed = conn.run(sql, &args).await;
+    assert!(changed > 0, "{sql} {seqs:?} changed nothing");
 }
 
 /// Both verifiers report `first_bad_seq`; the API says `ok: false`, the CLI exits 1 naming it.
@@ -109,22 +186,17 @@ async fn edited_data_is_found_even_when_the_hash_column_is_left_alone() {
     let app = TestApp::spawn().await;
     activity(&app).await;
     let mut conn = intrude(&app).await;
-    let (data,): (String,) = sqlx::query_as("SELECT CAST(data AS TEXT) FROM audit WHERE seq = ?")
-        .bind(SEQ)
-        .fetch_one(&mut conn)
-        .await
-        .expect("cannot read the entry");
+    let data = conn.data_of(SEQ).await;
     let forged = if data.contains('1') {
         data.replacen('1', "2", 1)
     } else {
         format!("{{\"forged\":true,\"was\":{data}}}")
     };
-    sqlx::query("UPDATE audit SET data = ? WHERE seq = ?")
-        .bind(forged)
-        .bind(SEQ)
-        .execute(&mut conn)
-        .await
-        .expect("cannot edit the entry");
+    conn.run(
+        "UPDATE audit SET data = ? WHERE seq = ?",
+        &[Arg::Text(&forged), Arg::Int(SEQ)],
+    )
+    .await;
     assert_broken_at(&app, SEQ).await;
 }
 
@@ -179,12 +251,11 @@ async fn a_forger_who_rehashes_the_edited_entry_breaks_the_link_of_the_next_one(
     let forged_hash = entry.expected_hash();
 
     let mut conn = intrude(&app).await;
-    sqlx::query("UPDATE audit SET actor = 'mallory', hash = ? WHERE seq = ?")
-        .bind(forged_hash)
-        .bind(SEQ)
-        .execute(&mut conn)
-        .await
-        .expect("cannot forge the entry");
+    conn.run(
+        "UPDATE audit SET actor = 'mallory', hash = ? WHERE seq = ?",
+        &[Arg::Text(&forged_hash), Arg::Int(SEQ)],
+    )
+    .await;
     assert_broken_at(&app, SEQ + 1).await;
 }
 

@@ -4,7 +4,7 @@
 //! /v1/audit/verify?checkpoint=`, by `handoff audit verify --checkpoint` beside the server,
 //! and offline against an export and the saved key set; each names the seq.
 
-use super::audit_tamper::{SEQ, activity, exec, intrude};
+use super::audit_tamper::{Arg, SEQ, activity, exec, intrude};
 use crate::common::*;
 use handoff_client::receipt::{ReceiptError, verified_payload};
 use serde_json::{Value, json};
@@ -322,14 +322,16 @@ async fn a_rewritten_tail_with_a_recomputed_chain_fails_at_the_checkpoints_seq()
         e.actor = "mallory".to_owned();
         e.prev_hash = prev;
         e.hash = e.expected_hash();
-        sqlx::query("UPDATE audit SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?")
-            .bind(&e.actor)
-            .bind(&e.prev_hash)
-            .bind(&e.hash)
-            .bind(e.seq)
-            .execute(&mut conn)
-            .await
-            .expect("cannot rewrite the entry");
+        conn.run(
+            "UPDATE audit SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            &[
+                Arg::Text(&e.actor),
+                Arg::Text(&e.prev_hash),
+                Arg::Text(&e.hash),
+                Arg::Int(e.seq),
+            ],
+        )
+        .await;
     }
     assert_eq!(
         app.audit_verify().await["ok"],

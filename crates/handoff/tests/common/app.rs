@@ -59,6 +59,13 @@ pub fn scratch_dir() -> tempfile::TempDir {
         .unwrap_or_else(|| tempfile::tempdir().expect("cannot create a temporary directory"))
 }
 
+/// Whether the servers under test run on PostgreSQL (`HANDOFF_TEST_BACKEND=postgres`: a
+/// fresh database per `TestApp`, from `handoff_testpg`) rather than on SQLite in their
+/// data directory. The test command runs the API tests both ways.
+pub fn on_postgres() -> bool {
+    std::env::var("HANDOFF_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
 pub struct TestApp {
     /// `http://127.0.0.1:PORT` of the running server; it changes on every (re)start.
     pub address: String,
@@ -212,9 +219,19 @@ impl TestApp {
         cfg
     }
 
+    /// The `--database-url` the server runs on, when not SQLite in its data directory.
+    pub fn database_url(&self) -> Option<&str> {
+        let at = self.extra_args.iter().position(|a| a == "--database-url")?;
+        self.extra_args.get(at + 1).map(String::as_str)
+    }
+
     /// Starts the server on the same data directory (and policy file) as before.
     pub async fn start(&mut self) {
         assert!(self.server.is_none(), "the server is already running");
+        if on_postgres() && self.database_url().is_none() {
+            let url = handoff_testpg::fresh_database().await;
+            self.extra_args.extend(["--database-url".to_owned(), url]);
+        }
         let (address, server) = match self.mode {
             Mode::InProcess => {
                 let (stop, stopped) = oneshot::channel::<()>();

@@ -322,8 +322,17 @@ impl TestApp {
     }
 
     /// Runs `handoff ARGS…` (blocking, off the async workers).
+    /// Runs the `handoff` binary; a command given this server's `--data-dir` also gets
+    /// its `--database-url` when it runs on another database than SQLite in that dir.
     pub async fn cli(&self, args: &[&str]) -> Output {
-        handoff_cli(args).await
+        match self.database_url() {
+            Some(url) if args.contains(&"--data-dir") && !args.contains(&"--database-url") => {
+                let mut with: Vec<&str> = args.to_vec();
+                with.extend(["--database-url", url]);
+                handoff_cli(&with).await
+            }
+            _ => handoff_cli(args).await,
+        }
     }
 }
 
