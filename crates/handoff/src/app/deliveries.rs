@@ -9,10 +9,10 @@ use serde_json::json;
 /// Deliveries per page unless asked (at most [`MAX_PAGE`]).
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
-/// How long a node's claim on a delivery it is sending lasts: well beyond one attempt's
-/// timeouts, so a live sender always records its attempt first; a dead one's claims
-/// lapse and another node sends again, under the same `webhook-id`.
-pub const DELIVERY_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+/// How long a node's claim on a delivery it is sending lasts beyond twice the attempt's
+/// timeout (`--delivery-timeout`): a live sender records its attempt well before, a dead
+/// one's claims lapse and another node sends again, under the same `webhook-id`.
+pub const DELIVERY_LEASE_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 impl App {
     /// Deliveries, newest first, optionally in one state; admins only.
@@ -89,14 +89,17 @@ impl App {
     }
 
     /// For the outbox job: the deliveries due now, leaving out `skip`, claimed for this
-    /// node for [`DELIVERY_LEASE`] (see `Store::claim_deliveries`).
+    /// node for twice the delivery timeout and [`DELIVERY_LEASE_MARGIN`] (see
+    /// `Store::claim_deliveries`).
     pub(crate) async fn claim_deliveries(
         &self,
         limit: u32,
         skip: Vec<String>,
     ) -> AppResult<handoff_store::Claimed> {
         let now = self.now();
-        let lease_until = now + DELIVERY_LEASE;
+        let timeout = chrono::TimeDelta::from_std(self.notifier.settings.timeout * 2)
+            .unwrap_or(chrono::TimeDelta::minutes(2));
+        let lease_until = now + timeout + DELIVERY_LEASE_MARGIN;
         Ok(self
             .store
             .claim_deliveries(now, lease_until, limit, skip)

@@ -158,6 +158,23 @@ impl Spawned {
         Spawned(app)
     }
 
+    /// Another node beside `first`, with the same `policy` and `args` (so the same
+    /// `--database-url`): a data directory of its own holding `first`'s secrets, as
+    /// docs/DEPLOY.md says to give every node (one admin key, one receipt key, one session
+    /// key, one webhook secret).
+    pub async fn spawn_beside(first: &TestApp, policy: Option<&str>, args: &[&str]) -> Spawned {
+        let mut app = TestApp::new(policy, args, Mode::Process);
+        std::fs::create_dir_all(app.data_dir()).expect("cannot create the data dir");
+        for f in ["admin.key", "receipt.key", "web.key", "webhook.secret"] {
+            let from = first.data_dir().join(f);
+            if from.exists() {
+                std::fs::copy(&from, app.data_dir().join(f)).expect("cannot copy a secret");
+            }
+        }
+        app.start().await;
+        Spawned(app)
+    }
+
     fn process(&self) -> &ProcessServer {
         match &self.0.server {
             Some(Server::Process(p)) => p,

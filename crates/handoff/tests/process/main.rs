@@ -9,5 +9,6 @@ mod common;
 mod support;
 
 mod crash;
+mod nodes;
 mod notify;
 mod serve;
