@@ -111,9 +111,13 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://…`, with `sslmode` and the rest
     /// of libpq's URL parameters), migrates it, and starts the writer and the listener.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .db()?
-            .application_name("handoff");
+        let mut options = PgConnectOptions::from_str(url).db()?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("handoff");
+        }
+        // The server's notices ("relation … already exists, skipping" at each start) are
+        // not worth a log line each; warnings still are.
+        let options = options.options([("client_min_messages", "warning")]);
         let mut conn = options.connect().await.db()?;
         // Several nodes starting at once: the migrator takes an advisory lock.
         migrator()

@@ -129,7 +129,10 @@ impl Listener {
             // while reconnecting); read them too.
             self.catch_up(Some(last)).await;
         } else {
-            self.publish_range(first.min(self.heard + 1), last).await;
+            // What this listener already heard of (an overlap) is not published twice.
+            // One other node's batch: none of it is this node's.
+            self.publish_range(first.max(self.heard + 1), last, false)
+                .await;
         }
         if outbox {
             self.hub.outbox().notify_one();
@@ -140,11 +143,12 @@ impl Listener {
     /// out this node's own.
     async fn catch_up(&mut self, until: Option<i64>) {
         let until = until.unwrap_or(i64::MAX);
-        self.publish_range(self.heard + 1, until).await;
-        // The next page may be empty: entries without events (deliveries' attempts).
+        self.publish_range(self.heard + 1, until, true).await;
     }
 
-    async fn publish_range(&mut self, first: i64, last: i64) {
+    /// Publishes the events of seqs `first..=last`; this node's own left out when
+    /// `mixed` (a catch-up over several nodes' batches).
+    async fn publish_range(&mut self, first: i64, last: i64, mixed: bool) {
         let mut after = first - 1;
         loop {
             let events = match crate::events_after(&self.pool, after, PAGE).await {
@@ -165,7 +169,7 @@ impl Listener {
                         break;
                     }
                     after = e.seq;
-                    if !local.contains(e.seq) {
+                    if !(mixed && local.contains(e.seq)) {
                         out.push(Event::of(e.seq, &e.handoff));
                     }
                 }
