@@ -285,11 +285,11 @@ impl Writer {
             apply_one(conn, op, b).await?;
         }
         let payload = match (b.audits.first(), b.audits.last()) {
-            (Some(first), Some(last)) => Some(format!(
-                "{node}:{}:{}:{}",
-                first.0,
-                last.0,
-                if b.deliveries.is_empty() { "" } else { "o" }
+            (Some(first), Some(last)) => Some(events_payload(
+                &node,
+                (first.0, last.0),
+                !b.deliveries.is_empty(),
+                &b.events,
             )),
             _ => None,
         };
@@ -301,6 +301,31 @@ impl Writer {
         sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
         Ok(())
     }
+}
+
+/// A batch's notification on `handoff_events` (see `listen`): `NODE:FIRST:LAST:FLAGS`,
+/// then, when the batch moved handoffs to other teams, `:{"SEQ":"TEAM",…}` (each event's
+/// `previous_team`, which another node cannot read back), left out if it would not fit
+/// under PostgreSQL's 8000-byte limit (those events then reach other nodes without it).
+pub(crate) fn events_payload(
+    node: &str,
+    (first, last): (i64, i64),
+    outbox: bool,
+    events: &[Event],
+) -> String {
+    let mut payload = format!("{node}:{first}:{last}:{}", if outbox { "o" } else { "" });
+    let moved: serde_json::Map<String, serde_json::Value> = events
+        .iter()
+        .filter_map(|e| Some((e.seq.to_string(), e.previous_team.clone()?.into())))
+        .collect();
+    if !moved.is_empty() {
+        let json = serde_json::Value::Object(moved).to_string();
+        if payload.len() + json.len() < 7900 {
+            payload.push(':');
+            payload.push_str(&json);
+        }
+    }
+    payload
 }
 
 /// The handoffs the batch's updates change, and the `(agent, key)` of its idempotency
@@ -667,5 +692,37 @@ impl Batch {
         }
         self.deliveries.extend(deliveries);
         Ok(handoff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events_payload;
+    use handoff_domain::lifecycle::Status;
+    use handoff_store::Event;
+
+    fn moved(seq: i64) -> Event {
+        Event {
+            seq,
+            id: format!("hnd_{seq}"),
+            status: Status::Pending,
+            version: 2,
+            task: "t".to_owned(),
+            assigned_team: "leads".to_owned(),
+            agent: "bot".to_owned(),
+            previous_team: Some("a-team-with-a-rather-long-name".to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_batchs_notification_names_previous_teams_while_they_fit_under_8000_bytes() {
+        let few: Vec<Event> = (1..=3).map(moved).collect();
+        let p = events_payload("n1", (1, 3), true, &few);
+        assert_eq!(
+            p,
+            r#"n1:1:3:o:{"1":"a-team-with-a-rather-long-name","2":"a-team-with-a-rather-long-name","3":"a-team-with-a-rather-long-name"}"#
+        );
+        let many: Vec<Event> = (1..=512).map(moved).collect();
+        assert_eq!(events_payload("n1", (1, 512), false, &many), "n1:1:512:");
     }
 }
