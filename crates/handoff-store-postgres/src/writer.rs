@@ -264,21 +264,40 @@ impl Writer {
             .ok_or_else(|| sqlx::Error::Protocol("no connection".into()))
     }
 
-    async fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> Result<(), sqlx::Error> {
-        let node = self.node.clone();
+    /// Opens the batch's transaction: one round trip for `BEGIN`, the chain lock, then
+    /// (a statement of its own, so its snapshot is taken once the lock is held) the
+    /// chain's tail.
+    async fn begin(&mut self) -> Result<Option<(i64, String)>, sqlx::Error> {
         let conn = self.connection().await?;
-        // One round trip: the transaction, the chain lock, then (a statement of its own,
-        // so its snapshot is taken once the lock is held) the chain's tail.
         let begin = format!(
             "BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK}); \
              SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
         );
-        let tail_rows = sqlx::raw_sql(sqlx::AssertSqlSafe(begin))
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(begin))
             .fetch_all(&mut *conn)
             .await?;
-        if let Some(r) = tail_rows.iter().find(|r| r.len() == 2) {
-            b.tail = Some((r.try_get(0)?, r.try_get(1)?));
+        match rows.iter().find(|r| r.len() == 2) {
+            Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
+            None => Ok(None),
         }
+    }
+
+    async fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> Result<(), sqlx::Error> {
+        let node = self.node.clone();
+        b.tail = match self.begin().await {
+            Ok(tail) => tail,
+            // A connection that died while idle (a restarted server, a proxy's idle
+            // timeout) fails the first statement, before anything of the batch was
+            // sent: once more on a new connection.
+            Err(e) => {
+                tracing::warn!(error = %e, "the writer's connection failed; opening another");
+                if let Some(conn) = self.conn.take() {
+                    let _ = conn.close_hard().await;
+                }
+                self.begin().await?
+            }
+        };
+        let conn = self.connection().await?;
         let (ids, agents, keys) = wanted(&ops);
         load(conn, ids, agents, keys, b).await?;
         for op in ops {

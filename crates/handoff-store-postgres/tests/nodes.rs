@@ -457,3 +457,38 @@ async fn a_handoff_moved_to_another_team_on_one_node_names_its_previous_team_on_
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_whose_connections_were_cut_while_idle_keeps_answering() {
+    let db = TempDatabase::new().await;
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    created(
+        &store,
+        submission(fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0())),
+    )
+    .await;
+    // A restarted server or a proxy's idle timeout: every connection of the store but
+    // its listener's is gone.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connects");
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'handoff' \
+         AND query NOT ILIKE '%LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminates");
+    assert!(cut.len() >= 2, "the writer's and the readers': {cut:?}");
+
+    let h = created(
+        &store,
+        submission(fx.handoff(2, "respond_to_client_inquiry", "sales-bot", t0())),
+    )
+    .await;
+    assert_eq!(store.get(&h.id).await.expect("reads"), Some(h));
+    assert_one_valid_chain(&store, 2).await;
+    store.close().await;
+}
