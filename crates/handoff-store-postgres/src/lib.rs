@@ -7,6 +7,7 @@
 //!   whatever is queued, in one transaction that first takes the chain lock
 //!   (`pg_advisory_xact_lock`) and reads the audit chain's tail, committed before anyone
 //!   hears of it.
+//! - `batch`: what one batch has done so far, and an update applied to it.
 //! - `write`: what a batch writes, as one statement of multi-row `UNNEST` inserts and
 //!   updates, with its `pg_notify`.
 //! - `listen`: `LISTEN/NOTIFY`: other nodes' commits published to this node's hub, and
@@ -19,6 +20,7 @@
 //! never acts on a state another node has changed.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod error;
 mod listen;
 mod rows;
