@@ -7,6 +7,7 @@
 //!   whatever is queued, in one transaction that first takes the chain lock
 //!   (`pg_advisory_xact_lock`) and reads the audit chain's tail, committed before anyone
 //!   hears of it.
+//! - `batch`: what one batch has done so far, and an update applied to it.
 //! - `write`: what a batch writes, as one statement of multi-row `UNNEST` inserts and
 //!   updates, with its `pg_notify`.
 //! - `listen`: `LISTEN/NOTIFY`: other nodes' commits published to this node's hub, and
@@ -19,6 +20,7 @@
 //! never acts on a state another node has changed.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod error;
 mod listen;
 mod rows;
@@ -111,9 +113,13 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://…`, with `sslmode` and the rest
     /// of libpq's URL parameters), migrates it, and starts the writer and the listener.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .db()?
-            .application_name("handoff");
+        let mut options = PgConnectOptions::from_str(url).db()?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("handoff");
+        }
+        // The server's notices ("relation … already exists, skipping" at each start) are
+        // not worth a log line each; warnings still are.
+        let options = options.options([("client_min_messages", "warning")]);
         let mut conn = options.connect().await.db()?;
         // Several nodes starting at once: the migrator takes an advisory lock.
         migrator()

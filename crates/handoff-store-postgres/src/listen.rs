@@ -2,7 +2,8 @@
 //!
 //! Every batch sends one notification on `handoff_events` inside its transaction (so it
 //! is delivered only if, and once, it commits, in commit order): `node:first:last:flags`,
-//! the seq range of its audit entries (`o` in the flags when it queued deliveries). The
+//! the seq range of its audit entries (`o` in the flags when it queued deliveries), then
+//! the previous team of each handoff it moved to another team (`writer::events_payload`). The
 //! listener reads another node's range back with `events_after` and publishes it to the
 //! hub, so long-polls and event streams here wake for a decision made there; this node's
 //! own batches were published by its writer when they committed. Keys, the policy and task
@@ -16,6 +17,7 @@
 use crate::writer::LocalRanges;
 use handoff_store::{Event, Hub, Notice};
 use sqlx::postgres::{PgListener, PgPool};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -98,7 +100,9 @@ impl Listener {
     }
 
     async fn heard_of(&mut self, channel: &str, payload: &str) {
-        let mut parts = payload.split(':');
+        // The node, the range, the flags, and the moved handoffs' previous teams (JSON,
+        // which may hold colons of its own).
+        let mut parts = payload.splitn(5, ':');
         let node = parts.next().unwrap_or_default();
         let own = node == self.node;
         if channel == NOTICES {
@@ -116,6 +120,15 @@ impl Listener {
         let first: Option<i64> = parts.next().and_then(|s| s.parse().ok());
         let last: Option<i64> = parts.next().and_then(|s| s.parse().ok());
         let outbox = parts.next().is_some_and(|f| f.contains('o'));
+        let moved: HashMap<i64, String> = parts
+            .next()
+            .and_then(|json| serde_json::from_str::<HashMap<String, String>>(json).ok())
+            .map(|m| {
+                m.into_iter()
+                    .filter_map(|(seq, team)| Some((seq.parse().ok()?, team)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let (Some(first), Some(last)) = (first, last) else {
             tracing::debug!(payload, "an unreadable event notification");
             return;
@@ -129,7 +142,10 @@ impl Listener {
             // while reconnecting); read them too.
             self.catch_up(Some(last)).await;
         } else {
-            self.publish_range(first.min(self.heard + 1), last).await;
+            // What this listener already heard of (an overlap) is not published twice.
+            // One other node's batch: none of it is this node's.
+            self.publish_range(first.max(self.heard + 1), last, Some(&moved))
+                .await;
         }
         if outbox {
             self.hub.outbox().notify_one();
@@ -140,11 +156,13 @@ impl Listener {
     /// out this node's own.
     async fn catch_up(&mut self, until: Option<i64>) {
         let until = until.unwrap_or(i64::MAX);
-        self.publish_range(self.heard + 1, until).await;
-        // The next page may be empty: entries without events (deliveries' attempts).
+        self.publish_range(self.heard + 1, until, None).await;
     }
 
-    async fn publish_range(&mut self, first: i64, last: i64) {
+    /// Publishes the events of seqs `first..=last`: one other node's batch, with the
+    /// previous teams its notification named (`Some`), or a catch-up over several nodes'
+    /// batches (`None`), this node's own left out.
+    async fn publish_range(&mut self, first: i64, last: i64, batch: Option<&HashMap<i64, String>>) {
         let mut after = first - 1;
         loop {
             let events = match crate::events_after(&self.pool, after, PAGE).await {
@@ -165,8 +183,14 @@ impl Listener {
                         break;
                     }
                     after = e.seq;
-                    if !local.contains(e.seq) {
-                        out.push(Event::of(e.seq, &e.handoff));
+                    match batch {
+                        Some(moved) => {
+                            let mut event = Event::of(e.seq, &e.handoff);
+                            event.previous_team = moved.get(&e.seq).cloned();
+                            out.push(event);
+                        }
+                        None if local.contains(e.seq) => {}
+                        None => out.push(Event::of(e.seq, &e.handoff)),
                     }
                 }
             }

@@ -7,8 +7,8 @@
 //! Aggregates are merged by key first (one `task_hours` row per task, epoch and hour of
 //! the batch): an `ON CONFLICT DO UPDATE` may not meet the same key twice in one command.
 
+use crate::batch::Batch;
 use crate::rows;
-use crate::writer::Batch;
 use handoff_domain::learning::Counts;
 use sqlx::postgres::PgConnection;
 use std::collections::HashMap;

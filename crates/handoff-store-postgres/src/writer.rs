@@ -14,18 +14,18 @@
 //!
 //! Operations in a batch apply in arrival order and see each other's effects.
 
+use crate::batch::{Batch, HandoffRow};
 use crate::rows;
 use crate::write::Rows;
 use handoff_domain::Handoff;
 use handoff_domain::audit::Prepared;
 use handoff_domain::learning::Tally;
 use handoff_store::{
-    Attempted, Change, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS, Idempotency,
+    Attempted, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS, Idempotency,
     KeyRecord, Refused, StoreError, Submission, Submitted, TaskLevel, UpdateFn, WriterStats,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Row};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -88,7 +88,7 @@ pub(crate) enum Op {
 }
 
 /// A computed answer, sent once the batch is committed (or failed).
-enum Done {
+pub(crate) enum Done {
     Submit(Reply<Submitted>, Submitted),
     Update(
         Reply<Result<Handoff, Refused>>,
@@ -264,32 +264,51 @@ impl Writer {
             .ok_or_else(|| sqlx::Error::Protocol("no connection".into()))
     }
 
-    async fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> Result<(), sqlx::Error> {
-        let node = self.node.clone();
+    /// Opens the batch's transaction: one round trip for `BEGIN`, the chain lock, then
+    /// (a statement of its own, so its snapshot is taken once the lock is held) the
+    /// chain's tail.
+    async fn begin(&mut self) -> Result<Option<(i64, String)>, sqlx::Error> {
         let conn = self.connection().await?;
-        // One round trip: the transaction, the chain lock, then (a statement of its own,
-        // so its snapshot is taken once the lock is held) the chain's tail.
         let begin = format!(
             "BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK}); \
              SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
         );
-        let tail_rows = sqlx::raw_sql(sqlx::AssertSqlSafe(begin))
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(begin))
             .fetch_all(&mut *conn)
             .await?;
-        if let Some(r) = tail_rows.iter().find(|r| r.len() == 2) {
-            b.tail = Some((r.try_get(0)?, r.try_get(1)?));
+        match rows.iter().find(|r| r.len() == 2) {
+            Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
+            None => Ok(None),
         }
+    }
+
+    async fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> Result<(), sqlx::Error> {
+        let node = self.node.clone();
+        b.tail = match self.begin().await {
+            Ok(tail) => tail,
+            // A connection that died while idle (a restarted server, a proxy's idle
+            // timeout) fails the first statement, before anything of the batch was
+            // sent: once more on a new connection.
+            Err(e) => {
+                tracing::warn!(error = %e, "the writer's connection failed; opening another");
+                if let Some(conn) = self.conn.take() {
+                    let _ = conn.close_hard().await;
+                }
+                self.begin().await?
+            }
+        };
+        let conn = self.connection().await?;
         let (ids, agents, keys) = wanted(&ops);
         load(conn, ids, agents, keys, b).await?;
         for op in ops {
             apply_one(conn, op, b).await?;
         }
         let payload = match (b.audits.first(), b.audits.last()) {
-            (Some(first), Some(last)) => Some(format!(
-                "{node}:{}:{}:{}",
-                first.0,
-                last.0,
-                if b.deliveries.is_empty() { "" } else { "o" }
+            (Some(first), Some(last)) => Some(events_payload(
+                &node,
+                (first.0, last.0),
+                !b.deliveries.is_empty(),
+                &b.events,
             )),
             _ => None,
         };
@@ -301,6 +320,31 @@ impl Writer {
         sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
         Ok(())
     }
+}
+
+/// A batch's notification on `handoff_events` (see `listen`): `NODE:FIRST:LAST:FLAGS`,
+/// then, when the batch moved handoffs to other teams, `:{"SEQ":"TEAM",…}` (each event's
+/// `previous_team`, which another node cannot read back), left out if it would not fit
+/// under PostgreSQL's 8000-byte limit (those events then reach other nodes without it).
+pub(crate) fn events_payload(
+    node: &str,
+    (first, last): (i64, i64),
+    outbox: bool,
+    events: &[Event],
+) -> String {
+    let mut payload = format!("{node}:{first}:{last}:{}", if outbox { "o" } else { "" });
+    let moved: serde_json::Map<String, serde_json::Value> = events
+        .iter()
+        .filter_map(|e| Some((e.seq.to_string(), e.previous_team.clone()?.into())))
+        .collect();
+    if !moved.is_empty() {
+        let json = serde_json::Value::Object(moved).to_string();
+        if payload.len() + json.len() < 7900 {
+            payload.push(':');
+            payload.push_str(&json);
+        }
+    }
+    payload
 }
 
 /// The handoffs the batch's updates change, and the `(agent, key)` of its idempotency
@@ -562,110 +606,34 @@ async fn prior(
     Ok(current.map(|h| answer(sha, h)))
 }
 
-/// A handoff to write: new (the whole record), or changed (its state row).
-pub(crate) struct HandoffRow {
-    pub(crate) handoff: Handoff,
-    /// The whole record's JSON when it was made off the writer's path (a new row).
-    pub(crate) doc: Option<String>,
-    pub(crate) idem: Option<Idempotency>,
-    pub(crate) new: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::events_payload;
+    use handoff_domain::lifecycle::Status;
+    use handoff_store::Event;
 
-/// What one transaction has done so far.
-#[derive(Default)]
-pub(crate) struct Batch {
-    tail: Option<(i64, String)>,
-    /// Handoffs read for the batch's updates, as they were before it.
-    current: HashMap<String, Handoff>,
-    /// Stored idempotency keys the batch's submissions name: `(agent, key)` → (body
-    /// digest, created ms, id).
-    stored_idem: HashMap<(String, String), (String, i64, String)>,
-    /// The rows to write, one per handoff, in first-touched order.
-    pub(crate) rows: Vec<HandoffRow>,
-    row_index: HashMap<String, usize>,
-    /// Keys taken in this batch: `(agent, key)` → (body digest, id).
-    idem: HashMap<(String, String), (String, String)>,
-    /// Sealed entries: seq, prev_hash, hash and the entry.
-    pub(crate) audits: Vec<(i64, String, String, Prepared)>,
-    events: Vec<Event>,
-    pub(crate) deliveries: Vec<Delivery>,
-    pub(crate) attempts: Vec<Attempted>,
-    pub(crate) tallies: Vec<Tally>,
-    /// What other nodes must reload (`keys`, `policy`, `task_levels`), once each.
-    notices: Vec<&'static str>,
-    done: Vec<Done>,
-}
-
-impl Batch {
-    fn notice(&mut self, what: &'static str) {
-        if !self.notices.contains(&what) {
-            self.notices.push(what);
+    fn moved(seq: i64) -> Event {
+        Event {
+            seq,
+            id: format!("hnd_{seq}"),
+            status: Status::Pending,
+            version: 2,
+            task: "t".to_owned(),
+            assigned_team: "leads".to_owned(),
+            agent: "bot".to_owned(),
+            previous_team: Some("a-team-with-a-rather-long-name".to_owned()),
         }
     }
 
-    fn seal(&mut self, p: Prepared) -> i64 {
-        let (seq, prev_hash) = match self.tail.take() {
-            Some((seq, hash)) => (seq + 1, hash),
-            None => (1, handoff_domain::audit::GENESIS.to_owned()),
-        };
-        let hash = p.hash_after(&prev_hash, seq);
-        self.tail = Some((seq, hash.clone()));
-        self.audits.push((seq, prev_hash, hash, p));
-        seq
-    }
-
-    fn update(&mut self, id: &str, if_match: Option<u64>, f: UpdateFn) -> Result<Handoff, Refused> {
-        let index = self.row_index.get(id).copied();
-        let current = match index {
-            Some(i) => &self.rows[i].handoff,
-            None => self.current.get(id).ok_or(Refused::NotFound)?,
-        };
-        if let Some(v) = if_match
-            && v != current.version()
-        {
-            return Err(Refused::VersionMismatch {
-                current: current.version(),
-            });
-        }
-        let team_before = current.state.assigned_team.clone();
-        let Change {
-            handoff,
-            audit,
-            deliveries,
-        } = f(current)?;
-        debug_assert!(
-            rows::same_immutable(current, &handoff),
-            "a change altered what is stored once: {id}"
+    #[test]
+    fn a_batchs_notification_names_previous_teams_while_they_fit_under_8000_bytes() {
+        let few: Vec<Event> = (1..=3).map(moved).collect();
+        let p = events_payload("n1", (1, 3), true, &few);
+        assert_eq!(
+            p,
+            r#"n1:1:3:o:{"1":"a-team-with-a-rather-long-name","2":"a-team-with-a-rather-long-name","3":"a-team-with-a-rather-long-name"}"#
         );
-        let tally = Tally::of_change(current, &handoff);
-        if !tally.is_empty() {
-            self.tallies.push(tally);
-        }
-        let seq = self.seal(Prepared::new(audit));
-        let mut event = Event::of(seq, &handoff);
-        if handoff.state.assigned_team != team_before {
-            event.previous_team = Some(team_before);
-        }
-        self.events.push(event);
-        match index {
-            Some(i) => {
-                // Created or changed earlier in this batch: its row takes the new state
-                // (a created row's whole record is encoded again).
-                let row = &mut self.rows[i];
-                row.handoff = handoff.clone();
-                row.doc = None;
-            }
-            None => {
-                self.row_index.insert(id.to_owned(), self.rows.len());
-                self.rows.push(HandoffRow {
-                    handoff: handoff.clone(),
-                    doc: None,
-                    idem: None,
-                    new: false,
-                });
-            }
-        }
-        self.deliveries.extend(deliveries);
-        Ok(handoff)
+        let many: Vec<Event> = (1..=512).map(moved).collect();
+        assert_eq!(events_payload("n1", (1, 512), false, &many), "n1:1:512:");
     }
 }

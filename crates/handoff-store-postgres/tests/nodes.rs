@@ -412,3 +412,83 @@ async fn a_listener_whose_connection_is_cut_catches_up_on_what_it_missed() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handoff_moved_to_another_team_on_one_node_names_its_previous_team_on_the_other() {
+    let db = TempDatabase::new().await;
+    let fx = Fixture::new(&db);
+    let (a, b) = two_nodes(&db).await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    let h = created(&a, submission(h)).await;
+    assert_eq!(h.state.assigned_team, "sales");
+    let mut stream = b.hub().subscribe();
+
+    let escalate: handoff_store::UpdateFn = Box::new(|cur| {
+        let mut next = cur.clone();
+        next.state.assigned_team = "marketing".to_owned();
+        next.state.version += 1;
+        Ok(handoff_store::Change {
+            audit: NewEntry {
+                at: t0(),
+                actor: "system".to_owned(),
+                action: "handoff.escalated".to_owned(),
+                handoff_id: Some(cur.id.clone()),
+                data: serde_json::json!({"from_team": "sales", "to_team": "marketing"}),
+            },
+            handoff: next,
+            deliveries: Vec::new(),
+        })
+    });
+    a.update(h.id.clone(), None, escalate)
+        .await
+        .expect("the store answers")
+        .expect("moved");
+    loop {
+        let e = tokio::time::timeout(WAIT, stream.recv())
+            .await
+            .expect("b's stream hears the move")
+            .expect("the stream is open");
+        if e.seq == 2 {
+            assert_eq!(e.assigned_team, "marketing");
+            assert_eq!(e.previous_team.as_deref(), Some("sales"));
+            break;
+        }
+    }
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_whose_connections_were_cut_while_idle_keeps_answering() {
+    let db = TempDatabase::new().await;
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    created(
+        &store,
+        submission(fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0())),
+    )
+    .await;
+    // A restarted server or a proxy's idle timeout: every connection of the store but
+    // its listener's is gone.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .expect("connects");
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'handoff' \
+         AND query NOT ILIKE '%LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminates");
+    assert!(cut.len() >= 2, "the writer's and the readers': {cut:?}");
+
+    let h = created(
+        &store,
+        submission(fx.handoff(2, "respond_to_client_inquiry", "sales-bot", t0())),
+    )
+    .await;
+    assert_eq!(store.get(&h.id).await.expect("reads"), Some(h));
+    assert_one_valid_chain(&store, 2).await;
+    store.close().await;
+}
