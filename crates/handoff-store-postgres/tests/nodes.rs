@@ -522,9 +522,13 @@ async fn while_its_database_refuses_connections_each_caller_hears_the_failure_th
     .await
     .expect("terminates");
 
-    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
-    let answers =
-        futures_util::future::join_all((0..3).map(|_| store.submit(submission(h.clone())))).await;
+    let handoffs: Vec<_> = (1..=3)
+        .map(|n| fx.handoff(n, "respond_to_client_inquiry", "sales-bot", t0()))
+        .collect();
+    let answers = futures_util::future::join_all(
+        handoffs.iter().map(|h| store.submit(submission(h.clone()))),
+    )
+    .await;
     for a in answers {
         match a {
             Err(handoff_store::StoreError::Write(_)) => {}
@@ -536,7 +540,9 @@ async fn while_its_database_refuses_connections_each_caller_hears_the_failure_th
         .execute(&mut admin)
         .await
         .expect("allows");
-    created(&store, submission(h)).await;
-    assert_one_valid_chain(&store, 1).await;
+    for h in handoffs {
+        created(&store, submission(h)).await;
+    }
+    assert_one_valid_chain(&store, 3).await;
     store.close().await;
 }
