@@ -294,14 +294,25 @@ impl Writer {
                 if let Some(conn) = self.conn.take() {
                     let _ = conn.close_hard().await;
                 }
-                self.begin().await?
+                match self.begin().await {
+                    Ok(tail) => tail,
+                    Err(e) => return Err(abandon(ops, b, e)),
+                }
             }
         };
-        let conn = self.connection().await?;
+        let conn = match self.connection().await {
+            Ok(conn) => conn,
+            Err(e) => return Err(abandon(ops, b, e)),
+        };
         let (ids, agents, keys) = wanted(&ops);
-        load(conn, ids, agents, keys, b).await?;
-        for op in ops {
-            apply_one(conn, op, b).await?;
+        if let Err(e) = load(conn, ids, agents, keys, b).await {
+            return Err(abandon(ops, b, e));
+        }
+        let mut ops = ops.into_iter();
+        while let Some(op) = ops.next() {
+            if let Err(e) = apply_one(conn, op, b).await {
+                return Err(abandon(ops.collect(), b, e));
+            }
         }
         let payload = match (b.audits.first(), b.audits.last()) {
             (Some(first), Some(last)) => Some(events_payload(
@@ -320,6 +331,22 @@ impl Writer {
         sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
         Ok(())
     }
+}
+
+/// Operations of a failed batch not yet applied: each caller hears the batch's failure
+/// (rather than that the store closed). Answers `e`.
+fn abandon(ops: Vec<Op>, b: &mut Batch, e: sqlx::Error) -> sqlx::Error {
+    // The values are never sent: a failed batch answers every caller with its error.
+    b.done.extend(ops.into_iter().filter_map(|op| match op {
+        Op::Submit(_, reply) => Some(Done::Submit(reply, Submitted::KeyReused)),
+        Op::Update { reply, .. } => Some(Done::Update(reply, Box::new(Err(Refused::NotFound)))),
+        Op::Attempt(_, _, reply) | Op::SetPolicy { reply, .. } => Some(Done::Unit(reply)),
+        Op::CreateKey(_, _, reply)
+        | Op::RevokeKey(_, _, reply)
+        | Op::SetTaskLevel { reply, .. } => Some(Done::Flag(reply, false)),
+        Op::Close(_) => None,
+    }));
+    e
 }
 
 /// A batch's notification on `handoff_events` (see `listen`): `NODE:FIRST:LAST:FLAGS`,

@@ -492,3 +492,57 @@ async fn a_store_whose_connections_were_cut_while_idle_keeps_answering() {
     assert_one_valid_chain(&store, 2).await;
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_its_database_refuses_connections_each_caller_hears_the_failure_then_writes_resume() {
+    let db = TempDatabase::new().await;
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .expect("a database name")
+        .to_owned();
+    let server = db.url.replace(&format!("/{name}"), "/postgres");
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
+        .await
+        .expect("connects");
+    let refuse = |allow: bool| format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(refuse(false)))
+        .execute(&mut admin)
+        .await
+        .expect("refuses");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .execute(&mut admin)
+    .await
+    .expect("terminates");
+
+    let handoffs: Vec<_> = (1..=3)
+        .map(|n| fx.handoff(n, "respond_to_client_inquiry", "sales-bot", t0()))
+        .collect();
+    let answers = futures_util::future::join_all(
+        handoffs.iter().map(|h| store.submit(submission(h.clone()))),
+    )
+    .await;
+    for a in answers {
+        match a {
+            Err(handoff_store::StoreError::Write(_)) => {}
+            other => panic!("expected the batch's failure, got {other:?}"),
+        }
+    }
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(refuse(true)))
+        .execute(&mut admin)
+        .await
+        .expect("allows");
+    for h in handoffs {
+        created(&store, submission(h)).await;
+    }
+    assert_one_valid_chain(&store, 3).await;
+    store.close().await;
+}
