@@ -29,7 +29,8 @@ pub struct CreateArgs {
 pub struct Database {
     #[arg(long, env = "HANDOFF_DATA_DIR", default_value = "./handoff-data")]
     pub data_dir: PathBuf,
-    /// `sqlite:PATH` (default: `<data-dir>/handoff.db`).
+    /// `sqlite:PATH`, or `postgres://USER:PASSWORD@HOST:PORT/DB` for several nodes on
+    /// one database (docs/DEPLOY.md). Default: SQLite at `<data-dir>/handoff.db`.
     #[arg(long, env = "HANDOFF_DATABASE_URL")]
     pub database_url: Option<String>,
 }

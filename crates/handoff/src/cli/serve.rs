@@ -17,7 +17,8 @@ pub struct ServeArgs {
     /// since the last start; otherwise the stored policy (perhaps from PUT) stays.
     #[arg(long, env = "HANDOFF_POLICY")]
     policy: Option<PathBuf>,
-    /// `sqlite:PATH` (default: `<data-dir>/handoff.db`).
+    /// `sqlite:PATH`, or `postgres://USER:PASSWORD@HOST:PORT/DB` for several nodes on
+    /// one database (docs/DEPLOY.md). Default: SQLite at `<data-dir>/handoff.db`.
     #[arg(long, env = "HANDOFF_DATABASE_URL")]
     database_url: Option<String>,
     /// The address people open, for links in notifications (default: http:// and the
