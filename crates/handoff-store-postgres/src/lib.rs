@@ -139,7 +139,9 @@ impl PgStore {
         let local = Arc::new(Mutex::new(LocalRanges::default()));
         let (ops, rx) = mpsc::channel(QUEUE);
         let writer = Writer {
-            options,
+            // The batch statement's plan is the same whatever the batch holds: planned
+            // once, not at each commit.
+            options: options.clone().options([("plan_cache_mode", "force_generic_plan")]),
             conn: None,
             rx,
             hub: hub.clone(),

@@ -406,10 +406,15 @@ async fn load(
     if ids.is_empty() && keys.is_empty() {
         return Ok(());
     }
+    // Two index lookups (an `OR` of both conditions scanned the whole table): a row both
+    // name comes twice and is kept once.
     let found = sqlx::query(
         "SELECT id, doc, state, agent, idem_key, idem_sha256, created_ms FROM handoffs \
-         WHERE id = ANY($1) OR (idem_key IS NOT NULL AND (agent, idem_key) IN \
-         (SELECT * FROM UNNEST($2::text[], $3::text[])))",
+         WHERE id = ANY($1) \
+         UNION ALL \
+         SELECT h.id, h.doc, h.state, h.agent, h.idem_key, h.idem_sha256, h.created_ms \
+         FROM handoffs h JOIN UNNEST($2::text[], $3::text[]) AS k(agent, key) \
+         ON h.agent = k.agent AND h.idem_key = k.key",
     )
     .bind(&ids)
     .bind(&agents)
