@@ -141,7 +141,9 @@ impl PgStore {
         let writer = Writer {
             // The batch statement's plan is the same whatever the batch holds: planned
             // once, not at each commit.
-            options: options.clone().options([("plan_cache_mode", "force_generic_plan")]),
+            options: options
+                .clone()
+                .options([("plan_cache_mode", "force_generic_plan")]),
             conn: None,
             rx,
             hub: hub.clone(),
