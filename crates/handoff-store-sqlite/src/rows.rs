@@ -2,24 +2,17 @@
 //! parts (the record written once, the state written at every change), timestamps, audit
 //! rows.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use handoff_domain::Level;
-use handoff_domain::handoff::SpotCheck;
-use handoff_domain::lifecycle::Lifecycle;
-use handoff_domain::schedule::Timers;
 use handoff_domain::{AuditEntry, Handoff, Role};
 use handoff_store::{Channel, Delivery, DeliveryState, Idempotency, KeyRecord, TaskLevel};
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-pub(super) const POLICY_ACTIVE: &str = "policy.active";
-pub(super) const POLICY_FILE: &str = "policy.file";
-
-pub(super) const OUTBOX_COLUMNS: &str = "id, handoff_id, event, channel, target, payload, state, \
-     attempts, next_ms, created_ms, updated_ms, last_error";
-
-pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor, action, handoff_id, data, prev_hash, hash";
+pub(super) use handoff_store::record::{
+    AUDIT_COLUMNS, OUTBOX_COLUMNS, POLICY_ACTIVE, POLICY_FILE, decode, encode_doc, encode_state,
+    from_ms, same_immutable, ts, version,
+};
 
 pub(super) const INSERT_HANDOFF: &str = "INSERT INTO handoffs (id, agent, task, status, level, \
      assigned_team, version, sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, \
@@ -54,95 +47,6 @@ pub(super) struct HandoffRow {
     pub(super) stored: Option<(String, i64)>,
 }
 
-/// The whole record: written once, when the handoff is created.
-pub(super) fn encode_doc(h: &Handoff) -> String {
-    // A record of plain data always serialises.
-    serde_json::to_string(h).unwrap_or_else(|_| "{}".to_owned())
-}
-
-/// The part of a record that changes after submission; the rest (the packet, the
-/// evaluation, the task, the epoch, the creation time) is stored once, in `doc`.
-#[derive(Serialize)]
-struct StateOut<'a> {
-    state: &'a Lifecycle,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    receipt: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    receipt_ed25519: &'a Option<String>,
-    updated_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Timers::is_untouched")]
-    timers: &'a Timers,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    spot_check: &'a Option<SpotCheck>,
-    sla_due_at: DateTime<Utc>,
-}
-
-#[derive(Deserialize)]
-struct StateIn {
-    state: Lifecycle,
-    #[serde(default)]
-    receipt: Option<String>,
-    #[serde(default)]
-    receipt_ed25519: Option<String>,
-    updated_at: DateTime<Utc>,
-    #[serde(default)]
-    timers: Timers,
-    #[serde(default)]
-    spot_check: Option<SpotCheck>,
-    sla_due_at: DateTime<Utc>,
-}
-
-/// The `state` column of a changed handoff.
-pub(super) fn encode_state(h: &Handoff) -> String {
-    let s = StateOut {
-        state: &h.state,
-        receipt: &h.receipt,
-        receipt_ed25519: &h.receipt_ed25519,
-        updated_at: h.updated_at,
-        timers: &h.timers,
-        spot_check: &h.spot_check,
-        sla_due_at: h.evaluation.sla_due_at,
-    };
-    serde_json::to_string(&s).unwrap_or_else(|_| "{}".to_owned())
-}
-
-/// A record from its row: `doc` as written at creation, with `state` (when the handoff
-/// changed since) laid over it.
-pub(super) fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_json::Error> {
-    let mut h: Handoff = serde_json::from_str(doc)?;
-    if let Some(state) = state {
-        let s: StateIn = serde_json::from_str(state)?;
-        h.state = s.state;
-        h.receipt = s.receipt;
-        h.receipt_ed25519 = s.receipt_ed25519;
-        h.updated_at = s.updated_at;
-        h.timers = s.timers;
-        h.spot_check = s.spot_check;
-        h.evaluation.sla_due_at = s.sla_due_at;
-    }
-    Ok(h)
-}
-
-/// Whether `a` and `b` agree on everything [`encode_state`] leaves out.
-pub(super) fn same_immutable(a: &Handoff, b: &Handoff) -> bool {
-    let mut eval = b.evaluation.clone();
-    eval.sla_due_at = a.evaluation.sla_due_at;
-    a.id == b.id
-        && a.task == b.task
-        && a.packet == b.packet
-        && a.evaluation == eval
-        && a.created_at == b.created_at
-        && a.epoch == b.epoch
-}
-
-pub(super) fn version(h: &Handoff) -> i64 {
-    i64::try_from(h.state.version).unwrap_or(i64::MAX)
-}
-
-fn from_ms(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 /// An outbox row selected with [`OUTBOX_COLUMNS`].
 pub(super) fn decode_delivery(row: &SqliteRow) -> Result<Delivery, sqlx::Error> {
     let channel: &str = row.try_get(3)?;
@@ -166,15 +70,8 @@ pub(super) fn decode_delivery(row: &SqliteRow) -> Result<Delivery, sqlx::Error> 
     })
 }
 
-/// Timestamps as text: RFC 3339 in UTC with milliseconds, the precision the audit hashes.
-pub(super) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 fn parse_ts(s: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| sqlx::Error::Decode(format!("bad timestamp {s:?}: {e}").into()))
+    handoff_store::record::parse_ts(s).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
 /// A handoff from a row whose columns `first` and `first + 1` are `doc` and `state`.

@@ -12,6 +12,8 @@
 //! - [`delivery`]: the outbox's rows: deliveries written with the change that causes
 //!   them, attempts recorded with their audit entry.
 //! - [`hub`]: who is told of a commit: long-polls waiting on one handoff, and event streams.
+//! - [`record`]: how every backend lays a handoff out in its rows (the record written
+//!   once, the state written at each change, the plain columns beside them).
 //! - `testsuite` (feature `testsuite`): the tests every backend runs, written once against
 //!   `&dyn Store`, and the `store_suite!` macro that runs them.
 //!
@@ -20,6 +22,7 @@
 
 pub mod delivery;
 pub mod hub;
+pub mod record;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 

@@ -1,0 +1,134 @@
+//! How a backend lays a handoff out in its rows, the same for every database: the whole
+//! record as JSON written once at creation (`doc`), the part that changes written at
+//! every change (`state`, laid over `doc` when read), and the plain columns beside them
+//! (timestamps as milliseconds or RFC 3339 text, the version, what a revision supersedes).
+//! The SQL that stores them is each backend's own.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use handoff_domain::Handoff;
+use handoff_domain::handoff::SpotCheck;
+use handoff_domain::lifecycle::Lifecycle;
+use handoff_domain::schedule::Timers;
+use serde::{Deserialize, Serialize};
+
+/// The `settings` names of the active policy and of the `--policy` file's text.
+pub const POLICY_ACTIVE: &str = "policy.active";
+pub const POLICY_FILE: &str = "policy.file";
+
+/// The outbox's columns, in the order the backends decode them.
+pub const OUTBOX_COLUMNS: &str = "id, handoff_id, event, channel, target, payload, state, \
+     attempts, next_ms, created_ms, updated_ms, last_error";
+
+/// The audit log's columns, in the order the backends decode them.
+pub const AUDIT_COLUMNS: &str = "seq, at, actor, action, handoff_id, data, prev_hash, hash";
+
+/// The whole record: written once, when the handoff is created.
+pub fn encode_doc(h: &Handoff) -> String {
+    // A record of plain data always serialises.
+    serde_json::to_string(h).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The part of a record that changes after submission; the rest (the packet, the
+/// evaluation, the task, the epoch, the creation time) is stored once, in `doc`.
+#[derive(Serialize)]
+struct StateOut<'a> {
+    state: &'a Lifecycle,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt_ed25519: &'a Option<String>,
+    updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Timers::is_untouched")]
+    timers: &'a Timers,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spot_check: &'a Option<SpotCheck>,
+    sla_due_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct StateIn {
+    state: Lifecycle,
+    #[serde(default)]
+    receipt: Option<String>,
+    #[serde(default)]
+    receipt_ed25519: Option<String>,
+    updated_at: DateTime<Utc>,
+    #[serde(default)]
+    timers: Timers,
+    #[serde(default)]
+    spot_check: Option<SpotCheck>,
+    sla_due_at: DateTime<Utc>,
+}
+
+/// The `state` column of a changed handoff.
+pub fn encode_state(h: &Handoff) -> String {
+    let s = StateOut {
+        state: &h.state,
+        receipt: &h.receipt,
+        receipt_ed25519: &h.receipt_ed25519,
+        updated_at: h.updated_at,
+        timers: &h.timers,
+        spot_check: &h.spot_check,
+        sla_due_at: h.evaluation.sla_due_at,
+    };
+    serde_json::to_string(&s).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A record from its row: `doc` as written at creation, with `state` (when the handoff
+/// changed since) laid over it.
+pub fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_json::Error> {
+    let mut h: Handoff = serde_json::from_str(doc)?;
+    if let Some(state) = state {
+        let s: StateIn = serde_json::from_str(state)?;
+        h.state = s.state;
+        h.receipt = s.receipt;
+        h.receipt_ed25519 = s.receipt_ed25519;
+        h.updated_at = s.updated_at;
+        h.timers = s.timers;
+        h.spot_check = s.spot_check;
+        h.evaluation.sla_due_at = s.sla_due_at;
+    }
+    Ok(h)
+}
+
+/// Whether `a` and `b` agree on everything [`encode_state`] leaves out.
+pub fn same_immutable(a: &Handoff, b: &Handoff) -> bool {
+    let mut eval = b.evaluation.clone();
+    eval.sla_due_at = a.evaluation.sla_due_at;
+    a.id == b.id
+        && a.task == b.task
+        && a.packet == b.packet
+        && a.evaluation == eval
+        && a.created_at == b.created_at
+        && a.epoch == b.epoch
+}
+
+/// The handoff a revision's packet `supersedes`, for its indexed column.
+pub fn supersedes(h: &Handoff) -> Option<String> {
+    h.packet
+        .get("supersedes")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+/// The version as a database integer.
+pub fn version(h: &Handoff) -> i64 {
+    i64::try_from(h.state.version).unwrap_or(i64::MAX)
+}
+
+/// A stored millisecond timestamp (the epoch when it is out of range).
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Timestamps as text: RFC 3339 in UTC with milliseconds, the precision the audit hashes.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A timestamp written by [`ts`]; the error names the text.
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("bad timestamp {s:?}: {e}"))
+}
