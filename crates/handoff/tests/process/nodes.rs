@@ -1,5 +1,6 @@
 //! Two `handoff serve` nodes on one PostgreSQL, as docs/DEPLOY.md runs them: a decision on
-//! one wakes a long-poll held by the other, and when one node is SIGKILLed under load, no
+//! one wakes a long-poll held by the other, a key revoked and a policy replaced on one are
+//! in force on the other, and when one node is SIGKILLed under load, no
 //! acknowledged handoff is lost, no decision is applied twice, no deadline fires twice,
 //! no webhook goes out under two ids, and the audit chain verifies.
 
@@ -82,6 +83,71 @@ async fn two_nodes_share_one_database_and_a_sigkilled_node_loses_nothing_and_dou
     println!(
         "A's long-poll answered {:?} after B's decision was sent",
         decided_at.elapsed()
+    );
+
+    // A key revoked on A is refused on B, which had it cached; a policy replaced on A is
+    // the one B evaluates with.
+    let spare = a.key("agent", "spare").await;
+    assert_eq!(
+        b.get_path(Some(&spare), "/v1/handoffs")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(a.revoke_key(&admin, "spare").await.status().as_u16(), 204);
+    let revoked_at = Instant::now();
+    while b
+        .get_path(Some(&spare), "/v1/handoffs")
+        .await
+        .status()
+        .as_u16()
+        != 401
+    {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(5),
+            "B still lets the revoked key in"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "B refused the key revoked on A after {:?}",
+        revoked_at.elapsed()
+    );
+    let replaced = a
+        .client
+        .put(a.url("/v1/policy"))
+        .bearer_auth(&admin)
+        .header("Content-Type", "application/toml")
+        .body(format!("{policy}\n[tasks.extra]\nroute = \"ops\"\n"))
+        .send()
+        .await
+        .expect("PUT /v1/policy");
+    let version = expect_json(replaced, 200).await["policy_version"].clone();
+    let replaced_at = Instant::now();
+    loop {
+        let explained = expect_json(
+            b.post_json(
+                Some(&agents[1]),
+                "/v1/policy/explain",
+                &reply_packet("which policy?"),
+            )
+            .await,
+            200,
+        )
+        .await;
+        if explained["policy_version"] == version {
+            break;
+        }
+        assert!(
+            replaced_at.elapsed() < Duration::from_secs(5),
+            "B evaluates with {explained}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "B evaluated with A's new policy {:?} after the PUT",
+        replaced_at.elapsed()
     );
 
     // Load on both nodes: agent n submits to node n mod 2 (every fourth handoff a `quick`
