@@ -97,6 +97,10 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let rt = crate::cli::runtime()?;
     let result = rt.block_on(drive(&servers, &args));
     let db_cpu = super::server::postgres_cpu() - db_cpu_before;
+    let writers: Vec<String> = servers
+        .iter()
+        .map(|s| rt.block_on(writer_line(s)).unwrap_or_else(|e| format!("no metrics: {e}")))
+        .collect();
     let mut usage = Vec::new();
     for server in servers {
         usage.push(server.usage());
@@ -104,13 +108,39 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     result?;
-    for (i, (cpu, rss)) in usage.iter().enumerate() {
-        println!("server node {i}: {cpu:.1} s CPU in all, peak RSS {rss:.1} MiB");
+    for (i, ((cpu, rss), writer)) in usage.iter().zip(&writers).enumerate() {
+        println!("server node {i}: {cpu:.1} s CPU in all, peak RSS {rss:.1} MiB; {writer}");
     }
     if db_cpu > 0.0 {
         println!("PostgreSQL processes on this machine: {db_cpu:.1} s CPU");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a node's writer did, from its metrics: batches, operations per batch, and the
+/// mean time from `BEGIN` to the end of `COMMIT` (on PostgreSQL, how long each batch held
+/// the chain's lock).
+async fn writer_line(server: &BenchServer) -> anyhow::Result<String> {
+    let text = reqwest::get(format!("{}/metrics", server.url))
+        .await?
+        .text()
+        .await?;
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let batches = value("handoff_writer_batches_total");
+    let ops = value("handoff_writer_operations_total");
+    let commit = value("handoff_writer_commit_seconds_total");
+    if batches == 0.0 {
+        return Ok("writer: no batches".to_owned());
+    }
+    Ok(format!(
+        "writer: {batches:.0} batches, {:.1} operations each, {:.2} ms from BEGIN to COMMIT each",
+        ops / batches,
+        commit / batches * 1000.0
+    ))
 }
 
 /// `n` servers on `database_url`, each with a data dir of its own under `dir` holding the
