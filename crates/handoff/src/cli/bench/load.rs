@@ -99,7 +99,10 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let db_cpu = super::server::postgres_cpu() - db_cpu_before;
     let writers: Vec<String> = servers
         .iter()
-        .map(|s| rt.block_on(writer_line(s)).unwrap_or_else(|e| format!("no metrics: {e}")))
+        .map(|s| {
+            rt.block_on(writer_line(s))
+                .unwrap_or_else(|e| format!("no metrics: {e}"))
+        })
         .collect();
     let mut usage = Vec::new();
     for server in servers {
