@@ -3,12 +3,11 @@
 //! keys taken, the events to publish, the deliveries, attempts and tallies; and an update
 //! applied by its function to the handoff as the batch has it.
 
-use crate::rows;
 use crate::writer::Done;
 use handoff_domain::Handoff;
 use handoff_domain::audit::Prepared;
 use handoff_domain::learning::Tally;
-use handoff_store::{Attempted, Change, Delivery, Event, Idempotency, Refused, UpdateFn};
+use handoff_store::{Attempted, Delivery, Event, Idempotency, Refused, UpdateFn};
 use std::collections::HashMap;
 
 /// A handoff to write: new (the whole record), or changed (its state row).
@@ -74,32 +73,19 @@ impl Batch {
             Some(i) => &self.rows[i].handoff,
             None => self.current.get(id).ok_or(Refused::NotFound)?,
         };
-        if let Some(v) = if_match
-            && v != current.version()
-        {
-            return Err(Refused::VersionMismatch {
-                current: current.version(),
-            });
-        }
-        let team_before = current.state.assigned_team.clone();
-        let Change {
+        let handoff_store::record::Applied {
             handoff,
             audit,
             deliveries,
-        } = f(current)?;
-        debug_assert!(
-            rows::same_immutable(current, &handoff),
-            "a change altered what is stored once: {id}"
-        );
-        let tally = Tally::of_change(current, &handoff);
+            tally,
+            previous_team,
+        } = handoff_store::record::apply_change(current, if_match, f)?;
         if !tally.is_empty() {
             self.tallies.push(tally);
         }
         let seq = self.seal(Prepared::new(audit));
         let mut event = Event::of(seq, &handoff);
-        if handoff.state.assigned_team != team_before {
-            event.previous_team = Some(team_before);
-        }
+        event.previous_team = previous_team;
         self.events.push(event);
         match index {
             Some(i) => {

@@ -11,7 +11,7 @@ use sqlx::postgres::PgRow;
 
 pub(crate) use handoff_store::record::{
     AUDIT_COLUMNS, OUTBOX_COLUMNS, POLICY_ACTIVE, POLICY_FILE, decode, encode_doc, encode_state,
-    from_ms, same_immutable, supersedes, ts, version,
+    from_ms, supersedes, ts, version,
 };
 
 pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, sqlx::Error> {

@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 
 pub(super) use handoff_store::record::{
     AUDIT_COLUMNS, OUTBOX_COLUMNS, POLICY_ACTIVE, POLICY_FILE, decode, encode_doc, encode_state,
-    from_ms, same_immutable, ts, version,
+    from_ms, ts, version,
 };
 
 pub(super) const INSERT_HANDOFF: &str = "INSERT INTO handoffs (id, agent, task, status, level, \

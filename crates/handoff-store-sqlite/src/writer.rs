@@ -19,7 +19,7 @@ use handoff_domain::Handoff;
 use handoff_domain::audit::Prepared;
 use handoff_domain::learning::{Counts, Tally};
 use handoff_store::{
-    Attempted, Change, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS, Idempotency,
+    Attempted, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS, Idempotency,
     KeyRecord, Refused, StoreError, Submission, Submitted, TaskLevel, UpdateFn, WriterStats,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -616,36 +616,23 @@ impl Batch {
                 .map(|h| &**h)
                 .ok_or(Refused::NotFound)?,
         };
-        if let Some(v) = if_match
-            && v != current.version()
-        {
-            return Err(Refused::VersionMismatch {
-                current: current.version(),
-            });
-        }
-        let team_before = current.state.assigned_team.clone();
         let stored = (
-            team_before.clone(),
+            current.state.assigned_team.clone(),
             current.evaluation.sla_due_at.timestamp_millis(),
         );
-        let Change {
+        let handoff_store::record::Applied {
             handoff,
             audit,
             deliveries,
-        } = f(current)?;
-        debug_assert!(
-            rows::same_immutable(current, &handoff),
-            "a change altered what is stored once: {id}"
-        );
-        let tally = Tally::of_change(current, &handoff);
+            tally,
+            previous_team,
+        } = handoff_store::record::apply_change(current, if_match, f)?;
         if !tally.is_empty() {
             self.tallies.push(tally);
         }
         let seq = self.seal(Prepared::new(audit));
         let mut event = Event::of(seq, &handoff);
-        if handoff.state.assigned_team != team_before {
-            event.previous_team = Some(team_before);
-        }
+        event.previous_team = previous_team;
         self.events.push((self.audits.len() - 1, event));
         match index {
             Some(i) => {

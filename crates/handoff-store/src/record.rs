@@ -132,3 +132,51 @@ pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, String> {
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("bad timestamp {s:?}: {e}"))
 }
+
+/// A change computed inside a writer's transaction, and what the writer must record of it.
+pub struct Applied {
+    pub handoff: Handoff,
+    pub audit: handoff_domain::NewEntry,
+    pub deliveries: Vec<crate::Delivery>,
+    /// What it adds to the learning aggregates (`Tally::of_change`).
+    pub tally: handoff_domain::learning::Tally,
+    /// The team it was routed to before, when the change moved it (for its event).
+    pub previous_team: Option<String>,
+}
+
+/// Applies `f` to `current` as every backend's writer does for `Store::update`: the
+/// `If-Match` version first (nothing runs on a stale one), then the change, checked not to
+/// touch what is stored once, with its tally and the team it left.
+pub fn apply_change(
+    current: &Handoff,
+    if_match: Option<u64>,
+    f: crate::UpdateFn,
+) -> Result<Applied, crate::Refused> {
+    if let Some(v) = if_match
+        && v != current.version()
+    {
+        return Err(crate::Refused::VersionMismatch {
+            current: current.version(),
+        });
+    }
+    let crate::Change {
+        handoff,
+        audit,
+        deliveries,
+    } = f(current)?;
+    debug_assert!(
+        same_immutable(current, &handoff),
+        "a change altered what is stored once: {}",
+        current.id
+    );
+    let tally = handoff_domain::learning::Tally::of_change(current, &handoff);
+    let previous_team = (handoff.state.assigned_team != current.state.assigned_team)
+        .then(|| current.state.assigned_team.clone());
+    Ok(Applied {
+        handoff,
+        audit,
+        deliveries,
+        tally,
+        previous_team,
+    })
+}
