@@ -48,34 +48,30 @@ impl Intruder {
     /// Runs `sql`, written with `?` placeholders, binding `args` in order; the rows it
     /// changed.
     pub(crate) async fn run(&mut self, sql: &str, args: &[Arg<'_>]) -> u64 {
-        match self {
-            Intruder::Sqlite(conn) => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        // The same binding for either driver's query.
+        macro_rules! bound {
+            ($sql:expr) => {{
+                let mut q = sqlx::query(sqlx::AssertSqlSafe($sql));
                 for a in args {
                     q = match a {
                         Arg::Int(i) => q.bind(*i),
                         Arg::Text(t) => q.bind((*t).to_owned()),
                     };
                 }
-                q.execute(&mut *conn)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-                    .rows_affected()
-            }
-            Intruder::Postgres(conn) => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(numbered(sql)));
-                for a in args {
-                    q = match a {
-                        Arg::Int(i) => q.bind(*i),
-                        Arg::Text(t) => q.bind((*t).to_owned()),
-                    };
-                }
-                q.execute(&mut *conn)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-                    .rows_affected()
-            }
+                q
+            }};
         }
+        let changed = match self {
+            Intruder::Sqlite(conn) => bound!(sql.to_owned())
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected()),
+            Intruder::Postgres(conn) => bound!(numbered(sql))
+                .execute(&mut *conn)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        changed.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// The audit entry `seq`'s `data` column, as text.
