@@ -9,6 +9,10 @@ use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
 use std::fmt;
 
+/// How deep arrays and objects may nest: serde_json's own limit, which the parser
+/// enforces (a deeper text is `Rejected::Json` with "recursion limit exceeded").
+pub const MAX_DEPTH: usize = 128;
+
 /// A member name given twice: where (`/context/amount`), and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Duplicate {

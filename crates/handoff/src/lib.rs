@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;
+pub mod peer;
 pub mod receipt;
 pub mod secrets;
 pub mod server;

@@ -56,6 +56,9 @@ pub struct Metrics {
     sla_breaches: Mutex<BTreeMap<String, u64>>,
     /// Event streams open now.
     streams: AtomicI64,
+    /// Keys refused as unknown or revoked, and requests refused for too many of those.
+    auth_failed: AtomicU64,
+    auth_throttled: AtomicU64,
 }
 
 /// Counts one waiting long-poll while it lives.
@@ -178,6 +181,16 @@ impl Metrics {
         self.streams.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A key refused as unknown or revoked.
+    pub fn auth_failed(&self) {
+        self.auth_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request refused (429) because its source failed too often.
+    pub fn auth_throttled(&self) {
+        self.auth_throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn stream_closed(&self) {
         self.streams.fetch_sub(1, Ordering::Relaxed);
     }
@@ -233,6 +246,25 @@ impl Metrics {
             out,
             "handoff_event_streams_open {}",
             self.streams.load(Ordering::Relaxed).max(0)
+        );
+        out.push_str(
+            "# HELP handoff_auth_failures_total Keys refused as unknown or revoked.\n\
+             # TYPE handoff_auth_failures_total counter\n",
+        );
+        let _ = writeln!(
+            out,
+            "handoff_auth_failures_total {}",
+            self.auth_failed.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP handoff_auth_throttled_total Requests refused (429) because their source \
+             failed to authenticate too often.\n\
+             # TYPE handoff_auth_throttled_total counter\n",
+        );
+        let _ = writeln!(
+            out,
+            "handoff_auth_throttled_total {}",
+            self.auth_throttled.load(Ordering::Relaxed)
         );
         process::render(&mut out);
         out.push_str("# HELP handoff_delivery_attempts_total Notification attempts, by channel and result.\n");

@@ -35,6 +35,8 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// `--slack-signing-secret`: Slack interactivity on (SPEC §8).
     pub slack_signing_secret: Option<String>,
+    /// `--auth-failures`: failed authentications allowed per source (`None`: no limit).
+    pub auth_failures: Option<crate::app::ThrottleRule>,
 }
 
 impl Config {
@@ -53,6 +55,7 @@ impl Config {
             schedule: RetrySchedule::default(),
             delivery_timeout: Duration::from_secs(15),
             slack_signing_secret: None,
+            auth_failures: Some(crate::app::ThrottleRule::default()),
         }
     }
 }
@@ -154,7 +157,11 @@ impl Application {
             slack_signing_secret: cfg.slack_signing_secret.clone(),
         };
         let notifier = Notifier::new(settings)?;
-        let app = Arc::new(App::new(store.clone(), policy, receipts, notifier).with_clock(clock));
+        let app = Arc::new(
+            App::new(store.clone(), policy, receipts, notifier)
+                .with_clock(clock)
+                .with_auth_throttle(cfg.auth_failures),
+        );
         app.load_task_levels().await?;
         let (router, _) = crate::api::router(app.clone());
         let router = router
@@ -209,6 +216,7 @@ impl Application {
         let checkpoints = tokio::spawn(crate::jobs::checkpoints::run(app.clone()));
         tokio::spawn(crate::jobs::notices::run(app.clone()));
         let drain_app = app.clone();
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("draining in-flight requests");

@@ -182,6 +182,37 @@ async fn a_bad_key_shows_the_form_again_with_an_error() {
 }
 
 #[tokio::test]
+async fn guessing_keys_at_the_login_form_is_slowed_with_429_and_retry_after() {
+    let app = TestApp::spawn().await;
+    let ana = app.key("reviewer", "ana").await;
+    let b = Browser::new(&app);
+    for i in 0..10 {
+        let resp = b
+            .post_form("/login", &[("key", &format!("hk_guess{i}"))], &[])
+            .await;
+        assert_eq!(resp.status().as_u16(), 401, "guess {i}");
+    }
+    let resp = b.post_form("/login", &[("key", &ana)], &[]).await;
+    assert_eq!(resp.status().as_u16(), 429);
+    let wait: u64 = header(&resp, "retry-after")
+        .parse()
+        .expect("Retry-After seconds");
+    assert!((1..=6).contains(&wait), "Retry-After {wait}");
+    assert!(set_cookie(&resp, "handoff_session").is_none());
+    let html = resp.text().await.expect("a body");
+    assert!(html.contains("Too many unknown keys"), "{html}");
+    // A bearer key on a page counts against the same address.
+    let resp = b
+        .client
+        .get(b.url("/"))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(resp.status().as_u16(), 429);
+}
+
+#[tokio::test]
 async fn pages_without_a_session_redirect_to_the_login_form() {
     let app = TestApp::spawn().await;
     let b = Browser::new(&app);

@@ -27,7 +27,10 @@ impl FromRequestParts<Arc<App>> for Principal {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header is not Bearer <key>")
             })?;
-        match app.authenticate(key).await? {
+        match app
+            .authenticate_from(key, crate::peer::ip(&parts.extensions))
+            .await?
+        {
             Some(p) => Ok(p),
             None => Err(ApiError::unauthorized("unknown or revoked key")),
         }

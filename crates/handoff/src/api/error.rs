@@ -15,6 +15,8 @@ pub struct ApiError {
     status: StatusCode,
     detail: String,
     errors: Vec<FieldError>,
+    /// Seconds to wait before trying again (`Retry-After`), on 429 and 503.
+    retry_after: Option<u64>,
 }
 
 /// An RFC 9457 problem document.
@@ -42,7 +44,14 @@ impl ApiError {
             status,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// The same error with `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 422 naming every bad field.
@@ -55,6 +64,7 @@ impl ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             detail,
             errors,
+            retry_after: None,
         }
     }
 
@@ -64,6 +74,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             detail: message.clone(),
             errors: vec![FieldError::new(pointer, message)],
+            retry_after: None,
         }
     }
 
@@ -96,6 +107,7 @@ impl ApiError {
             409 => "conflict",
             412 => "precondition-failed",
             413 => "payload-too-large",
+            429 => "too-many-requests",
             415 => "unsupported-media-type",
             422 => "invalid-request",
             503 => "unavailable",
@@ -126,6 +138,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -146,6 +162,9 @@ impl From<AppError> for ApiError {
             }
             AppError::Invalid(errors) => ApiError::invalid(errors),
             AppError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            e @ AppError::Throttled { retry_after } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()).retry_after(retry_after)
+            }
             AppError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -202,6 +202,16 @@ pub fn json_value(body: &Bytes) -> ApiResult<serde_json::Value> {
     use handoff_domain::ijson::{Rejected, from_slice};
     from_slice(body).map_err(|r| match r {
         Rejected::Duplicate(d) => ApiError::malformed_at(d.pointer, d.message),
+        Rejected::Json(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!(
+                    "the body nests arrays and objects deeper than {} levels ({})",
+                    handoff_domain::ijson::MAX_DEPTH,
+                    e
+                ),
+            )
+        }
         Rejected::Json(e) => ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             format!("the body is not valid JSON: {e}"),

@@ -1,12 +1,13 @@
 //! What every operation can answer besides its own responses, added to the OpenAPI
 //! document once, after the routes are collected, so that no handler can forget one:
-//! `401` where a key is needed; `400`, `413` and (for a `POST`) `415` where there is a
+//! `401` and `429` (with `Retry-After`) where a key is needed; `400`, `413` and (for a `POST`) `415` where there is a
 //! body; `400` where the query string is read; and every error as
 //! `application/problem+json` (RFC 9457), as the server sends it.
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder};
 
 const PROBLEM: &str = "application/problem+json";
@@ -53,6 +54,24 @@ fn complete_operation(op: &mut Operation, is_post: bool) {
     });
     if !public {
         add(op, "401", "No key, or a key that is unknown or revoked.");
+        add(
+            op,
+            "429",
+            "Too many unknown or revoked keys from this address: wait `Retry-After` seconds.",
+        );
+        if let Some(RefOr::T(r)) = op.responses.responses.get_mut("429") {
+            r.headers.insert(
+                "Retry-After".to_owned(),
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1)),
+                    )
+                    .description(Some("Seconds to wait before the next try."))
+                    .build(),
+            );
+        }
     }
     if let Some(body) = &op.request_body {
         if is_json(body) {

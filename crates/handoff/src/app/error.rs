@@ -26,6 +26,10 @@ pub enum AppError {
     /// The service cannot do it now (shutting down); trying again later may work.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller's source failed to authenticate too often: try again in `retry_after`
+    /// seconds.
+    #[error("too many failed authentications from here; try again in {retry_after} s")]
+    Throttled { retry_after: u64 },
     /// The store failed: logged with its cause, told as an internal error.
     #[error("store failure: {0}")]
     Store(StoreError),

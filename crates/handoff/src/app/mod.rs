@@ -32,6 +32,7 @@ mod principal;
 mod revisions;
 mod shared;
 mod slack;
+mod throttle;
 mod timers;
 mod wait;
 
@@ -53,6 +54,7 @@ pub use list::{Cursor, ListRequest, Order, Page};
 pub use principal::{Principal, Role, Via};
 pub use revisions::Chain;
 pub use slack::{SLACK_WINDOW_SECS, SlackRefusal};
+pub use throttle::ThrottleRule;
 pub use wait::MAX_WAIT;
 
 use crate::metrics::Metrics;
@@ -89,6 +91,8 @@ pub struct App {
     slack_seen: slack::SeenSignatures,
     /// The seq of the newest checkpoint (`checkpoints::UNKNOWN` until read).
     last_checkpoint_seq: std::sync::atomic::AtomicI64,
+    /// Failed authentications by source: too many and the source waits (429).
+    throttle: throttle::Throttle,
 }
 
 impl App {
@@ -118,7 +122,14 @@ impl App {
             audit_checked: tokio::sync::Mutex::new(None),
             slack_seen: slack::SeenSignatures::default(),
             last_checkpoint_seq: std::sync::atomic::AtomicI64::new(checkpoints::UNKNOWN),
+            throttle: throttle::Throttle::new(Some(ThrottleRule::default())),
         }
+    }
+
+    /// The same app with another limit on failed authentications (`None`: no limit).
+    pub fn with_auth_throttle(mut self, rule: Option<ThrottleRule>) -> App {
+        self.throttle = throttle::Throttle::new(rule);
+        self
     }
 
     /// The same app reading `clock` (tests move a manual or paused clock by hand).

@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// one-way and that endpoint answers 401.
     #[arg(long, env = "HANDOFF_SLACK_SIGNING_SECRET", hide_env_values = true)]
     slack_signing_secret: Option<String>,
+    /// Failed authentications (unknown or revoked keys) allowed per client address
+    /// (IPv6: per /64) before it must wait (`429` with `Retry-After`): `N/minute`,
+    /// `N/second`, `N/hour` (N at once, then one more every period/N), or `off`. Behind
+    /// a proxy every client shares the proxy's address: raise it or turn it off there.
+    #[arg(long, env = "HANDOFF_AUTH_FAILURES", default_value = "10/minute")]
+    auth_failures: String,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -77,6 +83,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .and_then(|s| s.0.first().copied())
         .filter(|t| !t.is_zero())
         .ok_or_else(|| anyhow::anyhow!("--delivery-timeout: write a duration such as 15s"))?;
+    let auth_failures = crate::app::ThrottleRule::parse(&args.auth_failures)
+        .map_err(|e| anyhow::anyhow!("--auth-failures: {e}"))?;
     let cfg = crate::server::Config {
         addr: args.addr,
         data_dir: args.data_dir,
@@ -91,6 +99,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         schedule,
         delivery_timeout: timeout,
         slack_signing_secret: args.slack_signing_secret.filter(|s| !s.is_empty()),
+        auth_failures,
     };
     super::runtime()?.block_on(crate::server::run(cfg))?;
     Ok(ExitCode::SUCCESS)

@@ -158,7 +158,10 @@ async fn events(
     viewer: session::Viewer,
     headers: HeaderMap,
 ) -> Response {
-    crate::api::event_stream(&web.app, viewer.who, &headers).into_response()
+    match crate::api::event_stream(&web.app, viewer.who, &headers) {
+        Ok(stream) => stream.into_response(),
+        Err(m) => page::error_page(StatusCode::BAD_REQUEST, &m),
+    }
 }
 
 /// An `application/x-www-form-urlencoded` body; a name may repeat (`id=a&id=b`).

@@ -6,7 +6,7 @@
 
 use super::{Web, page};
 use crate::app::Via;
-use crate::app::{App, Principal};
+use crate::app::{App, AppError, Principal};
 use anyhow::Context;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -247,7 +247,25 @@ impl FromRequestParts<Arc<Web>> for Viewer {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim);
             let who = match key {
-                Some(k) if !k.is_empty() => web.app.authenticate(k).await.ok().flatten(),
+                Some(k) if !k.is_empty() => {
+                    match web
+                        .app
+                        .authenticate_from(k, crate::peer::ip(&parts.extensions))
+                        .await
+                    {
+                        Ok(who) => who,
+                        Err(AppError::Throttled { retry_after }) => {
+                            return Err(throttled(
+                                page::error_page(
+                                    StatusCode::TOO_MANY_REQUESTS,
+                                    "Too many unknown keys from here: try again later.",
+                                ),
+                                retry_after,
+                            ));
+                        }
+                        Err(_) => None,
+                    }
+                }
                 _ => None,
             };
             return match who {
@@ -305,6 +323,7 @@ pub async fn login_form() -> Response {
 
 pub async fn login(
     State(web): State<Arc<Web>>,
+    peer: Peer,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -316,7 +335,20 @@ pub async fn login(
     let who = if key.is_empty() {
         None
     } else {
-        web.app.authenticate(key).await.ok().flatten()
+        match web.app.authenticate_from(key, peer.0).await {
+            Ok(who) => who,
+            Err(AppError::Throttled { retry_after }) => {
+                let page = page::render(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &LoginPage {
+                        assets: super::assets::version(),
+                        error: Some("Too many unknown keys from here: try again later."),
+                    },
+                );
+                return throttled(page, retry_after);
+            }
+            Err(_) => None,
+        }
     };
     if who.is_none() {
         let error = "That key is unknown or revoked.";
@@ -449,5 +481,23 @@ mod tests {
         assert_eq!(k.open_flash(&f, 100).as_deref(), Some("Approved hnd_1"));
         assert_eq!(k.open_flash(&f, 100 + FLASH_SECS), None);
         assert_eq!(k.open_flash(&f.replacen('1', "2", 1), 100), None);
+    }
+}
+
+/// A refusal for too many failed keys, with `Retry-After`.
+fn throttled(mut res: Response, retry_after: u64) -> Response {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    res
+}
+
+/// The client's address, for counting failed keys (never a rejection).
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(crate::peer::ip(&parts.extensions)))
     }
 }

@@ -114,6 +114,7 @@ pub fn error_status(e: &AppError) -> StatusCode {
         AppError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
         AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

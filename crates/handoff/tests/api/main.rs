@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abuse;
 mod audit_tamper;
 mod checkpoints;
 mod decision_rules;

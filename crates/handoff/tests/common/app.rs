@@ -200,6 +200,10 @@ impl TestApp {
                 "--mail-from" => cfg.mail_from = value,
                 "--callback-allow" => allow.extend(value.split(',').map(str::to_owned)),
                 "--slack-signing-secret" => cfg.slack_signing_secret = Some(value),
+                "--auth-failures" => {
+                    cfg.auth_failures = handoff::app::ThrottleRule::parse(&value)
+                        .unwrap_or_else(|e| panic!("--auth-failures {value}: {e}"));
+                }
                 "--retry-schedule" => {
                     cfg.schedule = RetrySchedule::parse(&value)
                         .unwrap_or_else(|e| panic!("--retry-schedule {value}: {e}"));
