@@ -396,6 +396,24 @@ pub async fn logout(
     res
 }
 
+/// A refusal for too many failed keys, with `Retry-After`.
+fn throttled(mut res: Response, retry_after: u64) -> Response {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    res
+}
+
+/// The client's address, for counting failed keys (never a rejection).
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(crate::peer::ip(&parts.extensions)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,23 +499,5 @@ mod tests {
         assert_eq!(k.open_flash(&f, 100).as_deref(), Some("Approved hnd_1"));
         assert_eq!(k.open_flash(&f, 100 + FLASH_SECS), None);
         assert_eq!(k.open_flash(&f.replacen('1', "2", 1), 100), None);
-    }
-}
-
-/// A refusal for too many failed keys, with `Retry-After`.
-fn throttled(mut res: Response, retry_after: u64) -> Response {
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-    res
-}
-
-/// The client's address, for counting failed keys (never a rejection).
-pub struct Peer(pub Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(crate::peer::ip(&parts.extensions)))
     }
 }
