@@ -9,6 +9,7 @@ mod common;
 mod support;
 
 mod crash;
+mod longpolls;
 mod nodes;
 mod notify;
 mod serve;

@@ -19,16 +19,24 @@ pub struct LongPollArgs {
     /// Long-polls waiting at once (each holds a connection: mind `ulimit -n`).
     #[arg(long, default_value_t = 10_000)]
     polls: usize,
+    /// Pending handoffs the long-polls wait on, each by `polls / handoffs` of them
+    /// (default: one handoff per long-poll).
+    #[arg(long)]
+    handoffs: Option<usize>,
 }
 
 pub fn run(args: LongPollArgs) -> anyhow::Result<ExitCode> {
     if args.polls == 0 {
         bail!("--polls must be at least 1");
     }
+    let handoffs = args.handoffs.unwrap_or(args.polls);
+    if handoffs == 0 || handoffs > args.polls {
+        bail!("--handoffs must be between 1 and --polls");
+    }
     let dir = temp_dir("longpoll")?;
     let server = BenchServer::start(&dir, &[])?;
     let rt = crate::cli::runtime()?;
-    let result = rt.block_on(drive(&server, args.polls));
+    let result = rt.block_on(drive(&server, args.polls, handoffs));
     let (cpu, rss) = server.usage();
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
@@ -56,7 +64,7 @@ async fn waiting(client: &Client, url: &str) -> anyhow::Result<usize> {
         .unwrap_or(0.0) as usize)
 }
 
-async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
+async fn drive(server: &BenchServer, n: usize, handoffs: usize) -> anyhow::Result<()> {
     let People {
         client,
         agents,
@@ -65,7 +73,7 @@ async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
     let agent = agents.into_iter().next().context("no agent key")?;
     let url = server.url.clone();
 
-    // 1. n pending handoffs, 64 submissions at a time.
+    // 1. The pending handoffs, 64 submissions at a time.
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -74,7 +82,7 @@ async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let (body, submit) = (super::load::packet(), format!("{url}/v1/handoffs"));
             let mut ids = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < n {
+            while next.fetch_add(1, Ordering::Relaxed) < handoffs {
                 let answer = submit_one(&client, &submit, &key, &body).await?;
                 let v: serde_json::Value = serde_json::from_slice(&answer)?;
                 ids.push(v["id"].as_str().context("no id in the answer")?.to_owned());
@@ -82,18 +90,18 @@ async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
             anyhow::Ok(ids)
         }));
     }
-    let mut ids = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(handoffs);
     for t in tasks {
         ids.extend(t.await??);
     }
     println!(
-        "{n} handoffs submitted in {:.1} s",
+        "{handoffs} handoffs submitted in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_now_kib();
 
-    // 2. One long-poll per handoff, each on its own connection.
+    // 2. n long-polls, each on its own connection, spread over the handoffs.
     let polls = Client::builder()
         .pool_max_idle_per_host(0)
         .tcp_nodelay(true)
@@ -101,7 +109,7 @@ async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
         .build()?;
     let started = Instant::now();
     let mut waits = Vec::with_capacity(n);
-    for id in &ids {
+    for id in ids.iter().cycle().take(n) {
         let req = polls
             .get(format!("{url}/v1/handoffs/{id}?wait=60"))
             .bearer_auth(&agent);
@@ -132,7 +140,7 @@ async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
         (after - before) / n as f64
     );
 
-    // 3. The reviewers approve them all, 64 at a time; each long-poll answers.
+    // 3. The reviewers approve every handoff, 64 at a time; each long-poll answers.
     let decided_from = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let ids = Arc::new(ids);
@@ -167,7 +175,7 @@ async fn drive(server: &BenchServer, n: usize) -> anyhow::Result<()> {
         approved += usize::from(ok);
     }
     println!(
-        "{n} decisions in {:.2} s; {approved} of {n} long-polls answered `approved`, the last {:.0} ms after the last decision",
+        "{handoffs} decisions in {:.2} s; {approved} of {n} long-polls answered `approved`, the last {:.0} ms after the last decision",
         (decided_until - decided_from).as_secs_f64(),
         last.saturating_duration_since(decided_until).as_secs_f64() * 1000.0
     );

@@ -1,0 +1,39 @@
+//! 10,000 long-polls at once (the attack list, docs/SECURITY.md): `handoff bench longpoll`
+//! holds them on their own connections against a real `serve` process, waits until the
+//! server counts all of them waiting, then approves the handoffs; it fails unless every
+//! long-poll answers `approved`. 100 handoffs carry 100 waiters each, so the test spends its
+//! time on the connections, not on 10,000 decisions. The shell raises the open-files limit
+//! for both processes (a connection is a descriptor on each side).
+
+use std::process::Command;
+
+#[test]
+fn ten_thousand_long_polls_wait_at_once_and_all_see_the_decision() {
+    let script = format!(
+        "ulimit -n 30000 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; \
+         echo \"open files: $(ulimit -n)\"; \
+         exec '{}' bench longpoll --polls 10000 --handoffs 100",
+        env!("CARGO_BIN_EXE_handoff")
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("sh runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the bench failed: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("10000 long-polls waiting after"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("10000 of 10000 long-polls answered `approved`"),
+        "{stdout}"
+    );
+}
