@@ -213,6 +213,39 @@ async fn guessing_keys_at_the_login_form_is_slowed_with_429_and_retry_after() {
 }
 
 #[tokio::test]
+async fn text_plain_and_multipart_posts_without_origin_are_refused_before_reading() {
+    let (app, cast) = with_cast().await;
+    let id = app.submitted_id(&cast.agent, &client_reply()).await;
+    let mut b = Browser::new(&app);
+    b.login(&cast.ana).await;
+    let token = b.csrf(&format!("/handoffs/{id}")).await;
+    // What a cross-site `<form enctype="text/plain">` sends: no preflight, and a body a
+    // lenient parser reads as fields. Old browsers send no Origin.
+    for content_type in ["text/plain", "multipart/form-data; boundary=x"] {
+        let resp = b
+            .with_cookie(b.client.post(b.url(&format!("/handoffs/{id}/decide"))))
+            .header("Content-Type", content_type)
+            .body(format!("csrf={token}&action=approve"))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(resp.status().as_u16(), 415, "{content_type}");
+        let resp = b
+            .client
+            .post(b.url("/login"))
+            .header("Content-Type", content_type)
+            .body(format!("key={}", cast.ben))
+            .send()
+            .await
+            .expect("POST /login");
+        assert_eq!(resp.status().as_u16(), 415, "login, {content_type}");
+        assert!(set_cookie(&resp, "handoff_session").is_none());
+    }
+    let h = app.fetch(&cast.ana, &id).await;
+    assert_eq!(h["status"], "pending", "nothing was decided");
+}
+
+#[tokio::test]
 async fn pages_without_a_session_redirect_to_the_login_form() {
     let app = TestApp::spawn().await;
     let b = Browser::new(&app);

@@ -156,6 +156,9 @@ impl Viewer {
         if !same_origin(headers) {
             return Some(forbidden("This form was sent from another site."));
         }
+        if !is_form(headers) {
+            return Some(not_a_form());
+        }
         if let Some(session) = &self.session
             && !csrf.is_some_and(|c| web.key.check_csrf(session, c))
         {
@@ -169,6 +172,27 @@ impl Viewer {
 
 fn forbidden(msg: &str) -> Response {
     page::error_page(StatusCode::FORBIDDEN, msg)
+}
+
+/// Whether the body is what this site's forms send. A cross-site form can also post
+/// `text/plain` or `multipart/form-data` without a CORS preflight; neither is read here.
+fn is_form(headers: &HeaderMap) -> bool {
+    let mut types = headers.get_all(header::CONTENT_TYPE).iter();
+    let first = types.next().and_then(|v| v.to_str().ok());
+    types.next().is_none()
+        && first.is_some_and(|t| {
+            t.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
+fn not_a_form() -> Response {
+    page::error_page(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "This site's forms send application/x-www-form-urlencoded; nothing else is read.",
+    )
 }
 
 /// Whether a request comes from this server's own pages. Browsers say where a request
@@ -329,6 +353,9 @@ pub async fn login(
 ) -> Response {
     if !same_origin(&headers) {
         return forbidden("This form was sent from another site.");
+    }
+    if !is_form(&headers) {
+        return not_a_form();
     }
     let form = super::Form::parse(&body);
     let key = form.get("key").unwrap_or_default().trim();
