@@ -38,6 +38,14 @@ impl ManualClock {
         DateTime::from_timestamp_millis(self.now_ms.load(Ordering::SeqCst)).unwrap_or_default()
     }
 
+    /// Sets the clock to `to`, forward or back (a VM resumed, an NTP step), and wakes the
+    /// sleepers.
+    pub fn set(&self, to: DateTime<Utc>) {
+        let ms = to.timestamp_millis();
+        self.now_ms.store(ms, Ordering::SeqCst);
+        self.moved.send_replace(ms);
+    }
+
     /// Moves the clock forward by `by` and wakes the sleepers.
     pub fn advance(&self, by: std::time::Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);

@@ -351,3 +351,91 @@ async fn a_handoff_whose_expiry_passed_while_the_server_was_stopped_expires_at_s
     .await;
     assert_audit_ok(&app).await;
 }
+
+/// The clock jumping (SECURITY.md's attack list: a VM resumed, an NTP step, a wrong clock
+/// set right): back before a deadline, nothing fires early; forward past it, it fires once;
+/// back and forward over it again, it does not fire again; a jump of a month expires the
+/// handoff once, and expiry never approves.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clock_jumping_back_and_forth_fires_each_deadline_once_never_early() {
+    let clock = manual_clock();
+    let rx = Receiver::start_on(&clock).await;
+    let mut policy = policy(&[format!("webhook:{}", rx.url("/ops"))], "8h");
+    policy = policy.replace("[defaults]\n", "[defaults]\nsla = \"1h\"\n");
+    let app = TestApp::spawn_on(
+        Some(&policy),
+        &notify_args(&[]),
+        Clock::Manual(clock.clone()),
+    )
+    .await;
+    let agent = app.key("agent", "bot").await;
+    let id = app
+        .submitted_id(
+            &agent,
+            &json!({"task": "quick", "summary": "Jumpy", "confidence": 0.9}),
+        )
+        .await;
+    rx.wait_for("/ops", 1, WAIT).await;
+    let t0 = clock.now();
+    let reminders =
+        |actions: &[String]| actions.iter().filter(|a| *a == "handoff.reminded").count();
+
+    // Back two hours: nothing is due, nothing fires.
+    clock.set(t0 - chrono::Duration::hours(2));
+    // Forward past half the SLA: the reminder, once. (Had the jump back fired anything,
+    // it would be in the timeline before it.)
+    clock.set(t0 + chrono::Duration::minutes(31));
+    rx.wait_for("/ops", 2, WAIT).await;
+    let actions = app.timeline_actions(&id).await;
+    assert_eq!(reminders(&actions), 1, "{actions:?}");
+    assert!(
+        !actions.contains(&"handoff.expired".to_owned()),
+        "{actions:?}"
+    );
+
+    // Back before the reminder and over it again: it does not come twice.
+    clock.set(t0 + chrono::Duration::minutes(5));
+    clock.set(t0 + chrono::Duration::minutes(40));
+    // A marker the scheduler must pass through: the SLA itself (an overdue notice, since
+    // ops has nobody above it).
+    clock.set(t0 + chrono::Duration::minutes(61));
+    rx.wait_for("/ops", 3, WAIT).await;
+    let actions = app.timeline_actions(&id).await;
+    assert_eq!(
+        reminders(&actions),
+        2,
+        "the half-way reminder once, the overdue one once: {actions:?}"
+    );
+
+    // A month ahead at once: expired once, never approved, and the clock going back
+    // afterwards changes nothing.
+    clock.set(t0 + chrono::Duration::days(30));
+    let h = loop {
+        let h = app.fetch(&agent, &id).await;
+        if h["status"] != "pending" {
+            break h;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(h["status"], "expired", "{h}");
+    assert!(h["receipt"].is_null(), "expiry never approves: {h}");
+    clock.set(t0);
+    clock.set(t0 + chrono::Duration::days(31));
+    let h2 = app.fetch(&agent, &id).await;
+    assert_eq!(
+        h2["version"], h["version"],
+        "nothing happened after the expiry"
+    );
+    let actions = app.timeline_actions(&id).await;
+    assert_eq!(
+        actions.iter().filter(|a| *a == "handoff.expired").count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a == "handoff.approved" || a == "handoff.decided"),
+        "{actions:?}"
+    );
+}
