@@ -46,6 +46,8 @@ pub enum Reply {
     Hold,
     /// A redirect (`status`) to `Location: path` on the same receiver.
     Redirect(u16, &'static str),
+    /// `status` with a body that never ends (64 KiB chunks, as fast as they are read).
+    Endless(u16),
 }
 
 /// A latch the test opens to let held answers go.
@@ -145,6 +147,13 @@ async fn receive(
         }
         Reply::Redirect(code, to) => (status(code), [("location", to)], "moved").into_response(),
         Reply::Hold => std::future::pending().await,
+        Reply::Endless(code) => {
+            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+            let body = futures_util::stream::repeat_with(move || {
+                Ok::<_, std::convert::Infallible>(chunk.clone())
+            });
+            (status(code), axum::body::Body::from_stream(body)).into_response()
+        }
     }
 }
 

@@ -330,6 +330,31 @@ async fn a_receiver_that_never_answers_times_out_and_fails_while_the_server_keep
     assert_audit_ok(&app).await;
 }
 
+/// A receiver that answers with a body that never ends: the status decides, the body is
+/// never read (neither the memory nor the outbox's time goes into it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_answering_an_endless_body_is_judged_by_its_status_alone() {
+    let rx = Receiver::start().await;
+    rx.script("/hook", &[Reply::Endless(200), Reply::Endless(500)]);
+    let app = notifying_app(
+        &[format!("webhook:{}", rx.url("/hook"))],
+        &["--delivery-timeout", "2s"],
+    )
+    .await;
+    let agent = app.key("agent", "bot").await;
+    let first = app.submitted_id(&agent, &reply_packet("Big answer")).await;
+    let a = rx.wait_about("/hook", &first, 1, WAIT).await[0].clone();
+    let d = wait_delivery(&app, &a.header("webhook-id"), "delivered", WAIT).await;
+    assert_eq!(d["attempts"], 1, "{d}");
+
+    // A 500 with an endless body is a failure to retry, not a hang.
+    let second = app.submitted_id(&agent, &reply_packet("Big error")).await;
+    let b = rx.wait_about("/hook", &second, 2, WAIT).await;
+    assert_eq!(b[0].header("webhook-id"), b[1].header("webhook-id"));
+    wait_delivery(&app, &b[0].header("webhook-id"), "delivered", WAIT).await;
+    assert_audit_ok(&app).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn redirects_are_not_followed() {
     let clock = manual_clock();
