@@ -15,6 +15,7 @@ use super::{App, AppError, AppResult, Principal};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Sources remembered at most.
@@ -99,6 +100,9 @@ struct Bucket {
 pub struct Throttle {
     rule: Option<ThrottleRule>,
     sources: Mutex<HashMap<Source, Bucket>>,
+    /// How many sources the table holds: while none has failed lately, a check takes no
+    /// lock (the common case, on every authenticated request).
+    held: AtomicUsize,
 }
 
 impl Throttle {
@@ -106,6 +110,7 @@ impl Throttle {
         Throttle {
             rule,
             sources: Mutex::new(HashMap::new()),
+            held: AtomicUsize::new(0),
         }
     }
 
@@ -120,10 +125,19 @@ impl Throttle {
         let Some(rule) = self.rule else {
             return Ok(());
         };
-        let sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(b) = sources.get(&source) else {
+        if self.held.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
+        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(b) = sources.get(&source).copied() else {
             return Ok(());
         };
+        if b.full_at <= now_ms {
+            // Every try earned back: forgotten.
+            sources.remove(&source);
+            self.held.store(sources.len(), Ordering::Release);
+            return Ok(());
+        }
         let every = Throttle::every_ms(rule);
         // Tries used = how far `full_at` lies ahead, in periods (rounded up).
         let ahead = b.full_at.saturating_sub(now_ms);
@@ -155,6 +169,7 @@ impl Throttle {
         }
         let b = sources.entry(source).or_insert(Bucket { full_at: now_ms });
         b.full_at = b.full_at.max(now_ms).saturating_add(every);
+        self.held.store(sources.len(), Ordering::Release);
     }
 }
 
@@ -206,8 +221,9 @@ mod tests {
         assert_eq!(t.check(a, t0 + 6_000), Err(6));
         // Another source is not affected.
         assert_eq!(t.check(Source::of(ip("203.0.113.10")), t0), Ok(()));
-        // A minute later everything is forgiven.
+        // A minute later everything is forgiven, and the source forgotten.
         assert_eq!(t.check(a, t0 + 66_000), Ok(()));
+        assert_eq!(t.held.load(Ordering::Acquire), 0);
     }
 
     #[test]
