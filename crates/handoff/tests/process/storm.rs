@@ -54,7 +54,7 @@ route = "ops"
     )
 }
 
-/// xorshift64*: the killer's intervals, repeatable from the printed seed
+/// xorshift64*: the killer's intervals and the server's port, repeatable from the printed seed
 /// (`HANDOFF_STORM_SEED`).
 struct Rng(u64);
 
@@ -289,10 +289,17 @@ async fn reviewer(
     }
 }
 
-/// A port free now, for a server that keeps it across restarts.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    l.local_addr().expect("an address").port()
+/// A port free now, for a server that keeps it across restarts: below Linux's ephemeral
+/// range (32768 and up), so that no outgoing connection (a client's, the server's to the
+/// receiver) and no other test's port-0 server takes it while the server is down.
+fn free_port(rng: &mut Rng) -> u16 {
+    for _ in 0..1_000 {
+        let port = rng.between(20_000, 32_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 /// The whole audit log, read by the admin in pages.
@@ -367,8 +374,9 @@ pub async fn inspect_database(path: &std::path::Path) -> (Vec<String>, Vec<(Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_storm_loses_no_acknowledged_write_and_doubles_none() {
     let started = Instant::now();
+    let (mut rng, seed) = Rng::seeded();
     let rx = Receiver::start().await;
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", free_port(&mut rng));
     let args = notify_args(&["--addr", &addr, "--callback-allow", "127.0.0.1"]);
     let mut app = Spawned::spawn_with(Some(&storm_policy(&rx.url("/hook"))), &args).await;
     let base = app.address.clone();
@@ -412,7 +420,6 @@ async fn a_crash_storm_loses_no_acknowledged_write_and_doubles_none() {
     drop(queues);
 
     // The storm: the pauses are the only timed part of the test.
-    let (mut rng, seed) = Rng::seeded();
     let storm = Instant::now();
     let mut acked_between = Vec::new();
     for _ in 0..KILLS {
