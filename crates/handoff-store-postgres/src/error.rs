@@ -4,9 +4,20 @@
 
 use handoff_store::StoreError;
 
-/// `sqlx::Error` as [`StoreError::Database`].
+/// `sqlx::Error` as [`StoreError::Database`], or [`StoreError::Full`] for `disk_full`.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    StoreError::database(e)
+    if is_full(&e) {
+        StoreError::Full(e.to_string())
+    } else {
+        StoreError::database(e)
+    }
+}
+
+/// Whether PostgreSQL refused for want of space: SQLSTATE `53100` (`disk_full`).
+pub(crate) fn is_full(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "53100")
 }
 
 pub(crate) trait SqlxResultExt<T> {

@@ -99,7 +99,7 @@ pub(crate) enum Done {
 }
 
 impl Done {
-    fn send(self, failure: Option<&str>) {
+    fn send(self, failure: Option<(bool, &str)>) {
         match self {
             Done::Submit(r, v) => answer(r, v, failure),
             Done::Update(r, v) => answer(r, *v, failure),
@@ -110,10 +110,10 @@ impl Done {
 }
 
 /// Sends `value`, or the batch's failure. A caller that went away needs no answer.
-fn answer<T>(reply: Reply<T>, value: T, failure: Option<&str>) {
+fn answer<T>(reply: Reply<T>, value: T, failure: Option<(bool, &str)>) {
     let _ = reply.send(match failure {
         None => Ok(value),
-        Some(why) => Err(StoreError::Write(why.to_owned())),
+        Some((full, why)) => Err(StoreError::batch_failed(full, why)),
     });
 }
 
@@ -234,9 +234,10 @@ impl Writer {
                 if let Some(conn) = self.conn.take() {
                     let _ = conn.close_hard().await;
                 }
+                let full = crate::error::is_full(&e);
                 let msg = format!("the write was rolled back: {e}");
                 for d in batch.done {
-                    d.send(Some(&msg));
+                    d.send(Some((full, &msg)));
                 }
             }
         }

@@ -13,6 +13,7 @@
 //! of the record, see [`rows`]) and its audit entry, and touches the inbox indexes only
 //! when the columns they hold change.
 
+use crate::error;
 use crate::recent::Recent;
 use crate::rows::{self, HandoffRow};
 use handoff_domain::Handoff;
@@ -95,7 +96,7 @@ enum Done {
 }
 
 impl Done {
-    fn send(self, failure: Option<&str>) {
+    fn send(self, failure: Option<&Failure>) {
         match self {
             Done::Submit(r, v) => answer(r, v, failure),
             Done::Update(r, v) => answer(r, *v, failure),
@@ -105,13 +106,43 @@ impl Done {
     }
 }
 
+/// Why a batch failed, as each of its callers hears it.
+struct Failure {
+    full: bool,
+    message: String,
+}
+
 /// Sends `value`, or the batch's failure. A caller that went away (a dropped request)
 /// needs no answer.
-fn answer<T>(reply: Reply<T>, value: T, failure: Option<&str>) {
+fn answer<T>(reply: Reply<T>, value: T, failure: Option<&Failure>) {
     let _ = reply.send(match failure {
         None => Ok(value),
-        Some(why) => Err(StoreError::Write(why.to_owned())),
+        Some(f) => Err(StoreError::batch_failed(f.full, &f.message)),
     });
+}
+
+/// The answer placeholder of an operation whose batch failed (never sent: every caller of
+/// a failed batch hears its failure), so that no caller is left without an answer, which
+/// it would take for the store closing.
+fn abandon(op: Op, b: &mut Batch) {
+    b.done.push(match op {
+        Op::Submit(_, reply) => Done::Submit(reply, Submitted::KeyReused),
+        Op::Update { reply, .. } => Done::Update(reply, Box::new(Err(Refused::NotFound))),
+        Op::Attempt(_, _, reply) | Op::SetPolicy { reply, .. } => Done::Unit(reply),
+        Op::CreateKey(_, _, reply)
+        | Op::RevokeKey(_, _, reply)
+        | Op::SetTaskLevel { reply, .. } => Done::Flag(reply, false),
+        Op::Close(_) => return,
+    });
+}
+
+/// `r`'s value, or `placeholder` with `r`'s error: the operation's answer is recorded
+/// either way before the error ends the batch.
+fn settle<T>(r: rusqlite::Result<T>, placeholder: T) -> (T, rusqlite::Result<()>) {
+    match r {
+        Ok(v) => (v, Ok(())),
+        Err(e) => (placeholder, Err(e)),
+    }
 }
 
 pub(super) struct Writer {
@@ -197,19 +228,50 @@ impl Writer {
             }
             Err(e) => {
                 self.stats.failed.fetch_add(1, Relaxed);
-                tracing::error!(error = %e, "a write batch failed and was rolled back");
+                let full = error::rusqlite_is_full(&e);
+                if full {
+                    tracing::error!(error = %e, "the disk is full: a write batch was rolled back");
+                } else {
+                    tracing::error!(error = %e, "a write batch failed and was rolled back");
+                }
+                // SQLite rolls back by itself after some failures (a full disk among them);
+                // after the others the transaction is still open.
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
-                let msg = format!("the write was rolled back: {e}");
+                // Nothing else to undo: the recent cache, the hub and the callers hear of
+                // a batch only once it committed, and the next batch reads the chain's tail
+                // from the file again.
+                let failure = Failure {
+                    full,
+                    message: format!("the write was rolled back: {e}"),
+                };
                 for d in batch.done {
-                    d.send(Some(&msg));
+                    d.send(Some(&failure));
                 }
             }
         }
     }
 
     fn apply(&mut self, ops: Vec<Op>, b: &mut Batch) -> rusqlite::Result<()> {
+        if let Err(e) = self.begin(&ops, b) {
+            ops.into_iter().for_each(|op| abandon(op, b));
+            return Err(e);
+        }
+        let mut ops = ops.into_iter();
+        while let Some(op) = ops.next() {
+            if let Err(e) = self.apply_one(op, b) {
+                ops.for_each(|op| abandon(op, b));
+                return Err(e);
+            }
+        }
+        self.write(b)?;
+        self.conn.execute_batch("COMMIT")
+    }
+
+    /// Opens the batch's transaction and reads what it starts from: the chain's tail and
+    /// the handoffs its updates touch.
+    fn begin(&mut self, ops: &[Op], b: &mut Batch) -> rusqlite::Result<()> {
         // The write lock first, then the chain's tail under it: another process
         // (`handoff keys create`) may have appended since this writer's last commit.
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -225,12 +287,7 @@ impl Writer {
                 _ => None,
             })
             .collect();
-        self.load(&ids, b)?;
-        for op in ops {
-            self.apply_one(op, b)?;
-        }
-        self.write(b)?;
-        self.conn.execute_batch("COMMIT")
+        self.load(&ids, b)
     }
 
     /// Reads every handoff the batch's updates touch that is not in memory.
@@ -276,8 +333,9 @@ impl Writer {
     fn apply_one(&mut self, op: Op, b: &mut Batch) -> rusqlite::Result<()> {
         match op {
             Op::Submit(sub, reply) => {
-                let outcome = self.submit(*sub, b)?;
+                let (outcome, failed) = settle(self.submit(*sub, b), Submitted::KeyReused);
                 b.done.push(Done::Submit(reply, outcome));
+                failed?;
             }
             Op::Update {
                 id,
@@ -296,34 +354,25 @@ impl Writer {
                 b.done.push(Done::Unit(reply));
             }
             Op::CreateKey(key, audit, reply) => {
-                let created = self
-                    .conn
-                    .prepare_cached(
-                        "INSERT INTO api_keys (name, role, key_sha256, created_at) \
-                         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    )?
-                    .execute(params![
-                        key.name,
-                        key.role.as_str(),
-                        key.key_sha256,
-                        rows::ts(key.created_at)
-                    ])?
-                    == 1;
+                let (created, failed) = settle(self.create_key(&key), false);
                 if created {
                     b.seal(audit);
                 }
                 b.done.push(Done::Flag(reply, created));
+                failed?;
             }
             Op::RevokeKey(name, audit, reply) => {
                 let revoked = self
                     .conn
-                    .prepare_cached("DELETE FROM api_keys WHERE name = ?")?
-                    .execute([&name])?
-                    > 0;
+                    .prepare_cached("DELETE FROM api_keys WHERE name = ?")
+                    .and_then(|mut s| s.execute([&name]))
+                    .map(|n| n > 0);
+                let (revoked, failed) = settle(revoked, false);
                 if revoked {
                     b.seal(audit);
                 }
                 b.done.push(Done::Flag(reply, revoked));
+                failed?;
             }
             Op::SetPolicy {
                 active,
@@ -331,18 +380,12 @@ impl Writer {
                 audit,
                 reply,
             } => {
-                let mut put = self.conn.prepare_cached(
-                    "INSERT INTO settings (name, value) VALUES (?, ?) \
-                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                )?;
-                put.execute([rows::POLICY_ACTIVE, &active])?;
-                if let Some(text) = file_text {
-                    put.execute([rows::POLICY_FILE, &text])?;
-                }
+                let (_, failed) = settle(self.set_policy(&active, file_text.as_deref()), ());
                 if let Some(a) = audit {
                     b.seal(a);
                 }
                 b.done.push(Done::Unit(reply));
+                failed?;
             }
             Op::SetTaskLevel {
                 level,
@@ -351,23 +394,61 @@ impl Writer {
                 deliveries,
                 reply,
             } => {
-                let stored: Option<i64> = self
-                    .conn
-                    .prepare_cached("SELECT epoch FROM task_levels WHERE task = ?")?
-                    .query_row([&level.task], |r| r.get(0))
-                    .optional()?;
-                let current = u64::try_from(stored.unwrap_or(0)).unwrap_or(0);
-                let done = current == expected_epoch;
+                let (done, failed) = settle(self.set_task_level(&level, expected_epoch), false);
                 if done {
-                    rows::put_task_level(&self.conn, &level)?;
                     b.seal(audit);
                     b.deliveries.extend(deliveries);
                 }
                 b.done.push(Done::Flag(reply, done));
+                failed?;
             }
             Op::Close(_) => {}
         }
         Ok(())
+    }
+
+    /// Whether the key was created (its name was free).
+    fn create_key(&self, key: &KeyRecord) -> rusqlite::Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO api_keys (name, role, key_sha256, created_at) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                key.name,
+                key.role.as_str(),
+                key.key_sha256,
+                rows::ts(key.created_at)
+            ])?;
+        Ok(n == 1)
+    }
+
+    fn set_policy(&self, active: &str, file_text: Option<&str>) -> rusqlite::Result<()> {
+        let mut put = self.conn.prepare_cached(
+            "INSERT INTO settings (name, value) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )?;
+        put.execute([rows::POLICY_ACTIVE, active])?;
+        if let Some(text) = file_text {
+            put.execute([rows::POLICY_FILE, text])?;
+        }
+        Ok(())
+    }
+
+    /// Whether the level was set: the stored epoch was still `expected_epoch`.
+    fn set_task_level(&self, level: &TaskLevel, expected_epoch: u64) -> rusqlite::Result<bool> {
+        let stored: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT epoch FROM task_levels WHERE task = ?")?
+            .query_row([&level.task], |r| r.get(0))
+            .optional()?;
+        let current = u64::try_from(stored.unwrap_or(0)).unwrap_or(0);
+        if current != expected_epoch {
+            return Ok(false);
+        }
+        rows::put_task_level(&self.conn, level)?;
+        Ok(true)
     }
 
     fn submit(&mut self, sub: ReadySubmission, b: &mut Batch) -> rusqlite::Result<Submitted> {

@@ -1,6 +1,7 @@
 //! What only the SQLite store does or must withstand, through the [`Store`] trait on a
 //! temporary file: the single writer's batches (an update queued right behind its
-//! submission sees it), two stores on one file writing at once, and rows edited in the
+//! submission sees it; the callers of a failed batch hear its failure, and the writer
+//! goes on), two stores on one file writing at once, and rows edited in the
 //! file behind the store's back (the audit chain names the first edited entry; a role or
 //! a channel this build does not know is an error that names it).
 //!
@@ -297,5 +298,44 @@ async fn a_row_written_before_the_state_column_reads_and_changes_as_before() {
         store.get(&h.id).await.expect("the store reads"),
         Some(executed)
     );
+    store.close().await;
+}
+
+/// A batch that fails tells its callers why (before, a batch that failed while reading
+/// what it starts from dropped their answers, which they took for the store closing), and
+/// the writer goes on: the next write commits after the chain's tail as the file has it.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_caller_of_a_failed_batch_hears_its_failure_and_the_writer_goes_on() {
+    use sqlx::Connection;
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    created(&store, submission(h.clone())).await;
+    store.close().await;
+    // A stored record that no longer decodes: the batch that loads it fails.
+    let url = format!("sqlite:{}", db.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("UPDATE handoffs SET doc = 'not a record' WHERE id = ?")
+        .bind(&h.id)
+        .execute(&mut conn)
+        .await
+        .expect("the edit");
+    conn.close().await.expect("the connection closes");
+
+    let store = fx.open().await;
+    let err = store
+        .update(h.id.clone(), None, approve("ana"))
+        .await
+        .expect_err("the batch failed");
+    assert!(matches!(err, StoreError::Write(_)), "{err:?}");
+    created(
+        &store,
+        submission(fx.handoff(2, "respond_to_client_inquiry", "sales-bot", t0())),
+    )
+    .await;
+    assert_one_valid_chain(&store, 2).await;
     store.close().await;
 }

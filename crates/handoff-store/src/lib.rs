@@ -55,8 +55,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Something went wrong in the database itself: the caller answers 500 (or 503).
 ///
-/// Backends put their own errors in [`StoreError::Database`] (see [`StoreError::database`])
-/// and describe a failed migration in [`StoreError::Migrate`].
+/// Backends put their own errors in [`StoreError::Database`] (see [`StoreError::database`]),
+/// describe a failed migration in [`StoreError::Migrate`], and tell a full disk apart as
+/// [`StoreError::Full`] (the caller answers 503, to be tried again).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database refused or failed a read, a connection, or a row that does not decode.
@@ -68,6 +69,10 @@ pub enum StoreError {
     /// A write batch failed and was rolled back: nothing of it was stored.
     #[error("{0}")]
     Write(String),
+    /// The database's disk is full (SQLite's `SQLITE_FULL`, PostgreSQL's `disk_full`):
+    /// nothing of the write was stored, and the same write may succeed once space returns.
+    #[error("the disk is full: {0}")]
+    Full(String),
     #[error("the store is shutting down")]
     Closed,
 }
@@ -76,6 +81,16 @@ impl StoreError {
     /// A backend's own error, as [`StoreError::Database`].
     pub fn database(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
         StoreError::Database(e.into())
+    }
+
+    /// What each caller of a failed write batch hears: [`StoreError::Full`] when the disk
+    /// was full, else [`StoreError::Write`].
+    pub fn batch_failed(full: bool, message: &str) -> StoreError {
+        if full {
+            StoreError::Full(message.to_owned())
+        } else {
+            StoreError::Write(message.to_owned())
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The one error policy of the HTTP edge. Every error is an RFC 9457 problem document
 //! (`application/problem+json`) with `type`, `title`, `status`, `detail`, and `errors`
 //! naming each field at fault. Refusals a client can act on carry their reason; anything
-//! unexpected is logged with its cause and answered with a bare 500, never the cause.
+//! unexpected is logged with its cause and answered with a bare 500, never the cause. A
+//! `503` (a full disk, a draining node) says when to try again (`Retry-After`).
 
 use crate::app::AppError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -138,7 +139,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(seconds) = self.retry_after {
+        // A 429 says its own wait; every 503 the same few seconds.
+        let wait = self
+            .retry_after
+            .or((self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECS));
+        if let Some(seconds) = wait {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -148,6 +153,16 @@ impl IntoResponse for ApiError {
         }
         res
     }
+}
+
+/// How long a `503` asks the client to wait (`Retry-After`, seconds): a full disk or a
+/// draining node is a matter of seconds to minutes, and a client that waits a little
+/// spares the server a storm of retries.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// [`RETRY_AFTER_SECS`] as the header's value.
+pub fn retry_after() -> HeaderValue {
+    HeaderValue::from(RETRY_AFTER_SECS)
 }
 
 /// The one place an application error becomes HTTP: its variant picks the status.
@@ -187,3 +202,24 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use handoff_store::StoreError;
+
+    #[test]
+    fn a_full_disk_is_a_503_problem_with_retry_after() {
+        let res =
+            ApiError::from(AppError::from(StoreError::Full("no space".into()))).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let other = ApiError::from(AppError::from(StoreError::Write("x".into()))).into_response();
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(other.headers().get(header::RETRY_AFTER).is_none());
+    }
+}

@@ -19,7 +19,7 @@ mod query;
 pub(crate) mod resource;
 mod system;
 
-pub use error::{ApiError, ApiResult, Problem};
+pub use error::{ApiError, ApiResult, Problem, RETRY_AFTER_SECS, retry_after};
 pub use events::stream as event_stream;
 
 use crate::app::App;

@@ -1,35 +1,38 @@
 //! What every operation can answer besides its own responses, added to the OpenAPI
 //! document once, after the routes are collected, so that no handler can forget one:
-//! `401` and `429` (with `Retry-After`) where a key is needed; `400`, `413` and (for a `POST`) `415` where there is a
-//! body; `400` where the query string is read; and every error as
+//! `401`, and `429` with `Retry-After`, where a key is needed; `400`, `413` and (for a
+//! `POST`) `415` where there is a body; `400` where the query string is read; `503` with
+//! `Retry-After` where a key writes (a full disk, a node shutting down); and every error as
 //! `application/problem+json` (RFC 9457), as the server sends it.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
-use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::{Content, Object, OpenApi, Ref, RefOr, ResponseBuilder};
 
 const PROBLEM: &str = "application/problem+json";
 
 pub fn complete(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        // Explaining a packet evaluates it and stores nothing.
+        let stores = !path.ends_with("/explain");
         let ops = [
-            (&mut item.get, false),
-            (&mut item.put, false),
-            (&mut item.post, true),
-            (&mut item.delete, false),
-            (&mut item.patch, false),
+            (&mut item.get, false, false),
+            (&mut item.put, false, stores),
+            (&mut item.post, true, stores),
+            (&mut item.delete, false, stores),
+            (&mut item.patch, false, stores),
         ];
-        for (op, is_post) in ops {
+        for (op, is_post, writes) in ops {
             if let Some(op) = op.as_mut() {
-                complete_operation(op, is_post);
+                complete_operation(op, is_post, writes);
             }
         }
     }
 }
 
-fn complete_operation(op: &mut Operation, is_post: bool) {
+fn complete_operation(op: &mut Operation, is_post: bool, writes: bool) {
     // A header or a query parameter is text or absent, never JSON's `null`: an optional
     // one is described by `required: false`, not by a `null` type.
     for p in op.parameters.iter_mut().flatten() {
@@ -54,24 +57,11 @@ fn complete_operation(op: &mut Operation, is_post: bool) {
     });
     if !public {
         add(op, "401", "No key, or a key that is unknown or revoked.");
-        add(
+        with_retry_after(
             op,
             "429",
             "Too many unknown or revoked keys from this address: wait `Retry-After` seconds.",
         );
-        if let Some(RefOr::T(r)) = op.responses.responses.get_mut("429") {
-            r.headers.insert(
-                "Retry-After".to_owned(),
-                HeaderBuilder::new()
-                    .schema(
-                        ObjectBuilder::new()
-                            .schema_type(Type::Integer)
-                            .minimum(Some(1)),
-                    )
-                    .description(Some("Seconds to wait before the next try."))
-                    .build(),
-            );
-        }
     }
     if let Some(body) = &op.request_body {
         if is_json(body) {
@@ -94,6 +84,14 @@ fn complete_operation(op: &mut Operation, is_post: bool) {
         .parameters
         .as_ref()
         .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));
+    if writes && !public {
+        with_retry_after(
+            op,
+            "503",
+            "Nothing was written: the store's disk is full, or the server is shutting down. \
+             The same request may succeed later.",
+        );
+    }
     if reads_query {
         add(
             op,
@@ -121,6 +119,31 @@ fn is_problem(content: &Content) -> bool {
 
 fn is_json(body: &RequestBody) -> bool {
     body.content.keys().any(|k| k.contains("json"))
+}
+
+/// An answer that says when to try again (`Retry-After`, seconds): `429` for a source that
+/// guessed too many keys; `503` for a write the store could not take (its disk is full) or
+/// a node shutting down (nothing was written; the same request may succeed later).
+fn with_retry_after(op: &mut Operation, code: &str, description: &str) {
+    let retry_after = HeaderBuilder::new()
+        .schema(Object::with_type(Type::Integer))
+        .description(Some("Seconds to wait before trying again."))
+        .build();
+    op.responses
+        .responses
+        .entry(code.to_owned())
+        .or_insert_with(|| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .header("Retry-After", retry_after)
+                    .content(
+                        PROBLEM,
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    )
+                    .build(),
+            )
+        });
 }
 
 fn add(op: &mut Operation, code: &str, description: &str) {

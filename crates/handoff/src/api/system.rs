@@ -20,7 +20,8 @@ pub async fn healthz() -> Json<Value> {
     get, path = "/readyz", tag = "system", security(()),
     responses(
         (status = 200, description = "Ready to serve: `{\"status\": \"ready\"}`.", body = Object),
-        (status = 503, description = "The store does not answer: `{\"status\": \"unavailable\"}`.", body = Object),
+        (status = 503, description = "The store does not answer, or the server is draining: `{\"status\": \"unavailable\"}`.", body = Object,
+            headers(("Retry-After" = u64, description = "Seconds to wait before asking again."))),
     )
 )]
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
@@ -30,6 +31,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
             tracing::warn!(error = %e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, crate::api::retry_after())],
                 Json(json!({"status": "unavailable"})),
             )
                 .into_response()

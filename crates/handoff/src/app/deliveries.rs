@@ -107,8 +107,8 @@ impl App {
     }
 
     /// For the outbox job: one attempt at `d`, recorded with its audit entry
-    /// (`notification.sent` or `notification.failed`).
-    pub(crate) async fn attempt_delivery(&self, d: Delivery, jitter: f64) {
+    /// (`notification.sent` or `notification.failed`); whether the record was stored.
+    pub(crate) async fn attempt_delivery(&self, d: Delivery, jitter: f64) -> bool {
         let sent = self.notifier.send(&d, self.now()).await;
         let now = self.now();
         self.metrics.delivery(d.channel.as_str(), sent.is_ok());
@@ -126,9 +126,13 @@ impl App {
                 "delivery attempt failed"
             ),
         }
-        if let Err(e) = self.store.record_attempt(attempted, Some(entry)).await {
-            // The delivery stays pending: it is tried again (same id) after the next look.
-            tracing::warn!(delivery = %d.id, error = %e, "cannot record a delivery attempt");
+        match self.store.record_attempt(attempted, Some(entry)).await {
+            Ok(()) => true,
+            Err(e) => {
+                // The delivery stays pending: it is tried again (same id) later.
+                tracing::warn!(delivery = %d.id, error = %e, "cannot record a delivery attempt");
+                false
+            }
         }
     }
 }

@@ -23,7 +23,8 @@ pub enum AppError {
     /// Fields at fault, each named.
     #[error("{}", invalid_detail(.0))]
     Invalid(Vec<FieldError>),
-    /// The service cannot do it now (shutting down); trying again later may work.
+    /// The service cannot do it now (shutting down, the store's disk full); trying again
+    /// later may work.
     #[error("{0}")]
     Unavailable(String),
     /// The caller's source failed to authenticate too often: try again in `retry_after`
@@ -64,6 +65,10 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
         match e {
             StoreError::Closed => AppError::Unavailable("the server is shutting down".to_owned()),
+            // Nothing was stored; the same request can succeed once there is space again.
+            StoreError::Full(_) => AppError::Unavailable(
+                "the store's disk is full: nothing was written; try again later".to_owned(),
+            ),
             e => AppError::Store(e),
         }
     }
@@ -86,5 +91,25 @@ impl From<Refused> for AppError {
             Refused::VersionMismatch { current } => AppError::Stale { current },
             Refused::Transition(t) => t.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_and_a_closing_store_are_unavailable_and_other_store_failures_are_not() {
+        let full = AppError::from(StoreError::Full("database or disk is full".into()));
+        assert!(
+            matches!(&full, AppError::Unavailable(m) if m.contains("disk is full")),
+            "{full:?}"
+        );
+        assert!(matches!(
+            AppError::from(StoreError::Closed),
+            AppError::Unavailable(_)
+        ));
+        let write = AppError::from(StoreError::Write("rolled back".into()));
+        assert!(matches!(write, AppError::Store(_)), "{write:?}");
     }
 }

@@ -13,6 +13,8 @@ use tokio::sync::Semaphore;
 pub const CONCURRENCY: usize = 64;
 /// The longest sleep between looks, a backstop for deliveries added by another process.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// How long a delivery whose attempt could not be recorded waits before the next one.
+const UNRECORDED_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A uniform value in [-1, 1].
 fn jitter() -> f64 {
@@ -79,7 +81,16 @@ async fn dispatch(
         let inflight = inflight.clone();
         tokio::spawn(async move {
             let id = d.id.clone();
-            app.attempt_delivery(d, jitter()).await;
+            if !app.attempt_delivery(d, jitter()).await {
+                // Its result could not be stored (a full disk): the delivery is still due.
+                // Held back a while, it is not sent again and again while the store
+                // refuses writes.
+                let closing = app.closing();
+                tokio::select! {
+                    () = app.clock().sleep(app.now(), UNRECORDED_BACKOFF) => {}
+                    () = closing => {}
+                }
+            }
             inflight
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

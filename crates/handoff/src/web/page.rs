@@ -63,6 +63,11 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    // As the API's 503s: a full disk or a draining node, worth another try soon.
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, crate::api::retry_after());
+    }
     res
 }
 

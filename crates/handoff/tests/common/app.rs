@@ -193,6 +193,7 @@ impl TestApp {
                 .unwrap_or_else(|| panic!("`{flag}` takes a value"))
                 .clone();
             match flag.as_str() {
+                "--addr" => cfg.addr = value,
                 "--public-url" => cfg.public_url = Some(value),
                 "--database-url" => cfg.database_url = Some(value),
                 "--webhook-secret" => secrets.extend(value.split(',').map(str::to_owned)),

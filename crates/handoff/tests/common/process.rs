@@ -39,8 +39,12 @@ impl Drop for ProcessServer {
 /// the listening line; the address and the process.
 pub(crate) async fn start(app: &TestApp) -> (String, ProcessServer) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_handoff"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(app.data_dir());
+    cmd.arg("serve");
+    // A port of its own when the test gives none (one given is kept across restarts).
+    if !app.extra_args.iter().any(|a| a == "--addr") {
+        cmd.args(["--addr", "127.0.0.1:0"]);
+    }
+    cmd.arg("--data-dir").arg(app.data_dir());
     if let Some(policy) = app.policy_file() {
         cmd.arg("--policy").arg(policy);
     }
@@ -156,6 +160,12 @@ impl Spawned {
         let mut app = TestApp::new(policy, args, Mode::Process);
         app.start().await;
         Spawned(app)
+    }
+
+    /// Like [`Spawned::spawn_with`], not started yet: the test prepares the data
+    /// directory (e.g. mounts a file system there), then calls `start`.
+    pub fn unstarted(policy: Option<&str>, args: &[&str]) -> Spawned {
+        Spawned(TestApp::new(policy, args, Mode::Process))
     }
 
     /// Another node beside `first`, with the same `policy` and `args` (so the same
