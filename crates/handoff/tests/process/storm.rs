@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 const KILLS: usize = 30;
 /// The killer's pause before each SIGKILL, in milliseconds: uniform in this range.
 const PAUSE_MS: (u64, u64) = (1_000, 3_000);
-const AGENTS: usize = 3;
+const AGENTS: usize = 2;
 const REVIEWERS: [&str; 2] = ["oz", "ida"];
 /// How long one request may go unanswered across restarts before the test gives up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(30);
