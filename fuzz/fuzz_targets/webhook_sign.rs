@@ -2,7 +2,7 @@
 //! and body. The input is `secret\nid\ntimestamp\nbody`. Asserts that a secret that parses
 //! survives its `whsec_` encoding; that a signature is `v1,` and 32 bytes of base64, and is
 //! what a receiver computes from the secret's key (so it verifies); that it does not verify
-//! for another body, another id, another timestamp or another secret; and that during a
+//! for another body, another id, another timestamp or another key; and that during a
 //! rotation the header carries each secret's signature.
 #![no_main]
 
@@ -67,13 +67,17 @@ fuzz_target!(|data: &[u8]| {
         !verifies(&key, &id, ts ^ 1, body, &sig),
         "another timestamp verifies"
     );
+    // Another secret: the key with its first byte changed. (Not just any other key: HMAC
+    // pads a key to its block with zeros, so `k` and `k ‖ 0x00` are the same key, RFC 2104;
+    // the one-hour run found that with the second test secret and a zero byte after it.)
+    let mut other_key = key.clone();
+    other_key[0] ^= 1;
+    assert!(
+        !verifies(&other_key, &id, ts, body, &sig),
+        "another secret verifies"
+    );
+
     let other = parse(OTHER);
-    if other != secret {
-        assert!(
-            !verifies(&key_of(&other), &id, ts, body, &sig),
-            "another secret verifies"
-        );
-    }
 
     let header = signature_header(&[secret.clone(), other.clone()], &id, ts, body);
     let parts: Vec<&str> = header.split(' ').collect();
