@@ -8,34 +8,16 @@ use crate::notify::{message, slack};
 use handoff_domain::Handoff;
 use handoff_domain::lifecycle::Status;
 use handoff_domain::schedule::Notice;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// How far a request's timestamp may be from the server's clock (Slack's five minutes).
-pub const SLACK_WINDOW_SECS: i64 = 5 * 60;
+mod signature;
+pub use signature::{SLACK_WINDOW_SECS, SlackRefusal};
+
 /// How many signatures are remembered at most: only Slack can make valid ones, and
 /// those older than the window are forgotten, so this is never reached by real traffic.
 const SEEN_MAX: usize = 10_000;
-
-/// Why a request was not taken as Slack's: every one is a 401, and nothing happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SlackRefusal {
-    #[error("Slack interactivity is off: start the server with --slack-signing-secret")]
-    Off,
-    #[error("X-Slack-Request-Timestamp is missing or not a number")]
-    NoTimestamp,
-    #[error("the request's timestamp is more than five minutes from the server's clock")]
-    Stale,
-    #[error("X-Slack-Signature is missing or does not match the body")]
-    BadSignature,
-    #[error("this request was received already (a replay)")]
-    Replayed,
-    #[error("too many Slack requests in five minutes; try again shortly")]
-    Busy,
-}
 
 /// The signatures of the requests taken in the last five minutes, with their timestamps.
 #[derive(Debug, Default)]
@@ -60,16 +42,6 @@ impl SeenSignatures {
     }
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect()
-}
-
 impl App {
     /// Whether a request is Slack's, as Slack specifies: `X-Slack-Signature` is `v0=` and
     /// the hex HMAC-SHA256 of `v0:{timestamp}:{body}` under the signing secret (compared
@@ -84,26 +56,10 @@ impl App {
         let Some(secret) = self.notifier.settings.slack_signing_secret.as_deref() else {
             return Err(SlackRefusal::Off);
         };
-        let ts_text = timestamp.map(str::trim).unwrap_or_default();
-        let ts: i64 = ts_text.parse().map_err(|_| SlackRefusal::NoTimestamp)?;
         let now = self.now().timestamp();
-        // `abs_diff`: a timestamp near i64's ends must not overflow.
-        if now.abs_diff(ts) > SLACK_WINDOW_SECS.unsigned_abs() {
-            return Err(SlackRefusal::Stale);
-        }
-        let given = signature
-            .and_then(|s| s.trim().strip_prefix("v0="))
-            .and_then(unhex)
-            .ok_or(SlackRefusal::BadSignature)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-            .map_err(|_| SlackRefusal::BadSignature)?;
-        mac.update(b"v0:");
-        mac.update(ts_text.as_bytes());
-        mac.update(b":");
-        mac.update(body);
-        mac.verify_slice(&given)
-            .map_err(|_| SlackRefusal::BadSignature)?;
-        self.slack_seen.first_time(given, ts, now)
+        let signed = signature::check(secret, timestamp, signature, body, now)?;
+        self.slack_seen
+            .first_time(signed.signature, signed.timestamp, now)
     }
 
     /// The reviewer the Slack user `user` decides as: the person whose `[people.NAME]
@@ -179,12 +135,5 @@ mod tests {
             Err(SlackRefusal::Replayed)
         );
         assert_eq!(seen.first_time(vec![2], 1000, 1010), Ok(()));
-    }
-
-    #[test]
-    fn hex_is_read_in_pairs() {
-        assert_eq!(unhex("00ff10"), Some(vec![0, 255, 16]));
-        assert_eq!(unhex("0"), None);
-        assert_eq!(unhex("zz"), None);
     }
 }
