@@ -69,7 +69,9 @@ pub fn check(
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    // Lowercase hex digits only, as Slack writes them (`from_str_radix` alone would take
+    // `+f` for `0f`: another spelling of the same bytes).
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     (0..s.len())
@@ -87,5 +89,9 @@ mod tests {
         assert_eq!(unhex("00ff10"), Some(vec![0, 255, 16]));
         assert_eq!(unhex("0"), None);
         assert_eq!(unhex("zz"), None);
+        // One spelling only: Slack's lowercase digits (its SDK compares the text).
+        assert_eq!(unhex("+f"), None);
+        assert_eq!(unhex("0F"), None);
+        assert_eq!(unhex("-1"), None);
     }
 }
