@@ -334,6 +334,21 @@ impl TestApp {
             _ => handoff_cli(args).await,
         }
     }
+
+    /// `handoff audit verify --data-dir` on this server's data (running or stopped)
+    /// exits 0: the chain verifies from outside the server.
+    pub async fn assert_cli_audit_verifies(&self) {
+        let out = self
+            .cli(&["audit", "verify", "--data-dir", &self.data_dir_arg()])
+            .await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Runs the `handoff` binary with `args` and waits for it.

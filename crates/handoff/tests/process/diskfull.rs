@@ -303,16 +303,7 @@ async fn a_full_disk_refuses_writes_with_503_and_the_server_recovers_when_space_
     assert!(status.success(), "{status}");
     let (integrity, _) = crate::storm::inspect_database(&app.db_path()).await;
     assert_eq!(integrity, ["ok"], "PRAGMA integrity_check");
-    let out = app
-        .cli(&["audit", "verify", "--data-dir", &app.data_dir_arg()])
-        .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    app.assert_cli_audit_verifies().await;
     tmpfs.unmount();
     println!(
         "disk full ({SIZE} tmpfs, {filled} bytes of filler): {stored_while_full} submissions \

@@ -603,16 +603,7 @@ async fn a_crash_storm_loses_no_acknowledged_write_and_doubles_none() {
     let (integrity, doubled) = inspect_database(&app.db_path()).await;
     assert_eq!(integrity, ["ok"], "PRAGMA integrity_check");
     assert!(doubled.is_empty(), "keys stored twice: {doubled:?}");
-    let out = app
-        .cli(&["audit", "verify", "--data-dir", &app.data_dir_arg()])
-        .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    app.assert_cli_audit_verifies().await;
 
     let approvals = told.decisions.values().filter(|a| *a == "approve").count();
     println!(
