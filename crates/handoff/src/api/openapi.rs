@@ -125,40 +125,32 @@ fn is_json(body: &RequestBody) -> bool {
 /// guessed too many keys; `503` for a write the store could not take (its disk is full) or
 /// a node shutting down (nothing was written; the same request may succeed later).
 fn with_retry_after(op: &mut Operation, code: &str, description: &str) {
-    let retry_after = HeaderBuilder::new()
-        .schema(Object::with_type(Type::Integer))
-        .description(Some("Seconds to wait before trying again."))
-        .build();
-    op.responses
-        .responses
-        .entry(code.to_owned())
-        .or_insert_with(|| {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
-                    .header("Retry-After", retry_after)
-                    .content(
-                        PROBLEM,
-                        Content::new(Some(Ref::from_schema_name("Problem"))),
-                    )
-                    .build(),
-            )
-        });
+    put(op, code, description, true);
 }
 
 fn add(op: &mut Operation, code: &str, description: &str) {
+    put(op, code, description, false);
+}
+
+/// A problem-document answer `code`, unless the operation declares its own.
+fn put(op: &mut Operation, code: &str, description: &str, retry_after: bool) {
     op.responses
         .responses
         .entry(code.to_owned())
         .or_insert_with(|| {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(description)
-                    .content(
-                        PROBLEM,
-                        Content::new(Some(Ref::from_schema_name("Problem"))),
-                    )
-                    .build(),
-            )
+            let mut answer = ResponseBuilder::new().description(description).content(
+                PROBLEM,
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            );
+            if retry_after {
+                answer = answer.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(Object::with_type(Type::Integer))
+                        .description(Some("Seconds to wait before trying again."))
+                        .build(),
+                );
+            }
+            RefOr::T(answer.build())
         });
 }
