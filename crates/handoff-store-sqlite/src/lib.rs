@@ -140,7 +140,31 @@ fn migrator() -> Migrator {
             "checkpoints",
             include_str!("../migrations/0007_checkpoints.sql"),
         ),
+        m(8, "docs", include_str!("../migrations/0008_docs.sql")),
     ])
+}
+
+/// Creates the database at `path` as the migrations up to `version` leave it: what a
+/// database made by an older build looks like, for the tests of the migrations after it.
+#[doc(hidden)]
+pub async fn migrate_until(path: &Path, version: i64) -> Result<(), StoreError> {
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    let mut conn = SqliteConnection::connect_with(&opts).await.db()?;
+    let mut m = migrator();
+    m.migrations = m
+        .migrations
+        .iter()
+        .filter(|m| m.version <= version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    m.run_direct(None, &mut conn, false)
+        .await
+        .map_err(|e| StoreError::Migrate(e.to_string()))?;
+    conn.close().await.db()
 }
 
 impl SqliteStore {
@@ -224,7 +248,7 @@ impl SqliteStore {
         let mut merged: Vec<(i64, String, Handoff)> = Vec::new();
         for team in teams {
             let mut b = QueryBuilder::<Sqlite>::new(
-                "SELECT sla_due_ms, id, doc, state FROM handoffs WHERE assigned_team = ",
+                "SELECT sla_due_ms, id, doc, state FROM handoff_records WHERE assigned_team = ",
             );
             b.push_bind(team.to_owned());
             push_filters(&mut b, q);
@@ -248,7 +272,8 @@ impl SqliteStore {
     }
 
     async fn list_newest(&self, q: &ListQuery) -> Result<Vec<Handoff>, sqlx::Error> {
-        let mut b = QueryBuilder::<Sqlite>::new("SELECT doc, state FROM handoffs WHERE 1 = 1");
+        let mut b =
+            QueryBuilder::<Sqlite>::new("SELECT doc, state FROM handoff_records WHERE 1 = 1");
         if let Scope::Agent(agent) = &q.scope {
             b.push(" AND agent = ").push_bind(agent.clone());
         }
@@ -317,7 +342,7 @@ impl Store for SqliteStore {
             if let Some(h) = cached {
                 return Ok(Some((*h).clone()));
             }
-            let row = sqlx::query("SELECT doc, state FROM handoffs WHERE id = ?")
+            let row = sqlx::query("SELECT doc, state FROM handoff_records WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?;
@@ -340,7 +365,7 @@ impl Store for SqliteStore {
         read(async move {
             // The agent's index from `id` on: a revision is newer than what it supersedes.
             // The packet is in `doc`, written once at creation; `state` is laid over it.
-            let sql = "SELECT doc, state FROM handoffs WHERE agent = ? AND id > ? \
+            let sql = "SELECT doc, state FROM handoff_records WHERE agent = ? AND id > ? \
                        AND json_extract(doc, '$.packet.supersedes') = ? ORDER BY id";
             let rows = sqlx::query(sql)
                 .bind(agent)
@@ -381,7 +406,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
         read(async move {
             // Entries about deliveries (`notification.*`) change no handoff: no event.
-            let sql = "SELECT a.seq, h.doc, h.state FROM audit a JOIN handoffs h ON h.id = a.handoff_id \
+            let sql = "SELECT a.seq, h.doc, h.state FROM audit a JOIN handoff_records h ON h.id = a.handoff_id \
                        WHERE a.seq > ? AND a.action LIKE 'handoff.%' ORDER BY a.seq LIMIT ?";
             let rows = sqlx::query(sql)
                 .bind(after)
@@ -826,7 +851,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
         read(async move {
             let mut b = QueryBuilder::<Sqlite>::new(
-                "SELECT doc, state FROM handoffs WHERE spot_due IS NOT NULL",
+                "SELECT doc, state FROM handoff_records WHERE spot_due IS NOT NULL",
             );
             if let Some(teams) = teams {
                 if teams.is_empty() {
@@ -851,7 +876,7 @@ impl Store for SqliteStore {
     fn export(&self, q: ExportQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {
         read(async move {
             let mut b = QueryBuilder::<Sqlite>::new(
-                "SELECT doc, state FROM handoffs WHERE status NOT IN \
+                "SELECT doc, state FROM handoff_records WHERE status NOT IN \
                  ('pending', 'alerted', 'handed_over', 'acknowledged')",
             );
             if let Some(t) = q.task {
@@ -942,6 +967,11 @@ mod tests {
                 7,
                 "1d0c2f050b4c51002eea2a56b7b2c8d447da8898f89478bb44e927f082d50d2e\
                  8404e24f91c08c5064fe2ea336d4a849",
+            ),
+            (
+                8,
+                "ed2c39b40b589e4268c0d403c67869b0aa702a549b4cc039c515c9c64c5fe7ac\
+                 bd681e270c09df77e3fa23c2b5147d8c",
             ),
         ]
         .map(|(v, h)| (v, h.to_owned()));

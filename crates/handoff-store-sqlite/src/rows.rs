@@ -14,9 +14,13 @@ pub(super) use handoff_store::record::{
     from_ms, ts, version,
 };
 
+/// A new handoff's record, appended to its own table (never updated).
+pub(super) const INSERT_DOC: &str = "INSERT INTO handoff_docs (doc) VALUES (?)";
+
+/// A new handoff's row; `doc_n` is its record's row in `handoff_docs`.
 pub(super) const INSERT_HANDOFF: &str = "INSERT INTO handoffs (id, agent, task, status, level, \
      assigned_team, version, sla_due_ms, expires_ms, created_ms, updated_ms, idem_key, \
-     idem_sha256, doc, due_ms, spot_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     idem_sha256, doc_n, due_ms, spot_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// A changed handoff's row: its state and the columns the inbox filters on.
 pub(super) const UPDATE_STATE: &str = "UPDATE handoffs SET status = ?, version = ?, \

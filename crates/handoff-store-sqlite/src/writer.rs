@@ -9,9 +9,10 @@
 //! decisions on one handoff in the same batch: the second sees the first's state).
 //!
 //! What a change writes is small: a handoff's packet and evaluation are stored once, when
-//! it is submitted (`doc`); a later change writes its state row (`state`, the mutable part
-//! of the record, see [`rows`]) and its audit entry, and touches the inbox indexes only
-//! when the columns they hold change.
+//! it is submitted, in a table of their own (`handoff_docs`, appended to, never updated);
+//! a later change rewrites its handoffs row (the inbox columns and `state`, the mutable
+//! part of the record, see [`rows`]) and writes its audit entry, and touches the inbox
+//! indexes only when the columns they hold change.
 
 use crate::error;
 use crate::recent::Recent;
@@ -310,7 +311,7 @@ impl Writer {
         }
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT doc, state FROM handoffs WHERE id = ?")?;
+            .prepare_cached("SELECT doc, state FROM handoff_records WHERE id = ?")?;
         for id in missing {
             if b.current.contains_key(id) {
                 continue;
@@ -504,7 +505,7 @@ impl Writer {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT id, idem_sha256, created_ms, doc, state FROM handoffs \
+                "SELECT id, idem_sha256, created_ms, doc, state FROM handoff_records \
                  WHERE agent = ? AND idem_key = ?",
             )?
             .query_row([agent, &idem.key], |r| {
@@ -544,10 +545,16 @@ impl Writer {
             match &r.stored {
                 // New: the whole record, once.
                 None => {
+                    let encoded;
                     let doc = match &r.doc {
-                        Some(doc) => doc.clone(),
-                        None => rows::encode_doc(h),
+                        Some(doc) => doc,
+                        None => {
+                            encoded = rows::encode_doc(h);
+                            &encoded
+                        }
                     };
+                    c.prepare_cached(rows::INSERT_DOC)?.execute([doc])?;
+                    let doc_n = c.last_insert_rowid();
                     c.prepare_cached(rows::INSERT_HANDOFF)?.execute(params![
                         h.id,
                         h.state.agent,
@@ -562,7 +569,7 @@ impl Writer {
                         h.updated_at.timestamp_millis(),
                         r.idem.as_ref().map(|i| &i.key),
                         r.idem.as_ref().map(|i| &i.body_sha256),
-                        doc,
+                        doc_n,
                         due,
                         spot,
                     ])?;

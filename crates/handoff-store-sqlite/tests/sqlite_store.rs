@@ -189,7 +189,7 @@ async fn raw_row(db: &TempFile, id: &str) -> (String, Option<String>) {
     let mut conn = sqlx::SqliteConnection::connect(&url)
         .await
         .expect("a second connection");
-    let row = sqlx::query("SELECT doc, state FROM handoffs WHERE id = ?")
+    let row = sqlx::query("SELECT doc, state FROM handoff_records WHERE id = ?")
         .bind(id)
         .fetch_one(&mut conn)
         .await
@@ -223,6 +223,10 @@ async fn a_change_writes_only_the_state_and_reads_back_whole() {
         "the record written at creation is not rewritten"
     );
     let state_after = state_after.expect("the change wrote the state row");
+    assert!(
+        !state_after.contains("current_draft") && !state_after.contains("Draft 1"),
+        "a state without edits leaves the agent's draft to the record: {state_after}"
+    );
     assert!(
         state_after.len() < doc.len(),
         "the state row ({} bytes) is smaller than the record ({} bytes)",
@@ -260,8 +264,15 @@ async fn a_row_written_before_the_state_column_reads_and_changes_as_before() {
     let mut conn = sqlx::SqliteConnection::connect(&url)
         .await
         .expect("a second connection");
-    sqlx::query("UPDATE handoffs SET doc = ?, state = NULL WHERE id = ?")
-        .bind(serde_json::to_string(&approved).expect("a record serialises"))
+    sqlx::query(
+        "UPDATE handoff_docs SET doc = ? WHERE n = (SELECT doc_n FROM handoffs WHERE id = ?)",
+    )
+    .bind(serde_json::to_string(&approved).expect("a record serialises"))
+    .bind(&h.id)
+    .execute(&mut conn)
+    .await
+    .expect("the legacy record");
+    sqlx::query("UPDATE handoffs SET state = NULL WHERE id = ?")
         .bind(&h.id)
         .execute(&mut conn)
         .await
@@ -301,6 +312,82 @@ async fn a_row_written_before_the_state_column_reads_and_changes_as_before() {
     store.close().await;
 }
 
+/// A database made before the records moved to a table of their own (migration 8): its
+/// rows, one never changed and one changed since, read back whole after the migration,
+/// and change as any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_written_before_the_records_table_move_into_it() {
+    use sqlx::Connection;
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    handoff_store_sqlite::migrate_until(&db.path, 7)
+        .await
+        .expect("the schema of migration 7");
+    let fresh = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    let decided = fx.handoff(2, "respond_to_client_inquiry", "sales-bot", t0());
+    // The second as approved, its state written over its record as migration 7 did.
+    let scratch = TempFile::new();
+    let store = Fixture::new(&scratch).open().await;
+    created(&store, submission(decided.clone())).await;
+    let approved = store
+        .update(decided.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("the approval applies");
+    store.close().await;
+    let url = format!("sqlite:{}", db.path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a connection");
+    for (h, state) in [
+        (&fresh, None),
+        (
+            &decided,
+            Some(handoff_store::record::encode_state(&approved)),
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO handoffs (id, agent, task, status, level, assigned_team, version, \
+             sla_due_ms, expires_ms, created_ms, updated_ms, doc, state) \
+             VALUES (?, ?, ?, ?, ?, ?, 1, 0, 0, 0, 0, ?, ?)",
+        )
+        .bind(&h.id)
+        .bind(h.agent())
+        .bind(&h.task)
+        .bind(h.state.status.as_str())
+        .bind(i64::from(h.evaluation.level.get()))
+        .bind(&h.state.assigned_team)
+        .bind(handoff_store::record::encode_doc(h))
+        .bind(state)
+        .execute(&mut conn)
+        .await
+        .expect("a row as migration 7 stored it");
+    }
+    conn.close().await.expect("the connection closes");
+
+    let store = fx.open().await;
+    assert_eq!(
+        store.get(&fresh.id).await.expect("the store reads"),
+        Some(fresh.clone())
+    );
+    assert_eq!(
+        store.get(&decided.id).await.expect("the store reads"),
+        Some(approved)
+    );
+    let now_approved = store
+        .update(fresh.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("the approval applies");
+    store.close().await;
+    let store = fx.open().await;
+    assert_eq!(
+        store.get(&fresh.id).await.expect("the store reads"),
+        Some(now_approved)
+    );
+    store.close().await;
+}
+
 /// A batch that fails tells its callers why (before, a batch that failed while reading
 /// what it starts from dropped their answers, which they took for the store closing), and
 /// the writer goes on: the next write commits after the chain's tail as the file has it.
@@ -318,11 +405,14 @@ async fn every_caller_of_a_failed_batch_hears_its_failure_and_the_writer_goes_on
     let mut conn = sqlx::SqliteConnection::connect(&url)
         .await
         .expect("a second connection");
-    sqlx::query("UPDATE handoffs SET doc = 'not a record' WHERE id = ?")
-        .bind(&h.id)
-        .execute(&mut conn)
-        .await
-        .expect("the edit");
+    sqlx::query(
+        "UPDATE handoff_docs SET doc = 'not a record' \
+         WHERE n = (SELECT doc_n FROM handoffs WHERE id = ?)",
+    )
+    .bind(&h.id)
+    .execute(&mut conn)
+    .await
+    .expect("the edit");
     conn.close().await.expect("the connection closes");
 
     let store = fx.open().await;

@@ -32,7 +32,7 @@ pub fn encode_doc(h: &Handoff) -> String {
 /// evaluation, the task, the epoch, the creation time) is stored once, in `doc`.
 #[derive(Serialize)]
 struct StateOut<'a> {
-    state: &'a Lifecycle,
+    state: LifecycleOut<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     receipt: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +63,7 @@ struct StateIn {
 /// The `state` column of a changed handoff.
 pub fn encode_state(h: &Handoff) -> String {
     let s = StateOut {
-        state: &h.state,
+        state: LifecycleOut(&h.state),
         receipt: &h.receipt,
         receipt_ed25519: &h.receipt_ed25519,
         updated_at: h.updated_at,
@@ -74,13 +74,61 @@ pub fn encode_state(h: &Handoff) -> String {
     serde_json::to_string(&s).unwrap_or_else(|_| "{}".to_owned())
 }
 
+/// The lifecycle as the `state` column holds it: the current draft is left out while it
+/// is still the agent's own (draft version 1, which `doc` holds), since it is most of the
+/// state's size and the state is rewritten at every change.
+struct LifecycleOut<'a>(&'a Lifecycle);
+
+impl Serialize for LifecycleOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // Every field named: a field added to `Lifecycle` fails to compile here rather than
+        // go unsaved.
+        let Lifecycle {
+            status,
+            version,
+            agent,
+            assigned_team,
+            approvals_required,
+            approvals,
+            draft_versions,
+            current_draft,
+            decision,
+            outcome,
+        } = self.0;
+        let edited = draft_versions.len() > 1;
+        let mut m = s.serialize_struct("Lifecycle", 9 + usize::from(edited))?;
+        m.serialize_field("status", status)?;
+        m.serialize_field("version", version)?;
+        m.serialize_field("agent", agent)?;
+        m.serialize_field("assigned_team", assigned_team)?;
+        m.serialize_field("approvals_required", approvals_required)?;
+        m.serialize_field("approvals", approvals)?;
+        m.serialize_field("draft_versions", draft_versions)?;
+        if edited {
+            m.serialize_field("current_draft", current_draft)?;
+        } else {
+            m.skip_field("current_draft")?;
+        }
+        m.serialize_field("decision", decision)?;
+        m.serialize_field("outcome", outcome)?;
+        m.end()
+    }
+}
+
 /// A record from its row: `doc` as written at creation, with `state` (when the handoff
 /// changed since) laid over it.
 pub fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_json::Error> {
     let mut h: Handoff = serde_json::from_str(doc)?;
     if let Some(state) = state {
         let s: StateIn = serde_json::from_str(state)?;
+        // The agent's draft as submitted, which a state without edits leaves out (states
+        // written before that carry it, and keep theirs).
+        let submitted = h.state.current_draft.take();
         h.state = s.state;
+        if h.state.draft_versions.len() <= 1 && h.state.current_draft.is_none() {
+            h.state.current_draft = submitted;
+        }
         h.receipt = s.receipt;
         h.receipt_ed25519 = s.receipt_ed25519;
         h.updated_at = s.updated_at;

@@ -3,6 +3,7 @@
 
 use super::TestDatabase;
 use super::fixture::*;
+use handoff_domain::lifecycle::{Command, DecisionAction};
 
 pub async fn a_reopened_store_keeps_everything_and_continues_the_chain(db: &dyn TestDatabase) {
     let fx = Fixture::new(db);
@@ -67,5 +68,61 @@ pub async fn a_reopened_store_keeps_everything_and_continues_the_chain(db: &dyn 
     assert_eq!(entry[0].seq, tail.seq + 1, "the chain continues");
     assert_eq!(entry[0].prev_hash, tail.hash, "from the old tail");
     assert_one_valid_chain(&store, 8).await;
+    store.close().await;
+}
+
+/// The current draft survives reopening both ways: the agent's own, which a state without
+/// edits leaves to the record written at submission, and a reviewer's edit, which the
+/// state carries.
+pub async fn a_reopened_store_reads_the_agents_draft_and_an_edited_one(db: &dyn TestDatabase) {
+    let fx = Fixture::new(db);
+    let store = fx.open().await;
+    let agents = created(
+        &store,
+        submission(fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0())),
+    )
+    .await;
+    let edited = created(
+        &store,
+        submission(fx.handoff(2, "respond_to_client_inquiry", "sales-bot", t0())),
+    )
+    .await;
+    let approved = store
+        .update(agents.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("ana approves");
+    let edit = Command::Decide {
+        by: "ana".to_owned(),
+        action: DecisionAction::Edit,
+        rationale: None,
+        draft: Some(serde_json::json!("Draft 2, as ana wrote it")),
+        option: None,
+        to_team: None,
+    };
+    let edited = store
+        .update(
+            edited.id.clone(),
+            None,
+            change_by(edit, "ana", "handoff.decision"),
+        )
+        .await
+        .expect("the store answers")
+        .expect("ana edits");
+    assert_eq!(approved.state.current_draft, Some("Draft 1".into()));
+    assert_eq!(
+        edited.state.current_draft,
+        Some("Draft 2, as ana wrote it".into())
+    );
+    store.close().await;
+    drop(store);
+
+    let store = fx.open().await;
+    for h in [&approved, &edited] {
+        assert_eq!(
+            store.get(&h.id).await.expect("the store reads").as_ref(),
+            Some(h)
+        );
+    }
     store.close().await;
 }

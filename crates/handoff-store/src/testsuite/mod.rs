@@ -68,6 +68,7 @@ macro_rules! store_suite {
             of_eight_racing_approvals_exactly_one_is_applied,
             // durability
             a_reopened_store_keeps_everything_and_continues_the_chain,
+            a_reopened_store_reads_the_agents_draft_and_an_edited_one,
             // read
             a_reviewer_listing_orders_two_teams_by_due_time_and_pages_without_gaps_or_repeats,
             a_listing_filters_by_status_task_team_and_level,
