@@ -9,6 +9,8 @@
 //!   applied in one `BEGIN IMMEDIATE` transaction and committed once, before anyone hears
 //!   of it.
 //! - `recent`: the handoffs written last, kept in memory.
+//! - `turns`: one change at a time per handoff, so that a change can be computed off the
+//!   writer's thread on the state as committed.
 //! - `rows`: between Rust values and SQLite rows.
 //! - `error`: sqlx's errors as [`StoreError`].
 //!
@@ -20,6 +22,7 @@
 mod error;
 mod recent;
 mod rows;
+mod turns;
 mod writer;
 
 use chrono::{DateTime, SecondsFormat};
@@ -46,7 +49,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use writer::{Op, Writer};
+use turns::Turns;
+use writer::{Op, ReadyChange, Writer};
 
 /// Page caches, in KiB (negative `cache_size`): the writer's, and each reader's.
 const WRITER_CACHE: &str = "-8192";
@@ -63,6 +67,7 @@ pub struct SqliteStore {
     hub: Arc<Hub>,
     checkpointer: tokio::task::JoinHandle<()>,
     recent: Arc<Mutex<Recent>>,
+    turns: Turns,
     stats: Arc<WriterStats>,
 }
 
@@ -218,6 +223,7 @@ impl SqliteStore {
             hub,
             checkpointer,
             recent,
+            turns: Turns::default(),
             stats,
         })
     }
@@ -232,6 +238,26 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A handoff as committed: from memory when written lately, else from the file.
+    async fn committed(&self, id: &str) -> Result<Option<Arc<Handoff>>, StoreError> {
+        let cached = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id);
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let row = sqlx::query("SELECT doc, state FROM handoff_records WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?;
+        row.map(|r| decode_row(&r, 0).map(Arc::new))
+            .transpose()
+            .map_err(db)
     }
 
     async fn list_sql(&self, q: &ListQuery) -> Result<Vec<Handoff>, sqlx::Error> {
@@ -318,39 +344,39 @@ impl Store for SqliteStore {
         Box::pin(self.send(|reply| Op::Submit(Box::new(ready), reply)))
     }
 
+    /// In the handoff's turn: the change is computed here, on the state as committed (the
+    /// receipt's signatures, the new state's JSON, the audit entry's canonical form), and
+    /// the writer only records it. A handoff not committed yet (its submission may be
+    /// queued right ahead) is left to the writer, which sees the batch it is in.
     fn update(
         &self,
         id: String,
         if_match: Option<u64>,
         f: UpdateFn,
     ) -> BoxFuture<'_, Result<Result<Handoff, Refused>, StoreError>> {
-        Box::pin(self.send(move |reply| Op::Update {
-            id,
-            if_match,
-            f,
-            reply,
-        }))
+        Box::pin(async move {
+            let _turn = self.turns.take(&id).await;
+            let Some(current) = self.committed(&id).await? else {
+                return self
+                    .send(move |reply| Op::Update {
+                        id,
+                        if_match,
+                        f,
+                        reply,
+                    })
+                    .await;
+            };
+            let applied = match handoff_store::record::apply_change(&current, if_match, f) {
+                Ok(applied) => applied,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let change = Box::new(ReadyChange::new(&current, applied));
+            self.send(move |reply| Op::Change(change, reply)).await
+        })
     }
 
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Handoff>, StoreError>> {
-        read(async move {
-            let cached = self
-                .recent
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(id);
-            if let Some(h) = cached {
-                return Ok(Some((*h).clone()));
-            }
-            let row = sqlx::query("SELECT doc, state FROM handoff_records WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await?;
-            match row {
-                Some(r) => Ok(Some(decode_row(&r, 0)?)),
-                None => Ok(None),
-            }
-        })
+        Box::pin(async move { Ok(self.committed(id).await?.map(|h| (*h).clone())) })
     }
 
     fn list(&self, q: ListQuery) -> BoxFuture<'_, Result<Vec<Handoff>, StoreError>> {

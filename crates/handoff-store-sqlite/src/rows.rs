@@ -44,6 +44,8 @@ pub(super) struct HandoffRow {
     pub(super) handoff: Handoff,
     /// The whole record's JSON when it was made off the writer's path (a new row).
     pub(super) doc: Option<String>,
+    /// The state's JSON when it was made off the writer's path (a changed row).
+    pub(super) state: Option<String>,
     /// The idempotency key it was submitted with (new rows only).
     pub(super) idem: Option<Idempotency>,
     /// `None` for a new row; for a stored one, its team and SLA due time as stored, which

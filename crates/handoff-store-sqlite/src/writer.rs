@@ -57,8 +57,55 @@ impl ReadySubmission {
     }
 }
 
+/// A change its caller computed (in its turn, see `turns`) on the handoff's state as
+/// committed at `version`: the writer checks the version and records it.
+pub(super) struct ReadyChange {
+    pub(super) version: u64,
+    /// The stored team and SLA due time it was computed on.
+    pub(super) stored: (String, i64),
+    pub(super) handoff: Handoff,
+    pub(super) state: String,
+    pub(super) audit: Prepared,
+    pub(super) deliveries: Vec<Delivery>,
+    pub(super) tally: Tally,
+    pub(super) previous_team: Option<String>,
+}
+
+impl ReadyChange {
+    pub(super) fn new(current: &Handoff, applied: handoff_store::record::Applied) -> ReadyChange {
+        let handoff_store::record::Applied {
+            handoff,
+            audit,
+            deliveries,
+            tally,
+            previous_team,
+        } = applied;
+        ReadyChange {
+            version: current.version(),
+            stored: stored(current),
+            state: rows::encode_state(&handoff),
+            handoff,
+            audit: Prepared::new(audit),
+            deliveries,
+            tally,
+            previous_team,
+        }
+    }
+}
+
+/// A stored handoff's team and SLA due time, which say whether a change moves it in the
+/// inbox's index.
+fn stored(h: &Handoff) -> (String, i64) {
+    (
+        h.state.assigned_team.clone(),
+        h.evaluation.sla_due_at.timestamp_millis(),
+    )
+}
+
 pub(super) enum Op {
     Submit(Box<ReadySubmission>, Reply<Submitted>),
+    /// A change computed by its caller.
+    Change(Box<ReadyChange>, Reply<Result<Handoff, Refused>>),
     Update {
         id: String,
         if_match: Option<u64>,
@@ -94,6 +141,8 @@ enum Done {
     ),
     Flag(Reply<bool>, bool),
     Unit(Reply<()>),
+    /// A computed change whose handoff had changed since: not recorded.
+    Stale(Reply<Result<Handoff, Refused>>),
 }
 
 impl Done {
@@ -103,6 +152,14 @@ impl Done {
             Done::Update(r, v) => answer(r, *v, failure),
             Done::Flag(r, v) => answer(r, v, failure),
             Done::Unit(r) => answer(r, (), failure),
+            Done::Stale(r) => {
+                let _ = r.send(Err(match failure {
+                    Some(f) => StoreError::batch_failed(f.full, &f.message),
+                    None => StoreError::Write(
+                        "the handoff changed while the change was being made; try again".to_owned(),
+                    ),
+                }));
+            }
         }
     }
 }
@@ -128,7 +185,9 @@ fn answer<T>(reply: Reply<T>, value: T, failure: Option<&Failure>) {
 fn abandon(op: Op, b: &mut Batch) {
     b.done.push(match op {
         Op::Submit(_, reply) => Done::Submit(reply, Submitted::KeyReused),
-        Op::Update { reply, .. } => Done::Update(reply, Box::new(Err(Refused::NotFound))),
+        Op::Update { reply, .. } | Op::Change(_, reply) => {
+            Done::Update(reply, Box::new(Err(Refused::NotFound)))
+        }
         Op::Attempt(_, _, reply) | Op::SetPolicy { reply, .. } => Done::Unit(reply),
         Op::CreateKey(_, _, reply)
         | Op::RevokeKey(_, _, reply)
@@ -285,6 +344,7 @@ impl Writer {
             .iter()
             .filter_map(|op| match op {
                 Op::Update { id, .. } => Some(id.as_str()),
+                Op::Change(c, _) => Some(c.handoff.id.as_str()),
                 _ => None,
             })
             .collect();
@@ -346,6 +406,13 @@ impl Writer {
             } => {
                 let outcome = b.update(&id, if_match, f);
                 b.done.push(Done::Update(reply, Box::new(outcome)));
+            }
+            Op::Change(change, reply) => {
+                let done = match b.change(*change) {
+                    Some(outcome) => Done::Update(reply, Box::new(outcome)),
+                    None => Done::Stale(reply),
+                };
+                b.done.push(done);
             }
             Op::Attempt(attempt, audit, reply) => {
                 if let Some(a) = audit {
@@ -472,6 +539,7 @@ impl Writer {
         b.rows.push(HandoffRow {
             handoff: sub.handoff.clone(),
             doc: Some(sub.doc),
+            state: None,
             idem: sub.idempotency,
             stored: None,
         });
@@ -577,7 +645,14 @@ impl Writer {
                 // Changed: the state row. The inbox's (team, due time) index is touched
                 // only when an escalation moved it.
                 Some((team, sla_due_ms)) => {
-                    let state = rows::encode_state(h);
+                    let encoded;
+                    let state = match &r.state {
+                        Some(state) => state,
+                        None => {
+                            encoded = rows::encode_state(h);
+                            &encoded
+                        }
+                    };
                     let new_due = h.evaluation.sla_due_at.timestamp_millis();
                     let moved = *team != h.state.assigned_team || *sla_due_ms != new_due;
                     let (status, version, updated) = (
@@ -694,34 +769,76 @@ impl Batch {
         seq
     }
 
+    /// The handoff `id` as this batch sees it: its row when the batch created or changed
+    /// it, else as loaded. With the index of its row.
+    fn current(&self, id: &str) -> Option<(Option<usize>, &Handoff)> {
+        match self.row_index.get(id).copied() {
+            Some(i) => Some((Some(i), &self.rows[i].handoff)),
+            None => self.current.get(id).map(|h| (None, &**h)),
+        }
+    }
+
     fn update(&mut self, id: &str, if_match: Option<u64>, f: UpdateFn) -> Result<Handoff, Refused> {
-        let index = self.row_index.get(id).copied();
-        let current = match index {
-            Some(i) => &self.rows[i].handoff,
-            None => self
-                .current
-                .get(id)
-                .map(|h| &**h)
-                .ok_or(Refused::NotFound)?,
-        };
-        let stored = (
-            current.state.assigned_team.clone(),
-            current.evaluation.sla_due_at.timestamp_millis(),
-        );
+        let (index, current) = self.current(id).ok_or(Refused::NotFound)?;
+        let stored = stored(current);
+        let applied = handoff_store::record::apply_change(current, if_match, f)?;
         let handoff_store::record::Applied {
             handoff,
             audit,
             deliveries,
             tally,
             previous_team,
-        } = handoff_store::record::apply_change(current, if_match, f)?;
+        } = applied;
+        Ok(self.record(
+            index,
+            ReadyChange {
+                version: 0,
+                stored,
+                state: String::new(),
+                handoff,
+                audit: Prepared::new(audit),
+                deliveries,
+                tally,
+                previous_team,
+            },
+            false,
+        ))
+    }
+
+    /// A change computed by its caller, recorded if the handoff is still at the version
+    /// it was computed on (its caller held the handoff's turn, so it is, unless another
+    /// process changed it); `None` when not.
+    fn change(&mut self, c: ReadyChange) -> Option<Result<Handoff, Refused>> {
+        let Some((index, current)) = self.current(&c.handoff.id) else {
+            return Some(Err(Refused::NotFound));
+        };
+        if current.version() != c.version {
+            return None;
+        }
+        Some(Ok(self.record(index, c, true)))
+    }
+
+    /// Seals a change's audit entry and queues its row, event, deliveries and tally;
+    /// `encoded`: `c.state` is the new state's JSON (else it is encoded when written).
+    fn record(&mut self, index: Option<usize>, c: ReadyChange, encoded: bool) -> Handoff {
+        let ReadyChange {
+            stored,
+            state,
+            handoff,
+            audit,
+            deliveries,
+            tally,
+            previous_team,
+            ..
+        } = c;
         if !tally.is_empty() {
             self.tallies.push(tally);
         }
-        let seq = self.seal(Prepared::new(audit));
+        let seq = self.seal(audit);
         let mut event = Event::of(seq, &handoff);
         event.previous_team = previous_team;
         self.events.push((self.audits.len() - 1, event));
+        let state = encoded.then_some(state);
         match index {
             Some(i) => {
                 // Created or changed earlier in this batch: its row takes the new state
@@ -729,19 +846,21 @@ impl Batch {
                 let row = &mut self.rows[i];
                 row.handoff = handoff.clone();
                 row.doc = None;
+                row.state = state;
             }
             None => {
-                self.row_index.insert(id.to_owned(), self.rows.len());
+                self.row_index.insert(handoff.id.clone(), self.rows.len());
                 self.rows.push(HandoffRow {
                     handoff: handoff.clone(),
                     doc: None,
+                    state,
                     idem: None,
                     stored: Some(stored),
                 });
             }
         }
         self.deliveries.extend(deliveries);
-        Ok(handoff)
+        handoff
     }
 }
 

@@ -388,11 +388,13 @@ async fn rows_written_before_the_records_table_move_into_it() {
     store.close().await;
 }
 
-/// A batch that fails tells its callers why (before, a batch that failed while reading
-/// what it starts from dropped their answers, which they took for the store closing), and
+/// A stored record that no longer decodes fails the change that reads it, with the reason
+/// (the change is computed on the record read from the file, in the handoff's turn), and
 /// the writer goes on: the next write commits after the chain's tail as the file has it.
+/// (A batch that fails inside the writer answers each of its callers with the failure:
+/// `process::diskfull` fills the disk under it.)
 #[tokio::test(flavor = "multi_thread")]
-async fn every_caller_of_a_failed_batch_hears_its_failure_and_the_writer_goes_on() {
+async fn a_record_that_no_longer_decodes_fails_its_change_and_the_writer_goes_on() {
     use sqlx::Connection;
     let db = TempFile::new();
     let fx = Fixture::new(&db);
@@ -400,7 +402,7 @@ async fn every_caller_of_a_failed_batch_hears_its_failure_and_the_writer_goes_on
     let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
     created(&store, submission(h.clone())).await;
     store.close().await;
-    // A stored record that no longer decodes: the batch that loads it fails.
+    // A stored record that no longer decodes.
     let url = format!("sqlite:{}", db.path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url)
         .await
@@ -419,8 +421,9 @@ async fn every_caller_of_a_failed_batch_hears_its_failure_and_the_writer_goes_on
     let err = store
         .update(h.id.clone(), None, approve("ana"))
         .await
-        .expect_err("the batch failed");
-    assert!(matches!(err, StoreError::Write(_)), "{err:?}");
+        .expect_err("the change failed");
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(err.to_string().contains("decoding"), "{err}");
     created(
         &store,
         submission(fx.handoff(2, "respond_to_client_inquiry", "sales-bot", t0())),
