@@ -11,10 +11,10 @@
 //! entry's hash has to be kept somewhere else to detect that: the server's signed
 //! checkpoints ([`crate::checkpoint`], SPEC §9).
 
-use crate::canonical::{canonical_json, hex};
+use crate::canonical::{hex, write_string, write_value};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first entry.
@@ -71,15 +71,22 @@ fn head(
     handoff_id: Option<&str>,
     data: &Value,
 ) -> String {
-    let body = json!({
-        "at": at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "actor": actor,
-        "action": action,
-        "handoff_id": handoff_id,
-        "data": data,
-    });
-    let mut text = canonical_json(&body);
-    text.pop();
+    // Written directly in the canonical key order (action, actor, at, data, handoff_id;
+    // then seq), rather than through a JSON object that would copy `data` to be sorted.
+    let mut text = String::with_capacity(128);
+    text.push_str("{\"action\":");
+    write_string(&mut text, action);
+    text.push_str(",\"actor\":");
+    write_string(&mut text, actor);
+    text.push_str(",\"at\":");
+    write_string(&mut text, &at.to_rfc3339_opts(SecondsFormat::Millis, true));
+    text.push_str(",\"data\":");
+    write_value(&mut text, data);
+    text.push_str(",\"handoff_id\":");
+    match handoff_id {
+        Some(id) => write_string(&mut text, id),
+        None => text.push_str("null"),
+    }
     text
 }
 
@@ -267,6 +274,7 @@ impl ChainVerifier {
 mod prepared_tests {
     use super::*;
     use chrono::TimeZone;
+    use serde_json::json;
 
     #[test]
     fn a_prepared_entry_hashes_exactly_as_sealing_does() {
@@ -294,6 +302,7 @@ mod prepared_tests {
 mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
+    use serde_json::json;
 
     fn at(ms: i64) -> DateTime<Utc> {
         Utc.timestamp_millis_opt(1_795_000_000_000 + ms)

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use handoff_domain::audit::{AuditEntry, NewEntry, seal, verify};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use sha2::Digest;
 
 const ACTORS: [&str; 5] = ["ana", "bo", "sales-bot", "system", "Zoë"];
 const ACTIONS: [&str; 6] = [
@@ -142,5 +143,37 @@ proptest! {
         let mut c = c;
         c.pop();
         prop_assert!(verify(&c).ok);
+    }
+}
+
+proptest! {
+    /// Each entry's hash is SPEC §9's, worked out the plain way: the SHA-256 of the previous
+    /// hash followed by the RFC 8785 form of the whole entry (its six fields as one object).
+    #[test]
+    fn each_hash_is_the_digest_of_the_previous_hash_and_the_canonical_entry(entries in chain()) {
+        let mut prev = handoff_domain::audit::GENESIS.to_owned();
+        for e in &entries {
+            let content = json!({
+                "seq": e.seq,
+                "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "actor": e.actor,
+                "action": e.action,
+                "handoff_id": e.handoff_id,
+                "data": e.data,
+            });
+            let mut text = prev.clone();
+            text.push_str(&handoff_domain::canonical::canonical_json(&content));
+            let want = handoff_domain::canonical::hex(&sha2::Sha256::digest(text.as_bytes()));
+            prop_assert_eq!(&e.hash, &want);
+            prev = e.hash.clone();
+        }
+    }
+
+    /// A canonical string is escaped as JSON.stringify escapes it, which is what serde_json
+    /// writes too: only `"`, `\` and C0 controls.
+    #[test]
+    fn canonical_strings_are_escaped_as_json_stringify_does(s in "[a-zé€😀\"\\\\\u{0}-\u{1f}\u{7f} ]{0,24}") {
+        let want = serde_json::to_string(&s).unwrap_or_default();
+        prop_assert_eq!(handoff_domain::canonical::canonical_json(&Value::from(s)), want);
     }
 }
