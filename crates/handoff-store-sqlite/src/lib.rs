@@ -370,7 +370,7 @@ impl Store for SqliteStore {
                 Ok(applied) => applied,
                 Err(refused) => return Ok(Err(refused)),
             };
-            let change = Box::new(ReadyChange::new(&current, applied));
+            let change = Box::new(ReadyChange::new(&current, applied, true));
             self.send(move |reply| Op::Change(change, reply)).await
         })
     }

@@ -64,7 +64,8 @@ pub(super) struct ReadyChange {
     /// The stored team and SLA due time it was computed on.
     pub(super) stored: (String, i64),
     pub(super) handoff: Handoff,
-    pub(super) state: String,
+    /// The new state's JSON, when worked out before the writer.
+    pub(super) state: Option<String>,
     pub(super) audit: Prepared,
     pub(super) deliveries: Vec<Delivery>,
     pub(super) tally: Tally,
@@ -72,7 +73,13 @@ pub(super) struct ReadyChange {
 }
 
 impl ReadyChange {
-    pub(super) fn new(current: &Handoff, applied: handoff_store::record::Applied) -> ReadyChange {
+    /// `applied`, the change of `current`, ready to record; with the new state's JSON when
+    /// `encode` (off the writer's thread; the writer encodes it when it writes the row).
+    pub(super) fn new(
+        current: &Handoff,
+        applied: handoff_store::record::Applied,
+        encode: bool,
+    ) -> ReadyChange {
         let handoff_store::record::Applied {
             handoff,
             audit,
@@ -83,7 +90,7 @@ impl ReadyChange {
         ReadyChange {
             version: current.version(),
             stored: stored(current),
-            state: rows::encode_state(&handoff),
+            state: encode.then(|| rows::encode_state(&handoff)),
             handoff,
             audit: Prepared::new(audit),
             deliveries,
@@ -780,29 +787,9 @@ impl Batch {
 
     fn update(&mut self, id: &str, if_match: Option<u64>, f: UpdateFn) -> Result<Handoff, Refused> {
         let (index, current) = self.current(id).ok_or(Refused::NotFound)?;
-        let stored = stored(current);
         let applied = handoff_store::record::apply_change(current, if_match, f)?;
-        let handoff_store::record::Applied {
-            handoff,
-            audit,
-            deliveries,
-            tally,
-            previous_team,
-        } = applied;
-        Ok(self.record(
-            index,
-            ReadyChange {
-                version: 0,
-                stored,
-                state: String::new(),
-                handoff,
-                audit: Prepared::new(audit),
-                deliveries,
-                tally,
-                previous_team,
-            },
-            false,
-        ))
+        let change = ReadyChange::new(current, applied, false);
+        Ok(self.record(index, change))
     }
 
     /// A change computed by its caller, recorded if the handoff is still at the version
@@ -815,12 +802,11 @@ impl Batch {
         if current.version() != c.version {
             return None;
         }
-        Some(Ok(self.record(index, c, true)))
+        Some(Ok(self.record(index, c)))
     }
 
-    /// Seals a change's audit entry and queues its row, event, deliveries and tally;
-    /// `encoded`: `c.state` is the new state's JSON (else it is encoded when written).
-    fn record(&mut self, index: Option<usize>, c: ReadyChange, encoded: bool) -> Handoff {
+    /// Seals a change's audit entry and queues its row, event, deliveries and tally.
+    fn record(&mut self, index: Option<usize>, c: ReadyChange) -> Handoff {
         let ReadyChange {
             stored,
             state,
@@ -838,7 +824,6 @@ impl Batch {
         let mut event = Event::of(seq, &handoff);
         event.previous_team = previous_team;
         self.events.push((self.audits.len() - 1, event));
-        let state = encoded.then_some(state);
         match index {
             Some(i) => {
                 // Created or changed earlier in this batch: its row takes the new state

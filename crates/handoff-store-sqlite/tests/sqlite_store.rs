@@ -199,6 +199,19 @@ async fn raw_row(db: &TempFile, id: &str) -> (String, Option<String>) {
     out
 }
 
+/// `h` submitted and approved by ana in a store on `fx`'s database, closed after.
+async fn stored_approved(fx: &Fixture<'_>, h: &handoff_domain::Handoff) -> handoff_domain::Handoff {
+    let store = fx.open().await;
+    created(&store, submission(h.clone())).await;
+    let approved = store
+        .update(h.id.clone(), None, approve("ana"))
+        .await
+        .expect("the store answers")
+        .expect("the approval applies");
+    store.close().await;
+    approved
+}
+
 /// The lean write path: the record is written whole once, at creation; a change writes
 /// only the state row, and reading lays it over the record. A store opened afresh (nothing
 /// in memory) reads the changed handoff exactly as the writer answered it.
@@ -250,15 +263,8 @@ async fn a_row_written_before_the_state_column_reads_and_changes_as_before() {
     use sqlx::Connection;
     let db = TempFile::new();
     let fx = Fixture::new(&db);
-    let store = fx.open().await;
     let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
-    created(&store, submission(h.clone())).await;
-    let approved = store
-        .update(h.id.clone(), None, approve("ana"))
-        .await
-        .expect("the store answers")
-        .expect("the approval applies");
-    store.close().await;
+    let approved = stored_approved(&fx, &h).await;
     // As the previous schema stored it: the whole approved record in `doc`.
     let url = format!("sqlite:{}", db.path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url)
@@ -327,14 +333,7 @@ async fn rows_written_before_the_records_table_move_into_it() {
     let decided = fx.handoff(2, "respond_to_client_inquiry", "sales-bot", t0());
     // The second as approved, its state written over its record as migration 7 did.
     let scratch = TempFile::new();
-    let store = Fixture::new(&scratch).open().await;
-    created(&store, submission(decided.clone())).await;
-    let approved = store
-        .update(decided.id.clone(), None, approve("ana"))
-        .await
-        .expect("the store answers")
-        .expect("the approval applies");
-    store.close().await;
+    let approved = stored_approved(&Fixture::new(&scratch), &decided).await;
     let url = format!("sqlite:{}", db.path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url)
         .await
