@@ -7,7 +7,8 @@ use handoff::{cli, notify};
 use std::process::ExitCode;
 
 /// mimalloc: the server allocates many short-lived buffers (bodies, JSON, SQL arguments)
-/// across threads; glibc's allocator spent ~20% of the server's CPU under load.
+/// across threads; glibc's allocator spent ~20% of the server's CPU under load. Built
+/// without transparent huge pages (`no_thp`, see Cargo.toml).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
