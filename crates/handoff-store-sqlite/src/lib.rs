@@ -371,7 +371,8 @@ impl Store for SqliteStore {
                 Err(refused) => return Ok(Err(refused)),
             };
             let change = Box::new(ReadyChange::new(&current, applied, true));
-            self.send(move |reply| Op::Change(change, reply)).await
+            self.send(move |reply| Op::Change(change, current, reply))
+                .await
         })
     }
 

@@ -25,6 +25,7 @@ use handoff_store::{
     KeyRecord, Refused, StoreError, Submission, Submitted, TaskLevel, UpdateFn, WriterStats,
 };
 use rusqlite::{Connection, OptionalExtension, params};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -111,8 +112,13 @@ fn stored(h: &Handoff) -> (String, i64) {
 
 pub(super) enum Op {
     Submit(Box<ReadySubmission>, Reply<Submitted>),
-    /// A change computed by its caller.
-    Change(Box<ReadyChange>, Reply<Result<Handoff, Refused>>),
+    /// A change computed by its caller, with the handoff as committed that it was
+    /// computed on (the writer need not read it again).
+    Change(
+        Box<ReadyChange>,
+        Arc<Handoff>,
+        Reply<Result<Handoff, Refused>>,
+    ),
     Update {
         id: String,
         if_match: Option<u64>,
@@ -192,7 +198,7 @@ fn answer<T>(reply: Reply<T>, value: T, failure: Option<&Failure>) {
 fn abandon(op: Op, b: &mut Batch) {
     b.done.push(match op {
         Op::Submit(_, reply) => Done::Submit(reply, Submitted::KeyReused),
-        Op::Update { reply, .. } | Op::Change(_, reply) => {
+        Op::Update { reply, .. } | Op::Change(_, _, reply) => {
             Done::Update(reply, Box::new(Err(Refused::NotFound)))
         }
         Op::Attempt(_, _, reply) | Op::SetPolicy { reply, .. } => Done::Unit(reply),
@@ -347,14 +353,16 @@ impl Writer {
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let ids: Vec<&str> = ops
-            .iter()
-            .filter_map(|op| match op {
-                Op::Update { id, .. } => Some(id.as_str()),
-                Op::Change(c, _) => Some(c.handoff.id.as_str()),
-                _ => None,
-            })
-            .collect();
+        let mut ids: Vec<&str> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Update { id, .. } => ids.push(id),
+                Op::Change(_, base, _) => {
+                    b.current.insert(base.id.clone(), base.clone());
+                }
+                _ => {}
+            }
+        }
         self.load(&ids, b)
     }
 
@@ -414,7 +422,7 @@ impl Writer {
                 let outcome = b.update(&id, if_match, f);
                 b.done.push(Done::Update(reply, Box::new(outcome)));
             }
-            Op::Change(change, reply) => {
+            Op::Change(change, _, reply) => {
                 let done = match b.change(*change) {
                     Some(outcome) => Done::Update(reply, Box::new(outcome)),
                     None => Done::Stale(reply),
@@ -620,14 +628,10 @@ impl Writer {
             match &r.stored {
                 // New: the whole record, once.
                 None => {
-                    let encoded;
-                    let doc = match &r.doc {
-                        Some(doc) => doc,
-                        None => {
-                            encoded = rows::encode_doc(h);
-                            &encoded
-                        }
-                    };
+                    let doc = r
+                        .doc
+                        .as_deref()
+                        .map_or_else(|| rows::encode_doc(h).into(), Cow::from);
                     c.prepare_cached(rows::INSERT_DOC)?.execute([doc])?;
                     let doc_n = c.last_insert_rowid();
                     c.prepare_cached(rows::INSERT_HANDOFF)?.execute(params![
@@ -652,14 +656,10 @@ impl Writer {
                 // Changed: the state row. The inbox's (team, due time) index is touched
                 // only when an escalation moved it.
                 Some((team, sla_due_ms)) => {
-                    let encoded;
-                    let state = match &r.state {
-                        Some(state) => state,
-                        None => {
-                            encoded = rows::encode_state(h);
-                            &encoded
-                        }
-                    };
+                    let state: Cow<str> = r
+                        .state
+                        .as_deref()
+                        .map_or_else(|| rows::encode_state(h).into(), Cow::from);
                     let new_due = h.evaluation.sla_due_at.timestamp_millis();
                     let moved = *team != h.state.assigned_team || *sla_due_ms != new_due;
                     let (status, version, updated) = (
@@ -792,9 +792,9 @@ impl Batch {
         Ok(self.record(index, change))
     }
 
-    /// A change computed by its caller, recorded if the handoff is still at the version
-    /// it was computed on (its caller held the handoff's turn, so it is, unless another
-    /// process changed it); `None` when not.
+    /// A change computed by its caller, recorded if no earlier operation of this batch
+    /// moved the handoff past the version it was computed on (its caller held the
+    /// handoff's turn, so none did); `None` when one did.
     fn change(&mut self, c: ReadyChange) -> Option<Result<Handoff, Refused>> {
         let Some((index, current)) = self.current(&c.handoff.id) else {
             return Some(Err(Refused::NotFound));

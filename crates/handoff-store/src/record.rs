@@ -96,7 +96,7 @@ impl Serialize for LifecycleOut<'_> {
             decision,
             outcome,
         } = self.0;
-        let edited = draft_versions.len() > 1;
+        let edited = self.0.current_draft_version() > 1;
         let mut m = s.serialize_struct("Lifecycle", 9 + usize::from(edited))?;
         m.serialize_field("status", status)?;
         m.serialize_field("version", version)?;
@@ -126,7 +126,7 @@ pub fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_json::Err
         // written before that carry it, and keep theirs).
         let submitted = h.state.current_draft.take();
         h.state = s.state;
-        if h.state.draft_versions.len() <= 1 && h.state.current_draft.is_none() {
+        if h.state.current_draft_version() == 1 && h.state.current_draft.is_none() {
             h.state.current_draft = submitted;
         }
         h.receipt = s.receipt;
