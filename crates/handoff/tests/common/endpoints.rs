@@ -335,8 +335,9 @@ impl TestApp {
         }
     }
 
-    /// `handoff audit verify --data-dir` on this server's data (running or stopped)
-    /// exits 0: the chain verifies from outside the server.
+    /// `handoff audit verify --data-dir` on this server's data (running or stopped; with
+    /// its `--database-url` when it has one, see [`Self::cli`]) exits 0: the chain
+    /// verifies from outside the server.
     pub async fn assert_cli_audit_verifies(&self) {
         let out = self
             .cli(&["audit", "verify", "--data-dir", &self.data_dir_arg()])

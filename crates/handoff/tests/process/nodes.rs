@@ -315,12 +315,5 @@ async fn two_nodes_share_one_database_and_a_sigkilled_node_loses_nothing_and_dou
     // One chain, verified by the API and by the CLI on the database.
     let verdict = a.audit_verify().await;
     assert_eq!(verdict["ok"], true, "{verdict}");
-    let out = a.cli(&["audit", "verify", "--database-url", &db]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    a.assert_cli_audit_verifies().await;
 }
