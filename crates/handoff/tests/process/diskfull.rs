@@ -118,11 +118,13 @@ async fn a_full_disk_refuses_writes_with_503_and_the_server_recovers_when_space_
     let rx = Receiver::start().await;
     let gate = Gate::default();
     // The first delivery is held until the disk is full, so that its result comes when
-    // it cannot be recorded.
+    // it cannot be recorded. Its attempt must outlast the wait: one that timed out would
+    // be sent again, and delivered, however slow the machine (CI runs this beside the
+    // ten-thousand long-polls test).
     rx.script("/hook", &[Reply::After(gate.clone(), 200)]);
     let mut app = Spawned::unstarted(
         Some(&policy(&[format!("webhook:{}", rx.url("/hook"))], "72h")),
-        &notify_args(&[]),
+        &notify_args(&["--delivery-timeout", "10m"]),
     );
     let tmpfs = Tmpfs::mount(&app.data_dir(), SIZE);
     app.start().await;
