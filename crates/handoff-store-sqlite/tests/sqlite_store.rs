@@ -431,3 +431,44 @@ async fn a_record_that_no_longer_decodes_fails_its_change_and_the_writer_goes_on
     assert_one_valid_chain(&store, 2).await;
     store.close().await;
 }
+
+/// A checkpoint is one more operation of the single writer, not a write on another
+/// connection: such a write would wait for the writer's lock (or make the writer wait for
+/// its own), and SQLite empties a connection's page cache once another one wrote.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_is_written_by_the_single_writer() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    created(&store, submission(h)).await;
+    let ops = |store: &std::sync::Arc<dyn handoff_store::Store>| {
+        store
+            .writer_stats()
+            .expect("the SQLite store counts its writer's work")
+            .ops
+            .load(Relaxed)
+    };
+    let before = ops(&store);
+    let cp = store
+        .add_checkpoint(handoff_store::Checkpoint {
+            id: 0,
+            seq: 1,
+            hash: "0".repeat(64),
+            at: t0(),
+            jws: "header.payload.signature".to_owned(),
+        })
+        .await
+        .expect("a checkpoint is kept");
+    assert_eq!(ops(&store), before + 1, "one operation of the writer");
+    assert!(cp.id > 0, "{cp:?}");
+    assert_eq!(
+        store.checkpoints(None, 10).await.expect("list"),
+        [cp.clone()]
+    );
+    store.close().await;
+    let store = fx.open().await;
+    assert_eq!(store.checkpoints(None, 10).await.expect("list"), [cp]);
+    store.close().await;
+}
