@@ -6,6 +6,7 @@ use crate::lifecycle::Lifecycle;
 use crate::packet::Packet;
 use crate::policy::Evaluation;
 use crate::schedule::Timers;
+use crate::shared_json::SharedJson;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,8 +16,9 @@ pub struct Handoff {
     /// `hnd_` + a ULID: sorts by creation time.
     pub id: String,
     pub task: String,
-    /// The packet as submitted, with canonical field names.
-    pub packet: Value,
+    /// The packet as submitted, with canonical field names (shared by the handoff's
+    /// copies: it never changes).
+    pub packet: SharedJson,
     pub evaluation: Evaluation,
     pub state: Lifecycle,
     /// The signed approval receipt (a compact JWS, header `alg: "EdDSA"`), once approved.
@@ -143,7 +145,7 @@ impl Handoff {
         Ok(Handoff {
             id,
             task: packet.task.as_str().to_owned(),
-            packet: serde_json::to_value(packet)?,
+            packet: SharedJson::new(serde_json::to_value(packet)?),
             evaluation,
             state,
             receipt: None,

@@ -21,6 +21,8 @@
 //! - [`revision`]: a handoff that supersedes an earlier one (SPEC §2): what is refused,
 //!   and the JSON Patch from the old draft to the new.
 //! - [`role`]: what a key may do: agent, reviewer or admin.
+//! - [`shared_json`]: a JSON value that never changes (a handoff's packet), shared by its
+//!   copies, its compact text written once.
 //! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
 //!   promotion recommendations, the monitor that demotes, confidence buckets, percentiles.
 //!
@@ -43,6 +45,7 @@ pub mod policy;
 pub mod revision;
 pub mod role;
 pub mod schedule;
+pub mod shared_json;
 
 pub use audit::{AuditEntry, ChainVerifier, NewEntry, Verification};
 pub use duration::Span;
@@ -54,3 +57,4 @@ pub use lifecycle::{Command, DecisionAction, Lifecycle, Status, TransitionError}
 pub use packet::{Packet, TaskName};
 pub use policy::{Evaluation, Policy, PolicyError, PolicyErrors, Reason};
 pub use role::Role;
+pub use shared_json::SharedJson;

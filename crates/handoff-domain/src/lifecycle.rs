@@ -19,6 +19,7 @@ pub use types::{
 
 use crate::canonical::sha256_hex;
 use crate::level::Level;
+use crate::shared_json::SharedJson;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -53,7 +54,8 @@ pub struct Lifecycle {
     pub approvals: Vec<Approval>,
     /// Version 1 is the agent's; every `edit` adds one.
     pub draft_versions: Vec<DraftVersion>,
-    pub current_draft: Option<Value>,
+    /// Shared by the state's copies: a draft is replaced by an edit, never changed.
+    pub current_draft: Option<SharedJson>,
     /// The last decision taken, by a reviewer or by the policy.
     pub decision: Option<Decision>,
     pub outcome: Option<Outcome>,
@@ -144,7 +146,7 @@ impl Lifecycle {
                 by: BY_AGENT.to_owned(),
                 sha256: draft.as_ref().map(sha256_hex),
             }],
-            current_draft: draft,
+            current_draft: draft.map(SharedJson::new),
             decision,
             outcome: None,
         }
@@ -161,7 +163,7 @@ impl Lifecycle {
     }
 
     /// The draft that was approved, once the handoff has been approved (and acted on).
-    pub fn approved_draft(&self) -> Option<&Value> {
+    pub fn approved_draft(&self) -> Option<&SharedJson> {
         let was_approved = matches!(
             self.status,
             Status::Approved | Status::Executed | Status::Failed | Status::RolledBack
@@ -348,7 +350,7 @@ impl Lifecycle {
                     by: by.to_owned(),
                     sha256: Some(sha256_hex(&draft)),
                 });
-                self.current_draft = Some(draft);
+                self.current_draft = Some(SharedJson::new(draft));
                 // Earlier approvals were of other content; only the editor's now counts.
                 self.approvals.clear();
                 self.approve(by, option, now);

@@ -70,7 +70,7 @@ impl RevisionOf {
             status: s.status,
             rationale,
             draft_diff: json_patch(
-                s.current_draft.as_ref().unwrap_or(&null),
+                s.current_draft.as_deref().unwrap_or(&null),
                 new_draft.unwrap_or(&null),
             ),
         }

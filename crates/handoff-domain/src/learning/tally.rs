@@ -215,7 +215,7 @@ impl Tally {
                     Ended::Unchanged => c.unchanged = 1,
                     Ended::Edited => {
                         c.edited = 1;
-                        let size = edit_size(after.agent_draft(), a.current_draft.as_ref());
+                        let size = edit_size(after.agent_draft(), a.current_draft.as_deref());
                         c.edit_paths = size.paths;
                         c.edit_chars = size.characters;
                     }

@@ -109,10 +109,13 @@ pub async fn a_reopened_store_reads_the_agents_draft_and_an_edited_one(db: &dyn 
         .await
         .expect("the store answers")
         .expect("ana edits");
-    assert_eq!(approved.state.current_draft, Some("Draft 1".into()));
     assert_eq!(
-        edited.state.current_draft,
-        Some("Draft 2, as ana wrote it".into())
+        approved.state.current_draft.as_deref(),
+        Some(&"Draft 1".into())
+    );
+    assert_eq!(
+        edited.state.current_draft.as_deref(),
+        Some(&"Draft 2, as ana wrote it".into())
     );
     store.close().await;
     drop(store);

@@ -298,7 +298,7 @@ pub async fn revisions_of_lists_the_agents_handoffs_that_supersede_one_oldest_fi
     let first = created(&store, submission(fx.handoff(0, task, "sales-bot", t0()))).await;
     let revise = |n: u32, agent: &str, of: &str| {
         let mut h = fx.handoff(n, task, agent, t0() + minutes(n.into()));
-        h.packet["supersedes"] = serde_json::json!(of);
+        h.packet.make_mut()["supersedes"] = serde_json::json!(of);
         h
     };
     let second = created(&store, submission(revise(1, "sales-bot", &first.id))).await;

@@ -73,7 +73,12 @@ pub fn panel(h: &Handoff, chain: &Chain) -> Option<Revision> {
     };
     match old {
         Some(o) => {
-            let old_draft = o.state.current_draft.clone().unwrap_or(Value::Null);
+            let old_draft = o
+                .state
+                .current_draft
+                .as_deref()
+                .cloned()
+                .unwrap_or(Value::Null);
             match (&old_draft, &new_draft) {
                 (Value::String(a), Value::String(b)) => {
                     let d = diff::diff(a, b);
