@@ -30,13 +30,21 @@ impl Recent {
         self.map.get(id).cloned()
     }
 
-    pub(super) fn put(&mut self, h: Handoff) {
+    /// Keeps `h`; what it displaces (its older state, the oldest handoff) is handed back
+    /// to be dropped by the caller, outside the lock and once the writers' callers have
+    /// their answers, since freeing a handoff is not free.
+    pub(super) fn put(&mut self, h: Handoff, displaced: &mut Vec<Arc<Handoff>>) {
         let id = h.id.clone();
-        if self.map.insert(id.clone(), Arc::new(h)).is_none() {
-            self.order.push_back(id);
-            while self.order.len() > self.cap {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
+        match self.map.insert(id.clone(), Arc::new(h)) {
+            Some(older) => displaced.push(older),
+            None => {
+                self.order.push_back(id);
+                while self.order.len() > self.cap {
+                    if let Some(old) = self.order.pop_front()
+                        && let Some(gone) = self.map.remove(&old)
+                    {
+                        displaced.push(gone);
+                    }
                 }
             }
         }

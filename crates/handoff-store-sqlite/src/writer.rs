@@ -285,10 +285,11 @@ impl Writer {
                 self.stats.commit_micros.fetch_add(micros, Relaxed);
                 self.stats.max_batch.fetch_max(n, Relaxed);
                 // Durable now: remember the new states first, then tell the callers.
+                let mut displaced = Vec::with_capacity(batch.rows.len());
                 {
                     let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
                     for row in batch.rows {
-                        recent.put(row.handoff);
+                        recent.put(row.handoff, &mut displaced);
                     }
                 }
                 for d in batch.done {
@@ -304,6 +305,9 @@ impl Writer {
                 if outbox {
                     self.hub.outbox().notify_one();
                 }
+                // The older states are freed last, once nobody waits for this batch.
+                drop(batch.current);
+                drop(displaced);
             }
             Err(e) => {
                 self.stats.failed.fetch_add(1, Relaxed);
