@@ -465,7 +465,7 @@ async fn a_checkpoint_is_written_by_the_single_writer() {
     assert!(cp.id > 0, "{cp:?}");
     assert_eq!(
         store.checkpoints(None, 10).await.expect("list"),
-        std::slice::from_ref(&cp)
+        [cp.clone()]
     );
     store.close().await;
     let store = fx.open().await;
