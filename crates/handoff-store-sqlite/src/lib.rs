@@ -25,7 +25,7 @@ mod rows;
 mod turns;
 mod writer;
 
-use chrono::DateTime;
+use chrono::{DateTime, SecondsFormat};
 use error::{SqlxResultExt, db};
 use futures_util::TryStreamExt;
 use handoff_domain::Handoff;
@@ -589,11 +589,23 @@ impl Store for SqliteStore {
         })
     }
 
-    /// Through the writer, in its next batch: a write from another connection would wait
-    /// for the writer's lock (or make the writer wait for its own), and would empty the
-    /// writer's page cache, since SQLite drops a connection's cache once another one wrote.
     fn add_checkpoint(&self, cp: Checkpoint) -> BoxFuture<'_, Result<Checkpoint, StoreError>> {
-        Box::pin(self.send(move |reply| Op::AddCheckpoint(cp, reply)))
+        read(async move {
+            // Its own short transaction on a pooled connection, beside the writer: the
+            // busy timeout waits out the writer's commit if it holds the lock.
+            let mut tx = self.read.begin_with("BEGIN IMMEDIATE").await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO checkpoints (seq, hash, at, jws) VALUES (?, ?, ?, ?) RETURNING id",
+            )
+            .bind(cp.seq)
+            .bind(&cp.hash)
+            .bind(cp.at.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .bind(&cp.jws)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Checkpoint { id, ..cp })
+        })
     }
 
     fn checkpoints(

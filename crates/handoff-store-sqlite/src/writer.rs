@@ -21,9 +21,8 @@ use handoff_domain::Handoff;
 use handoff_domain::audit::Prepared;
 use handoff_domain::learning::{Counts, Tally};
 use handoff_store::{
-    Attempted, Checkpoint, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS,
-    Idempotency, KeyRecord, Refused, StoreError, Submission, Submitted, TaskLevel, UpdateFn,
-    WriterStats,
+    Attempted, Delivery, DeliveryState, Event, Hub, IDEMPOTENCY_WINDOW_HOURS, Idempotency,
+    KeyRecord, Refused, StoreError, Submission, Submitted, TaskLevel, UpdateFn, WriterStats,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::borrow::Cow;
@@ -136,8 +135,6 @@ pub(super) enum Op {
         audit: Option<Prepared>,
         reply: Reply<()>,
     },
-    /// A signed audit checkpoint; the answer is the same with its id.
-    AddCheckpoint(Checkpoint, Reply<Checkpoint>),
     SetTaskLevel {
         level: Box<TaskLevel>,
         expected_epoch: u64,
@@ -156,7 +153,6 @@ enum Done {
         Box<Result<Handoff, Refused>>,
     ),
     Flag(Reply<bool>, bool),
-    Checkpoint(Reply<Checkpoint>, Checkpoint),
     Unit(Reply<()>),
     /// A computed change whose handoff had changed since: not recorded.
     Stale(Reply<Result<Handoff, Refused>>),
@@ -168,7 +164,6 @@ impl Done {
             Done::Submit(r, v) => answer(r, v, failure),
             Done::Update(r, v) => answer(r, *v, failure),
             Done::Flag(r, v) => answer(r, v, failure),
-            Done::Checkpoint(r, v) => answer(r, v, failure),
             Done::Unit(r) => answer(r, (), failure),
             Done::Stale(r) => {
                 let _ = r.send(Err(match failure {
@@ -207,7 +202,6 @@ fn abandon(op: Op, b: &mut Batch) {
             Done::Update(reply, Box::new(Err(Refused::NotFound)))
         }
         Op::Attempt(_, _, reply) | Op::SetPolicy { reply, .. } => Done::Unit(reply),
-        Op::AddCheckpoint(cp, reply) => Done::Checkpoint(reply, cp),
         Op::CreateKey(_, _, reply)
         | Op::RevokeKey(_, _, reply)
         | Op::SetTaskLevel { reply, .. } => Done::Flag(reply, false),
@@ -480,12 +474,6 @@ impl Writer {
                 b.done.push(Done::Unit(reply));
                 failed?;
             }
-            Op::AddCheckpoint(cp, reply) => {
-                let (id, failed) = settle(self.add_checkpoint(&cp), 0);
-                b.done
-                    .push(Done::Checkpoint(reply, Checkpoint { id, ..cp }));
-                failed?;
-            }
             Op::SetTaskLevel {
                 level,
                 expected_epoch,
@@ -521,13 +509,6 @@ impl Writer {
                 rows::ts(key.created_at)
             ])?;
         Ok(n == 1)
-    }
-
-    fn add_checkpoint(&self, cp: &Checkpoint) -> rusqlite::Result<i64> {
-        self.conn
-            .prepare_cached("INSERT INTO checkpoints (seq, hash, at, jws) VALUES (?, ?, ?, ?)")?
-            .execute(params![cp.seq, cp.hash, rows::ts(cp.at), cp.jws])?;
-        Ok(self.conn.last_insert_rowid())
     }
 
     fn set_policy(&self, active: &str, file_text: Option<&str>) -> rusqlite::Result<()> {
