@@ -21,8 +21,8 @@
 //! - [`revision`]: a handoff that supersedes an earlier one (SPEC §2): what is refused,
 //!   and the JSON Patch from the old draft to the new.
 //! - [`role`]: what a key may do: agent, reviewer or admin.
-//! - [`shared_json`]: a JSON value that never changes (a handoff's packet), shared by its
-//!   copies, its compact text written once.
+//! - [`shared_json`]: a JSON value that never changes (a handoff's packet, its current
+//!   draft), shared by the handoff's copies.
 //! - [`learning`]: the statistics of the learning loop (SPEC §7): Wilson intervals,
 //!   promotion recommendations, the monitor that demotes, confidence buckets, percentiles.
 //!
