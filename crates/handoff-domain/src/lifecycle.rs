@@ -163,13 +163,13 @@ impl Lifecycle {
     }
 
     /// The draft that was approved, once the handoff has been approved (and acted on).
-    pub fn approved_draft(&self) -> Option<&SharedJson> {
+    pub fn approved_draft(&self) -> Option<&Value> {
         let was_approved = matches!(
             self.status,
             Status::Approved | Status::Executed | Status::Failed | Status::RolledBack
         );
         if was_approved {
-            self.current_draft.as_ref()
+            self.current_draft.as_deref()
         } else {
             None
         }

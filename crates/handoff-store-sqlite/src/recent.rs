@@ -31,7 +31,7 @@ impl Recent {
     }
 
     /// Keeps `h`; what it displaces (its older state, the oldest handoff) is handed back
-    /// to be dropped by the caller, outside the lock and once the writers' callers have
+    /// to be dropped by the caller, outside the lock and once the writer's callers have
     /// their answers, since freeing a handoff is not free.
     pub(super) fn put(&mut self, h: Handoff, displaced: &mut Vec<Arc<Handoff>>) {
         let id = h.id.clone();

@@ -9,6 +9,7 @@ use handoff_domain::lifecycle::{Approval, Decision, DraftVersion, Outcome, Statu
 use handoff_domain::revision::RevisionOf;
 use handoff_domain::{Handoff, Level, Reason, Risk, Span};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 /// A handoff: the agent's packet, the policy's evaluation, where it stands.
@@ -25,7 +26,7 @@ pub struct Resource<'a> {
     agent: &'a str,
     /// The packet as the agent sent it (SPEC §2).
     #[schema(value_type = Object)]
-    packet: &'a handoff_domain::SharedJson,
+    packet: &'a Value,
     evaluation: EvaluationView<'a>,
     assigned_team: &'a str,
     approvals: &'a [Approval],
@@ -33,7 +34,7 @@ pub struct Resource<'a> {
     draft_versions: &'a [DraftVersion],
     /// The draft as approved (after any edit), once approved.
     #[schema(value_type = Option<Value>)]
-    approved_draft: Option<&'a handoff_domain::SharedJson>,
+    approved_draft: Option<&'a Value>,
     outcome: Option<&'a Outcome>,
     /// The approval receipt (a compact JWS, `alg: "EdDSA"`), once approved.
     receipt: Option<&'a str>,

@@ -1206,7 +1206,7 @@ pub fn export_record(h: &Handoff, timeline: &[handoff_domain::AuditEntry]) -> Va
         })
         .collect();
     let agent = h.agent_draft();
-    let approved = h.state.approved_draft().map(|d| d.value());
+    let approved = h.state.approved_draft();
     let edit = match (agent, approved) {
         (a, Some(b)) if a != Some(b) => {
             let size = handoff_domain::learning::tally::edit_size(a, Some(b));
