@@ -22,10 +22,6 @@ impl SharedJson {
         SharedJson(Arc::new(value))
     }
 
-    pub fn value(&self) -> &Value {
-        &self.0
-    }
-
     /// The value to change: this copy's own from now on (the others keep theirs).
     pub fn make_mut(&mut self) -> &mut Value {
         Arc::make_mut(&mut self.0)
@@ -40,21 +36,9 @@ impl Deref for SharedJson {
     }
 }
 
-impl From<Value> for SharedJson {
-    fn from(value: Value) -> SharedJson {
-        SharedJson::new(value)
-    }
-}
-
 impl PartialEq for SharedJson {
     fn eq(&self, other: &SharedJson) -> bool {
         Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
-    }
-}
-
-impl PartialEq<Value> for SharedJson {
-    fn eq(&self, other: &Value) -> bool {
-        *self.0 == *other
     }
 }
 
@@ -99,7 +83,7 @@ mod tests {
         assert_eq!(serde_json::to_value(&s).expect("a value"), v);
         let back: SharedJson = serde_json::from_str(&text(&s)).expect("read back");
         assert_eq!(back, s);
-        assert_eq!(back, v);
+        assert_eq!(*back, v);
     }
 
     #[test]
