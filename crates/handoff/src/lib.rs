@@ -9,7 +9,7 @@
 //!   receipts), `secrets` (the data dir's keys), `ids`, `metrics`; the domain and store
 //!   crates.
 //! - `server`: [`server::Application`]: builds all of it from a [`server::Config`], a
-//!   clock and a shutdown future, and serves until stopped.
+//!   clock and a shutdown future, and serves until stopped (`listen`: the accept loop).
 //! - `cli`: argument parsing; one module per command (`serve`, `policy`, the API client
 //!   commands, `keys`, `audit`, `receipt`, `bench`).
 #![forbid(unsafe_code)]
@@ -19,6 +19,7 @@ pub mod app;
 pub mod cli;
 pub mod ids;
 pub mod jobs;
+pub mod listen;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;

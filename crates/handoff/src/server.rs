@@ -216,8 +216,7 @@ impl Application {
         let checkpoints = tokio::spawn(crate::jobs::checkpoints::run(app.clone()));
         tokio::spawn(crate::jobs::notices::run(app.clone()));
         let drain_app = app.clone();
-        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let server = crate::listen::serve(listener, router, async move {
             shutdown.await;
             tracing::info!("draining in-flight requests");
             drain_app.begin_shutdown();
