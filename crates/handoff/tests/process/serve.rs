@@ -86,3 +86,50 @@ async fn sigterm_exits_0_even_with_an_event_stream_open() {
         .expect("an open event stream kept the server from exiting");
     assert_eq!(exit.code(), Some(0), "{exit}");
 }
+
+/// The connections a client keeps open between requests (keep-alive), and one that never
+/// sent a byte, are closed at SIGTERM: the drain waits for requests, not for idle sockets.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_closes_idle_connections_and_exits_0() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut app = Spawned::spawn().await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut used = tokio::net::TcpStream::connect(&host)
+        .await
+        .expect("connect");
+    used.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = used.read(&mut buf).await.expect("read the answer");
+        assert!(n > 0, "the connection closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    let mut silent = tokio::net::TcpStream::connect(&host)
+        .await
+        .expect("connect");
+    app.send_sigterm();
+    for (name, conn) in [("the keep-alive", &mut used), ("the silent", &mut silent)] {
+        let closed = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "{name} connection was still open 15 s after SIGTERM"
+        );
+    }
+    let exit = app
+        .wait_for_exit(Duration::from_secs(15))
+        .await
+        .expect("idle connections kept the server from exiting");
+    assert_eq!(exit.code(), Some(0), "{exit}");
+}
