@@ -12,7 +12,7 @@ mod common;
 use common::TempFile;
 use handoff_domain::lifecycle::Status;
 use handoff_store::testsuite::fixture::*;
-use handoff_store::{StoreError, Submitted};
+use handoff_store::{StoreError, Submitted, UpdateFn};
 
 /// The writer's contract: operations in one batch apply in arrival order and see each
 /// other's effects. The server cannot hit this today (an id is learned only after its
@@ -253,6 +253,54 @@ async fn a_change_writes_only_the_state_and_reads_back_whole() {
         reopened.get(&h.id).await.expect("the store reads"),
         Some(approved)
     );
+    reopened.close().await;
+}
+
+/// An approved handoff's two receipts sign one payload under two algorithm names: the
+/// state row keeps that payload once (the second receipt detached from it), and a store
+/// opened afresh reads both receipts whole, as the writer answered them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_receipts_payload_is_stored_once_and_both_read_back_whole() {
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let h = fx.handoff(1, "respond_to_client_inquiry", "sales-bot", t0());
+    created(&store, submission(h.clone())).await;
+    let payload = "eyJoYW5kb2ZmIjoiaG5kXzEiLCJhcHByb3ZlcnMiOlsiYW5hIl19";
+    let eddsa = format!("eyJhbGciOiJFZERTQSJ9.{payload}.c2lnLWVkZHNh");
+    let ed25519 = format!("eyJhbGciOiJFZDI1NTE5In0.{payload}.c2lnLWVkMjU1MTk");
+    let approve = approve("ana");
+    let (r1, r2) = (eddsa.clone(), ed25519.clone());
+    let with_receipts: UpdateFn = Box::new(move |h| {
+        let mut change = approve(h)?;
+        change.handoff.receipt = Some(r1);
+        change.handoff.receipt_ed25519 = Some(r2);
+        Ok(change)
+    });
+    let approved = store
+        .update(h.id.clone(), None, with_receipts)
+        .await
+        .expect("the store answers")
+        .expect("the approval applies");
+    assert_eq!(approved.receipt_ed25519.as_deref(), Some(ed25519.as_str()));
+    let (_, state) = raw_row(&db, &h.id).await;
+    let state = state.expect("the change wrote the state row");
+    assert_eq!(
+        state.matches(payload).count(),
+        1,
+        "the payload once in the state: {state}"
+    );
+    store.close().await;
+
+    let reopened = fx.open().await;
+    let read = reopened
+        .get(&h.id)
+        .await
+        .expect("the store reads")
+        .expect("the handoff");
+    assert_eq!(read.receipt.as_deref(), Some(eddsa.as_str()));
+    assert_eq!(read.receipt_ed25519.as_deref(), Some(ed25519.as_str()));
+    assert_eq!(read, approved);
     reopened.close().await;
 }
 

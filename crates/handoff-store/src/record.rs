@@ -36,7 +36,7 @@ struct StateOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     receipt: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    receipt_ed25519: &'a Option<String>,
+    receipt_ed25519: Option<std::borrow::Cow<'a, str>>,
     updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Timers::is_untouched")]
     timers: &'a Timers,
@@ -65,13 +65,50 @@ pub fn encode_state(h: &Handoff) -> String {
     let s = StateOut {
         state: LifecycleOut(&h.state),
         receipt: &h.receipt,
-        receipt_ed25519: &h.receipt_ed25519,
+        receipt_ed25519: h
+            .receipt_ed25519
+            .as_deref()
+            .map(|ed| detach(ed, h.receipt.as_deref())),
         updated_at: h.updated_at,
         timers: &h.timers,
         spot_check: &h.spot_check,
         sla_due_at: h.evaluation.sla_due_at,
     };
     serde_json::to_string(&s).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A compact JWS's three parts, when it has exactly three.
+fn jws_parts(jws: &str) -> Option<(&str, &str, &str)> {
+    let mut it = jws.split('.');
+    let parts = (it.next()?, it.next()?, it.next()?);
+    it.next().is_none().then_some(parts)
+}
+
+/// `receipt_ed25519` as the state keeps it. It signs `receipt`'s payload under the other
+/// name of the algorithm, so the state leaves that payload out of it, `HEADER..SIGNATURE`
+/// (a JWS with a detached payload, RFC 7515 Appendix F), and [`attach`] puts it back: a
+/// third less of the state of an approved handoff, which every later change rewrites. A
+/// receipt whose payload differs is kept whole.
+fn detach<'a>(ed: &'a str, receipt: Option<&str>) -> std::borrow::Cow<'a, str> {
+    match (jws_parts(ed), receipt.and_then(jws_parts)) {
+        (Some((header, payload, signature)), Some((_, same, _)))
+            if !payload.is_empty() && payload == same =>
+        {
+            std::borrow::Cow::Owned(format!("{header}..{signature}"))
+        }
+        _ => std::borrow::Cow::Borrowed(ed),
+    }
+}
+
+/// `receipt_ed25519` made whole again from the state (see [`detach`]); a whole one (as
+/// every state written before) is read as it is.
+fn attach(ed: String, receipt: Option<&str>) -> String {
+    match (jws_parts(&ed), receipt.and_then(jws_parts)) {
+        (Some((header, "", signature)), Some((_, payload, _))) => {
+            format!("{header}.{payload}.{signature}")
+        }
+        _ => ed,
+    }
 }
 
 /// The lifecycle as the `state` column holds it: the current draft is left out while it
@@ -129,8 +166,8 @@ pub fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_json::Err
         if h.state.current_draft_version() == 1 && h.state.current_draft.is_none() {
             h.state.current_draft = submitted;
         }
+        h.receipt_ed25519 = s.receipt_ed25519.map(|ed| attach(ed, s.receipt.as_deref()));
         h.receipt = s.receipt;
-        h.receipt_ed25519 = s.receipt_ed25519;
         h.updated_at = s.updated_at;
         h.timers = s.timers;
         h.spot_check = s.spot_check;
@@ -227,4 +264,36 @@ pub fn apply_change(
         tally,
         previous_team,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EDDSA: &str = "eyJhbGciOiJFZERTQSJ9.eyJoYW5kb2ZmIjoiaG5kXzEifQ.c2lnLWVkZHNh";
+    const ED25519: &str = "eyJhbGciOiJFZDI1NTE5In0.eyJoYW5kb2ZmIjoiaG5kXzEifQ.c2lnLWVkMjU1MTk";
+
+    #[test]
+    fn the_second_receipt_is_kept_without_the_payload_it_shares_and_read_whole() {
+        let stored = detach(ED25519, Some(EDDSA));
+        assert_eq!(stored, "eyJhbGciOiJFZDI1NTE5In0..c2lnLWVkMjU1MTk");
+        assert_eq!(attach(stored.into_owned(), Some(EDDSA)), ED25519);
+    }
+
+    #[test]
+    fn a_receipt_with_a_payload_of_its_own_or_none_beside_it_is_kept_whole() {
+        let other = "eyJhbGciOiJFZDI1NTE5In0.eyJvdGhlciI6MX0.c2ln";
+        assert_eq!(detach(other, Some(EDDSA)), other);
+        assert_eq!(detach(ED25519, None), ED25519);
+        assert_eq!(detach("not a jws", Some(EDDSA)), "not a jws");
+        assert_eq!(detach("a.b.c.d", Some(EDDSA)), "a.b.c.d");
+    }
+
+    #[test]
+    fn states_written_before_read_as_they_were() {
+        // A whole receipt (every state before the detached form) is not touched, and a
+        // detached one without the receipt it shares is left as stored.
+        assert_eq!(attach(ED25519.to_owned(), Some(EDDSA)), ED25519);
+        assert_eq!(attach("h..s".to_owned(), None), "h..s");
+    }
 }
