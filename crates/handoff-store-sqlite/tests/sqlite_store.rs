@@ -256,6 +256,26 @@ async fn a_change_writes_only_the_state_and_reads_back_whole() {
     reopened.close().await;
 }
 
+/// The record keeps the agent's draft once, in the packet (the lifecycle's version 1 is
+/// the same draft); a store opened afresh reads the handoff with its draft whole, and an
+/// edit, which is a draft of its own, is kept in the state.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_record_keeps_the_agents_draft_once_and_reads_it_back_whole() {
+    let db = TempFile::new();
+    let fx = Fixture::new(&db);
+    let store = fx.open().await;
+    let h = fx.handoff(7, "respond_to_client_inquiry", "sales-bot", t0());
+    assert!(h.state.current_draft.is_some(), "the fixture has a draft");
+    created(&store, submission(h.clone())).await;
+    let (doc, _) = raw_row(&db, &h.id).await;
+    assert_eq!(doc.matches("Draft 7").count(), 1, "the draft once: {doc}");
+    store.close().await;
+
+    let reopened = fx.open().await;
+    assert_eq!(reopened.get(&h.id).await.expect("the store reads"), Some(h));
+    reopened.close().await;
+}
+
 /// An approved handoff's two receipts sign one payload under two algorithm names: the
 /// state row keeps that payload once (the second receipt detached from it), and a store
 /// opened afresh reads both receipts whole, as the writer answered them.
@@ -404,7 +424,9 @@ async fn rows_written_before_the_records_table_move_into_it() {
         .bind(h.state.status.as_str())
         .bind(i64::from(h.evaluation.level.get()))
         .bind(&h.state.assigned_team)
-        .bind(handoff_store::record::encode_doc(h))
+        // The whole handoff, the agent's draft twice (in the packet and the lifecycle),
+        // as records were written then.
+        .bind(serde_json::to_string(h).expect("a handoff serialises"))
         .bind(state)
         .execute(&mut conn)
         .await

@@ -9,6 +9,7 @@ use handoff_domain::Handoff;
 use handoff_domain::handoff::SpotCheck;
 use handoff_domain::lifecycle::Lifecycle;
 use handoff_domain::schedule::Timers;
+use handoff_domain::shared_json::SharedJson;
 use serde::{Deserialize, Serialize};
 
 /// The `settings` names of the active policy and of the `--policy` file's text.
@@ -22,8 +23,23 @@ pub const OUTBOX_COLUMNS: &str = "id, handoff_id, event, channel, target, payloa
 /// The audit log's columns, in the order the backends decode them.
 pub const AUDIT_COLUMNS: &str = "seq, at, actor, action, handoff_id, data, prev_hash, hash";
 
-/// The whole record: written once, when the handoff is created.
+/// The whole record: written once, when the handoff is created. The agent's draft is in
+/// its packet; the lifecycle's copy of it (draft version 1, unedited) is left out and
+/// [`decode`] takes it from the packet again: a third of the record, and what made two
+/// records too big to share a 4 KiB page.
 pub fn encode_doc(h: &Handoff) -> String {
+    let lean;
+    let h = if h.state.current_draft_version() == 1
+        && h.state.current_draft.is_some()
+        && h.state.current_draft.as_deref() == h.agent_draft()
+    {
+        let mut copy = h.clone();
+        copy.state.current_draft = None;
+        lean = copy;
+        &lean
+    } else {
+        h
+    };
     // A record of plain data always serialises.
     serde_json::to_string(h).unwrap_or_else(|_| "{}".to_owned())
 }
@@ -157,6 +173,11 @@ impl Serialize for LifecycleOut<'_> {
 /// changed since) laid over it.
 pub fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_json::Error> {
     let mut h: Handoff = serde_json::from_str(doc)?;
+    // The agent's draft, which a record leaves to its packet (records written before
+    // carry it, and keep theirs).
+    if h.state.current_draft.is_none() && h.state.current_draft_version() == 1 {
+        h.state.current_draft = h.agent_draft().cloned().map(SharedJson::new);
+    }
     if let Some(state) = state {
         let s: StateIn = serde_json::from_str(state)?;
         // The agent's draft as submitted, which a state without edits leaves out (states
