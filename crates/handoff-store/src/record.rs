@@ -1,7 +1,8 @@
 //! How a backend lays a handoff out in its rows, the same for every database: the whole
-//! record as JSON written once at creation (`doc`), the part that changes written at
-//! every change (`state`, laid over `doc` when read), and the plain columns beside them
-//! (timestamps as milliseconds or RFC 3339 text, the version, what a revision supersedes).
+//! record as JSON written once at creation (`doc`, the agent's draft in it once), the part
+//! that changes written at every change (`state`, laid over `doc` when read), and the
+//! plain columns beside them (timestamps as milliseconds or RFC 3339 text, the version,
+//! what a revision supersedes).
 //! The SQL that stores them is each backend's own.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -25,8 +26,8 @@ pub const AUDIT_COLUMNS: &str = "seq, at, actor, action, handoff_id, data, prev_
 
 /// The whole record: written once, when the handoff is created. The agent's draft is in
 /// its packet; the lifecycle's copy of it (draft version 1, unedited) is left out and
-/// [`decode`] takes it from the packet again: a third of the record, and what made two
-/// records too big to share a 4 KiB page.
+/// [`decode`] takes it from the packet again: over a quarter of the record, and what made
+/// two records too big to share a 4 KiB page.
 pub fn encode_doc(h: &Handoff) -> String {
     let lean;
     let h = if h.state.current_draft_version() == 1
@@ -102,9 +103,9 @@ fn jws_parts(jws: &str) -> Option<(&str, &str, &str)> {
 
 /// `receipt_ed25519` as the state keeps it. It signs `receipt`'s payload under the other
 /// name of the algorithm, so the state leaves that payload out of it, `HEADER..SIGNATURE`
-/// (a JWS with a detached payload, RFC 7515 Appendix F), and [`attach`] puts it back: a
-/// third less of the state of an approved handoff, which every later change rewrites. A
-/// receipt whose payload differs is kept whole.
+/// (a JWS with a detached payload, RFC 7515 Appendix F), and [`attach`] puts it back: about
+/// a fifth less of the state of an approved handoff, which every later change rewrites.
+/// A receipt whose payload differs is kept whole.
 fn detach<'a>(ed: &'a str, receipt: Option<&str>) -> std::borrow::Cow<'a, str> {
     match (jws_parts(ed), receipt.and_then(jws_parts)) {
         (Some((header, payload, signature)), Some((_, same, _)))
