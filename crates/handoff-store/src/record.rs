@@ -129,7 +129,7 @@ fn attach(ed: String, receipt: Option<&str>) -> String {
 }
 
 /// The lifecycle as the `state` column holds it: the current draft is left out while it
-/// is still the agent's own (draft version 1, which `doc` holds), since it is most of the
+/// is still the agent's own (draft version 1, which the packet holds), since it is most of the
 /// state's size and the state is rewritten at every change.
 struct LifecycleOut<'a>(&'a Lifecycle);
 
@@ -174,26 +174,20 @@ impl Serialize for LifecycleOut<'_> {
 /// changed since) laid over it.
 pub fn decode(doc: &str, state: Option<&str>) -> Result<Handoff, serde_json::Error> {
     let mut h: Handoff = serde_json::from_str(doc)?;
-    // The agent's draft, which a record leaves to its packet (records written before
-    // carry it, and keep theirs).
-    if h.state.current_draft.is_none() && h.state.current_draft_version() == 1 {
-        h.state.current_draft = h.agent_draft().cloned().map(SharedJson::new);
-    }
     if let Some(state) = state {
         let s: StateIn = serde_json::from_str(state)?;
-        // The agent's draft as submitted, which a state without edits leaves out (states
-        // written before that carry it, and keep theirs).
-        let submitted = h.state.current_draft.take();
         h.state = s.state;
-        if h.state.current_draft_version() == 1 && h.state.current_draft.is_none() {
-            h.state.current_draft = submitted;
-        }
         h.receipt_ed25519 = s.receipt_ed25519.map(|ed| attach(ed, s.receipt.as_deref()));
         h.receipt = s.receipt;
         h.updated_at = s.updated_at;
         h.timers = s.timers;
         h.spot_check = s.spot_check;
         h.evaluation.sla_due_at = s.sla_due_at;
+    }
+    // The agent's draft (version 1, unedited), which the record and the state leave to the
+    // packet; rows written before carry it, and keep theirs.
+    if h.state.current_draft.is_none() && h.state.current_draft_version() == 1 {
+        h.state.current_draft = h.agent_draft().cloned().map(SharedJson::new);
     }
     Ok(h)
 }
