@@ -212,6 +212,15 @@ async fn stored_approved(fx: &Fixture<'_>, h: &handoff_domain::Handoff) -> hando
     approved
 }
 
+/// Handoff `id` as a store opened afresh on `fx`'s database reads it (nothing in memory),
+/// closed after.
+async fn read_afresh(fx: &Fixture<'_>, id: &str) -> Option<handoff_domain::Handoff> {
+    let store = fx.open().await;
+    let read = store.get(id).await.expect("the store reads");
+    store.close().await;
+    read
+}
+
 /// The lean write path: the record is written whole once, at creation; a change writes
 /// only the state row, and reading lays it over the record. A store opened afresh (nothing
 /// in memory) reads the changed handoff exactly as the writer answered it.
@@ -248,12 +257,7 @@ async fn a_change_writes_only_the_state_and_reads_back_whole() {
     );
     store.close().await;
 
-    let reopened = fx.open().await;
-    assert_eq!(
-        reopened.get(&h.id).await.expect("the store reads"),
-        Some(approved)
-    );
-    reopened.close().await;
+    assert_eq!(read_afresh(&fx, &h.id).await, Some(approved));
 }
 
 /// The record keeps the agent's draft once, in the packet (the lifecycle's version 1 is
@@ -271,9 +275,7 @@ async fn the_record_keeps_the_agents_draft_once_and_reads_it_back_whole() {
     assert_eq!(doc.matches("Draft 7").count(), 1, "the draft once: {doc}");
     store.close().await;
 
-    let reopened = fx.open().await;
-    assert_eq!(reopened.get(&h.id).await.expect("the store reads"), Some(h));
-    reopened.close().await;
+    assert_eq!(read_afresh(&fx, &h.id).await, Some(h));
 }
 
 /// An approved handoff's two receipts sign one payload under two algorithm names: the
@@ -312,16 +314,10 @@ async fn the_receipts_payload_is_stored_once_and_both_read_back_whole() {
     );
     store.close().await;
 
-    let reopened = fx.open().await;
-    let read = reopened
-        .get(&h.id)
-        .await
-        .expect("the store reads")
-        .expect("the handoff");
+    let read = read_afresh(&fx, &h.id).await.expect("the handoff");
     assert_eq!(read.receipt.as_deref(), Some(eddsa.as_str()));
     assert_eq!(read.receipt_ed25519.as_deref(), Some(ed25519.as_str()));
     assert_eq!(read, approved);
-    reopened.close().await;
 }
 
 /// A row written before the lean schema (the whole record in `doc`, no `state`) reads as
@@ -449,12 +445,7 @@ async fn rows_written_before_the_records_table_move_into_it() {
         .expect("the store answers")
         .expect("the approval applies");
     store.close().await;
-    let store = fx.open().await;
-    assert_eq!(
-        store.get(&fresh.id).await.expect("the store reads"),
-        Some(now_approved)
-    );
-    store.close().await;
+    assert_eq!(read_afresh(&fx, &fresh.id).await, Some(now_approved));
 }
 
 /// A stored record that no longer decodes fails the change that reads it, with the reason
