@@ -1,23 +1,28 @@
-//! The accept loop: each connection is served by hyper's HTTP/1 connection directly, with
+//! The accept loop: each connection is served by one of hyper's connections directly, with
 //! the client's address as axum's `ConnectInfo`, and a graceful end: once `shutdown`
 //! resolves, no connection is accepted, requests in flight finish, idle keep-alive
 //! connections close, and `serve` returns when the last connection has ended.
 //!
-//! Why not `axum::serve`: it serves through hyper-util's version-sniffing builder, which
-//! reads the first bytes of a connection into a buffer of its own and hands them back to
-//! hyper; hyper then finds its fresh 8 KiB read buffer short of room and doubles it. Every
-//! connection carried a 16 KiB read buffer for its life, most of what a waiting long-poll
-//! costs (docs/PERFORMANCE.md). The service speaks HTTP/1.1 only, so nothing needs sniffing.
+//! Two protocols on one port, told apart by a peek at the first bytes (nothing is read
+//! from the socket, so hyper starts on a clean stream): HTTP/1.1, and HTTP/2 over cleartext
+//! with prior knowledge (h2c, RFC 9113 §3.3), where an agent holding many long-polls carries
+//! them all on one connection instead of one connection each (docs/PERFORMANCE.md).
+//!
+//! Why not `axum::serve` or hyper-util's auto builder: they sniff by reading the first bytes
+//! into a buffer of their own and handing them back to hyper; hyper then finds its fresh
+//! 8 KiB read buffer short of room and doubles it, and every HTTP/1 connection carried a
+//! 16 KiB read buffer for its life, most of what a waiting long-poll cost.
 
 use axum::Router;
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower_service::Service;
 
@@ -29,7 +34,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mut make: IntoMakeServiceWithConnectInfo<Router, SocketAddr> =
         router.into_make_service_with_connect_info();
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2.max_concurrent_streams(MAX_STREAMS);
+    let builders = Arc::new((hyper::server::conn::http1::Builder::new(), http2));
     // `stop` tells the connections to wind down; each holds an `open` receiver, and the
     // loop waits for the last to drop it.
     let (stop_tx, stop_rx) = watch::channel(());
@@ -47,19 +54,25 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(service) = make.call(remote).await;
-        let conn = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .with_upgrades();
+        let service = TowerToHyperService::new(service);
+        let builders = builders.clone();
         let mut stop = stop_rx.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
-            let mut conn = pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => log_end(r),
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    log_end(conn.await);
-                }
+            let h2 = tokio::select! {
+                h2 = speaks_h2(&stream) => h2,
+                // A connection that has sent nothing yet is idle: it closes.
+                _ = stop.changed() => return,
+            };
+            let (http1, http2) = &*builders;
+            if h2 {
+                let conn = http2.serve_connection(TokioIo::new(stream), service);
+                until_stopped(conn, stop, |c| c.graceful_shutdown()).await;
+            } else {
+                let conn = http1
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                until_stopped(conn, stop, |c| c.graceful_shutdown()).await;
             }
             drop(open);
         });
@@ -69,6 +82,58 @@ pub async fn serve(
     drop(open_rx);
     open_tx.closed().await;
     Ok(())
+}
+
+/// Streams one HTTP/2 connection may carry at once: each waiting long-poll is one.
+pub const MAX_STREAMS: u32 = 1_000;
+
+/// The client preface every HTTP/2 connection opens with (RFC 9113 §3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the connection opens with HTTP/2's preface, by peeking (the bytes stay in the
+/// socket for hyper). Undecided while what has come is a strict prefix of it; a client
+/// that dribbles those bytes for more than a few seconds, or any error, is left to HTTP/1,
+/// which answers what is not a request with 400.
+async fn speaks_h2(stream: &TcpStream) -> bool {
+    let mut head = [0u8; PREFACE.len()];
+    let mut pause = Duration::from_millis(1);
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let Ok(n) = stream.peek(&mut head).await else {
+            return false;
+        };
+        if n == 0 || head[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        // Peeking again at once would see the same bytes: wait for more.
+        if tokio::time::Instant::now() + pause > give_up {
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// Serves `conn` to its end; once `stop` changes, `graceful` starts its wind-down (HTTP/1:
+/// close when idle; HTTP/2: GOAWAY) and the requests in flight finish.
+async fn until_stopped<C>(
+    conn: C,
+    mut stop: watch::Receiver<()>,
+    graceful: impl FnOnce(Pin<&mut C>),
+) where
+    C: Future<Output = hyper::Result<()>>,
+{
+    let mut conn = pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => log_end(r),
+        _ = stop.changed() => {
+            graceful(conn.as_mut());
+            log_end(conn.await);
+        }
+    }
 }
 
 fn log_end(r: hyper::Result<()>) {

@@ -121,3 +121,46 @@ async fn a_long_poll_follows_the_callers_visibility() {
         "a 404 does not wait"
     );
 }
+
+/// HTTP/2 with prior knowledge (h2c): an agent's long-polls share one connection, each
+/// waits on its own handoff, and each answers with its decision.
+#[tokio::test(flavor = "multi_thread")]
+async fn long_polls_sharing_one_http2_connection_each_see_their_decision() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("an HTTP/2 client");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(app.submitted_id(&cast.agent, &client_reply()).await);
+    }
+    let polls: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let req = h2
+                .get(app.url(&format!("/v1/handoffs/{id}?wait=30")))
+                .bearer_auth(&cast.agent);
+            tokio::spawn(async move {
+                let resp = req.send().await.expect("long-poll failed");
+                assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+                expect_json(resp, 200).await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        polls.iter().all(|p| !p.is_finished()),
+        "a poll returned before its decision"
+    );
+    for id in &ids {
+        app.decided(&cast.ana, id, &json!({"action": "approve"}))
+            .await;
+    }
+    for (id, poll) in ids.iter().zip(polls) {
+        let h = poll.await.expect("the poll task panicked");
+        assert_eq!(h["id"], id.as_str());
+        assert_eq!(h["status"], "approved");
+    }
+}

@@ -117,3 +117,34 @@ async fn query_parameters_of_the_wrong_type_or_range_are_422_naming_each() {
         "the wait parsed; the handoff does not exist"
     );
 }
+
+/// The port speaks HTTP/1.1 and HTTP/2 (h2c), told apart by the first bytes: a request
+/// whose first byte could begin HTTP/2's preface, arriving a byte at a time, is still
+/// served as HTTP/1.1.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http1_request_that_starts_like_http2s_preface_is_served_as_http1() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&host)
+        .await
+        .expect("connect");
+    conn.set_nodelay(true).expect("nodelay");
+    let request = format!("POST /healthz HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
+    let (first, rest) = request.as_bytes().split_at(1);
+    conn.write_all(first).await.expect("send");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    conn.write_all(rest).await.expect("send");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await.expect("read the answer");
+        assert!(n > 0, "the connection closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 405"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}

@@ -87,8 +87,9 @@ async fn sigterm_exits_0_even_with_an_event_stream_open() {
     assert_eq!(exit.code(), Some(0), "{exit}");
 }
 
-/// The connections a client keeps open between requests (keep-alive), and one that never
-/// sent a byte, are closed at SIGTERM: the drain waits for requests, not for idle sockets.
+/// The connections a client keeps open between requests (keep-alive, HTTP/1.1 and HTTP/2),
+/// and one that never sent a byte, are closed at SIGTERM: the drain waits for requests, not
+/// for idle sockets.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_closes_idle_connections_and_exits_0() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -111,6 +112,18 @@ async fn sigterm_closes_idle_connections_and_exits_0() {
     let mut silent = tokio::net::TcpStream::connect(&host)
         .await
         .expect("connect");
+    // An HTTP/2 connection, idle after one request, held open by its client.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("an HTTP/2 client");
+    let resp = h2
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .expect("a request over HTTP/2");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status().as_u16(), 200);
     app.send_sigterm();
     for (name, conn) in [("the keep-alive", &mut used), ("the silent", &mut silent)] {
         let closed = tokio::time::timeout(Duration::from_secs(15), async {
@@ -132,4 +145,5 @@ async fn sigterm_closes_idle_connections_and_exits_0() {
         .await
         .expect("idle connections kept the server from exiting");
     assert_eq!(exit.code(), Some(0), "{exit}");
+    drop(h2);
 }

@@ -1,7 +1,9 @@
 //! `handoff bench longpoll`: many agents, each waiting on its own pending handoff with a
 //! long-poll (`GET /v1/handoffs/{id}?wait=60`) at the same time. Reports how long the
 //! server took to have them all waiting, what they cost in its memory, and how long after
-//! the reviewers' decisions every one had its answer.
+//! the reviewers' decisions every one had its answer. Over HTTP/1.1 (the default) each
+//! long-poll holds a connection of its own; with `--http2` they share HTTP/2 connections,
+//! as many to a connection as the server allows (h2c with prior knowledge).
 
 use super::load::{People, people, submit_one};
 use super::server::{BenchServer, temp_dir};
@@ -23,6 +25,10 @@ pub struct LongPollArgs {
     /// (default: one handoff per long-poll).
     #[arg(long)]
     handoffs: Option<usize>,
+    /// Carry the long-polls over HTTP/2 connections, up to the server's limit of
+    /// concurrent streams on each, instead of one HTTP/1.1 connection each.
+    #[arg(long)]
+    http2: bool,
 }
 
 pub fn run(args: LongPollArgs) -> anyhow::Result<ExitCode> {
@@ -36,7 +42,7 @@ pub fn run(args: LongPollArgs) -> anyhow::Result<ExitCode> {
     let dir = temp_dir("longpoll")?;
     let server = BenchServer::start(&dir, &[])?;
     let rt = crate::cli::runtime()?;
-    let result = rt.block_on(drive(&server, args.polls, handoffs));
+    let result = rt.block_on(drive(&server, args.polls, handoffs, args.http2));
     let (cpu, rss) = server.usage();
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
@@ -64,7 +70,7 @@ async fn waiting(client: &Client, url: &str) -> anyhow::Result<usize> {
         .unwrap_or(0.0) as usize)
 }
 
-async fn drive(server: &BenchServer, n: usize, handoffs: usize) -> anyhow::Result<()> {
+async fn drive(server: &BenchServer, n: usize, handoffs: usize, http2: bool) -> anyhow::Result<()> {
     let People {
         client,
         agents,
@@ -101,16 +107,28 @@ async fn drive(server: &BenchServer, n: usize, handoffs: usize) -> anyhow::Resul
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_now_kib();
 
-    // 2. n long-polls, each on its own connection, spread over the handoffs.
-    let polls = Client::builder()
-        .pool_max_idle_per_host(0)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(90))
-        .build()?;
+    // 2. n long-polls, each on its own connection, or over HTTP/2 as many to a connection
+    //    as the server takes (one client each, so that each has a connection of its own).
+    let per_client = if http2 {
+        crate::listen::MAX_STREAMS as usize
+    } else {
+        n
+    };
+    let mut clients = Vec::new();
+    for _ in 0..n.div_ceil(per_client) {
+        let builder = Client::builder()
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(90));
+        clients.push(if http2 {
+            builder.http2_prior_knowledge().build()?
+        } else {
+            builder.pool_max_idle_per_host(0).build()?
+        });
+    }
     let started = Instant::now();
     let mut waits = Vec::with_capacity(n);
-    for id in ids.iter().cycle().take(n) {
-        let req = polls
+    for (i, id) in ids.iter().cycle().take(n).enumerate() {
+        let req = clients[i / per_client]
             .get(format!("{url}/v1/handoffs/{id}?wait=60"))
             .bearer_auth(&agent);
         waits.push(tokio::spawn(async move {
@@ -133,7 +151,12 @@ async fn drive(server: &BenchServer, n: usize, handoffs: usize) -> anyhow::Resul
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = server.rss_now_kib();
     println!(
-        "{n} long-polls waiting after {:.2} s; server RSS {:.1} -> {:.1} MiB: {:.1} KiB per waiting long-poll",
+        "{n} long-polls over {} waiting after {:.2} s; server RSS {:.1} -> {:.1} MiB: {:.1} KiB per waiting long-poll",
+        if http2 {
+            format!("{} HTTP/2 connections", clients.len())
+        } else {
+            format!("{n} HTTP/1.1 connections")
+        },
         registered.as_secs_f64(),
         before / 1024.0,
         after / 1024.0,
