@@ -12,6 +12,7 @@ mod handoffs;
 mod integrations;
 mod keys;
 mod learning;
+mod observe;
 mod openapi;
 mod packet;
 mod policy;
@@ -26,13 +27,12 @@ use crate::app::App;
 use auth::BearerAuth;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
+pub use observe::Observe;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::time::Instant;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -96,82 +96,20 @@ pub fn router(app: Arc<App>) -> (Router, utoipa::openapi::OpenApi) {
             "/openapi.json",
             axum::routing::get(move || system::openapi(doc_json.clone())),
         )
-        .layer(middleware::from_fn(require_json))
-        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .layer(Observe::api(app.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app);
     (router, doc)
 }
 
-/// Counts and times each request by its matched route (the web pages' too), and runs it
-/// in a span carrying its request id (the client's `X-Request-Id` when it is a sane one,
-/// else ours, answered in `X-Request-Id`) and the handoff id of its path, so that every
-/// log line of the request names both. A submission records its new id in the span.
-pub async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |m| m.as_str())
-        .to_owned();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            (1..=64).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        })
-        .map_or_else(crate::ids::request_id, str::to_owned);
-    let handoff = req
-        .uri()
-        .path()
-        .split('/')
-        .find(|s| s.starts_with("hnd_"))
-        .unwrap_or_default();
-    let span = tracing::info_span!(
-        "request",
-        id = %request_id,
-        method = %method,
-        route = %route,
-        handoff = tracing::field::Empty,
-    );
-    if !handoff.is_empty() {
-        span.record("handoff", handoff);
-    }
-    let mut res = tracing::Instrument::instrument(
-        async move {
-            let res = next.run(req).await;
-            tracing::debug!(status = res.status().as_u16(), elapsed = ?started.elapsed(), "answered");
-            res
-        },
-        span,
-    )
-    .await;
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert("x-request-id", v);
-    }
-    app.metrics
-        .request(&method, &route, res.status().as_u16(), started.elapsed());
-    res.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    res
-}
-
-/// A JSON body as a value, read once: text that is not JSON is 400; a member name twice
-/// in one object is 400 naming its place (I-JSON: readers disagree on which one counts).
-/// A `POST` with a body must say it is JSON (`application/json` or another `+json` type):
-/// anything else is `415`, before a handler reads it (SPEC §2). A `POST` without a body
+/// The API's `415`: a `POST` with a body must say it is JSON (`application/json` or another
+/// `+json` type), refused before a handler reads it (SPEC §2). A `POST` without a body
 /// (`cancel`, `redeliver`) needs no type; `PUT /v1/policy` takes TOML; Slack posts a form
 /// to `/v1/integrations/slack` (its signature covers the raw body, read as it came).
-pub async fn require_json(req: Request, next: Next) -> Response {
+pub(crate) fn not_json(req: &Request) -> Option<Response> {
     use axum::response::IntoResponse;
     if req.method() != axum::http::Method::POST || req.uri().path() == SLACK_PATH {
-        return next.run(req).await;
+        return None;
     }
     let headers = req.headers();
     let has_body = headers
@@ -188,16 +126,17 @@ pub async fn require_json(req: Request, next: Next) -> Response {
         .is_some_and(|t| {
             t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
         });
-    if has_body && !is_json {
-        return ApiError::new(
+    (has_body && !is_json).then(|| {
+        ApiError::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the body must be JSON, sent with Content-Type: application/json",
         )
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
 }
 
+/// A JSON body as a value, read once: text that is not JSON is 400; a member name twice
+/// in one object is 400 naming its place (I-JSON: readers disagree on which one counts).
 pub fn json_value(body: &Bytes) -> ApiResult<serde_json::Value> {
     use handoff_domain::ijson::{Rejected, from_slice};
     from_slice(body).map_err(|r| match r {

@@ -78,7 +78,7 @@ pub fn router(app: Arc<App>, key: SessionKey) -> Router {
         .route("/events", get(events))
         .route("/static/{file}", get(assets::serve))
         .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn_with_state(app, crate::api::observe))
+        .layer(crate::api::Observe::pages(app))
         .layer(DefaultBodyLimit::max(crate::api::MAX_BODY))
         .with_state(web)
 }
