@@ -123,7 +123,7 @@ async fn query_parameters_of_the_wrong_type_or_range_are_422_naming_each() {
 /// served as HTTP/1.1.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_http1_request_that_starts_like_http2s_preface_is_served_as_http1() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let app = TestApp::spawn().await;
     let host = app.address.trim_start_matches("http://").to_owned();
     let mut conn = tokio::net::TcpStream::connect(&host)
@@ -135,13 +135,7 @@ async fn an_http1_request_that_starts_like_http2s_preface_is_served_as_http1() {
     conn.write_all(first).await.expect("send");
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     conn.write_all(rest).await.expect("send");
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = conn.read(&mut buf).await.expect("read the answer");
-        assert!(n > 0, "the connection closed before answering");
-        answer.extend_from_slice(&buf[..n]);
-    }
+    let answer = read_head(&mut conn).await;
     assert!(
         answer.starts_with(b"HTTP/1.1 405"),
         "{}",

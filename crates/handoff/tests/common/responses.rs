@@ -96,3 +96,16 @@ pub fn names_seq(text: &str, seq: i64) -> bool {
             .is_some_and(|c| c.is_ascii_digit())
     })
 }
+
+/// An answer's status line and headers, read from a raw connection up to the blank line.
+pub async fn read_head(conn: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await.expect("read the answer");
+        assert!(n > 0, "the connection closed before answering");
+        head.extend_from_slice(&buf[..n]);
+    }
+    head
+}

@@ -108,32 +108,16 @@ async fn drive(server: &BenchServer, n: usize, handoffs: usize, http2: bool) -> 
     // (bounded, 4 × 8 MiB) before the long-polls are counted: what they fill is not what
     // a waiting long-poll holds.
     let rss_submitted = server.rss_now_kib();
-    let next = Arc::new(AtomicUsize::new(0));
     let ids = Arc::new(ids);
-    let mut readers = Vec::new();
-    for _ in 0..64 {
-        let (client, url, key, ids, next) = (
-            client.clone(),
-            url.clone(),
-            agent.clone(),
-            ids.clone(),
-            next.clone(),
-        );
-        readers.push(tokio::spawn(async move {
-            while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
-                client
-                    .get(format!("{url}/v1/handoffs/{id}"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await?
-                    .error_for_status()?;
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for r in readers {
-        r.await??;
-    }
+    each_id(&ids, {
+        let (client, url, key) = (client.clone(), url.clone(), agent.clone());
+        move |_, id| {
+            client
+                .get(format!("{url}/v1/handoffs/{id}"))
+                .bearer_auth(&key)
+        }
+    })
+    .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_now_kib();
     println!(
@@ -200,30 +184,14 @@ async fn drive(server: &BenchServer, n: usize, handoffs: usize, http2: bool) -> 
 
     // 3. The reviewers approve every handoff, 64 at a time; each long-poll answers.
     let decided_from = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut deciders = Vec::new();
-    for i in 0..64 {
-        let (client, url, ids, next) = (client.clone(), url.clone(), ids.clone(), next.clone());
-        let key = reviewers[i % 2].clone();
-        deciders.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(id) = ids.get(i) else { break };
-                client
-                    .post(format!("{url}/v1/handoffs/{id}/decisions"))
-                    .bearer_auth(&key)
-                    .json(&json!({"action": "approve"}))
-                    .send()
-                    .await?
-                    .error_for_status()?;
-            }
-            anyhow::Ok(Instant::now())
-        }));
-    }
-    let mut decided_until = decided_from;
-    for d in deciders {
-        decided_until = decided_until.max(d.await??);
-    }
+    each_id(&ids, move |worker, id| {
+        client
+            .post(format!("{url}/v1/handoffs/{id}/decisions"))
+            .bearer_auth(&reviewers[worker % 2])
+            .json(&json!({"action": "approve"}))
+    })
+    .await?;
+    let decided_until = Instant::now();
     let mut last = decided_from;
     let mut approved = 0;
     for w in waits {
@@ -238,6 +206,29 @@ async fn drive(server: &BenchServer, n: usize, handoffs: usize, http2: bool) -> 
     );
     if approved != n {
         bail!("{} long-polls did not see the approval", n - approved);
+    }
+    Ok(())
+}
+
+/// One request per id, 64 workers at a time, each failing on an error status;
+/// `request(worker, id)` makes the request.
+async fn each_id<R>(ids: &Arc<Vec<String>>, request: R) -> anyhow::Result<()>
+where
+    R: Fn(usize, &str) -> reqwest::RequestBuilder + Clone + Send + 'static,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for worker in 0..64 {
+        let (ids, next, request) = (ids.clone(), next.clone(), request.clone());
+        workers.push(tokio::spawn(async move {
+            while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
+                request(worker, id).send().await?.error_for_status()?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for w in workers {
+        w.await??;
     }
     Ok(())
 }
