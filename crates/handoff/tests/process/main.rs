@@ -11,6 +11,7 @@ mod support;
 
 mod crash;
 mod diskfull;
+mod load;
 mod longpolls;
 mod nodes;
 mod notify;

@@ -94,8 +94,10 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let dir = temp_dir("load")?;
     let servers = start_nodes(&dir, args.nodes, args.database_url.as_deref())?;
     let db_cpu_before = super::server::postgres_cpu();
+    let own_cpu_before = super::server::cpu_seconds("self");
     let rt = crate::cli::runtime()?;
     let result = rt.block_on(drive(&servers, &args));
+    let own_cpu = super::server::cpu_seconds("self") - own_cpu_before;
     let db_cpu = super::server::postgres_cpu() - db_cpu_before;
     let writers: Vec<String> = servers
         .iter()
@@ -117,6 +119,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     if db_cpu > 0.0 {
         println!("PostgreSQL processes on this machine: {db_cpu:.1} s CPU");
     }
+    // On a machine whose cores the load generator shares with the server, its own CPU is
+    // part of what every operation costs.
+    println!("load generator (this process): {own_cpu:.1} s CPU in all");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -51,17 +51,7 @@ impl BenchServer {
     /// (user + system CPU seconds, peak RSS in MiB) of the server process so far.
     pub fn usage(&self) -> (f64, f64) {
         let pid = self.child.id();
-        let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                // Fields after the command name (which may hold spaces) in parentheses.
-                let rest = s.rsplit_once(')')?.1;
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                let ticks: f64 =
-                    f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-                Some(ticks / 100.0)
-            })
-            .unwrap_or(0.0);
+        let cpu = cpu_seconds(&pid.to_string());
         let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|s| {
@@ -96,6 +86,20 @@ impl Drop for BenchServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// CPU seconds (user + system) used so far by process `pid` (`self`: this one); 0 when
+/// it cannot be read.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+        })
+        .map_or(0.0, |ticks| ticks / 100.0)
 }
 
 /// CPU seconds (user + system) used so far by the `postgres` processes of this machine

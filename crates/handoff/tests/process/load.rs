@@ -1,0 +1,48 @@
+//! `handoff bench load` against a real `serve` process: both phases run, nothing fails, and
+//! the report names the server's CPU and the load generator's own (on a machine whose
+//! cores they share, both are part of what an operation costs; docs/PERFORMANCE.md).
+
+use std::process::Command;
+
+#[test]
+fn bench_load_runs_both_phases_and_reports_the_cpu_of_server_and_load_generator() {
+    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args([
+            "bench",
+            "load",
+            "--agents",
+            "4",
+            "--reviewers",
+            "2",
+            "--seconds",
+            "1",
+        ])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the bench failed: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    for line in [
+        "server node 0: ",
+        " s CPU in all, peak RSS ",
+        "load generator (this process): ",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    let cpu: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("load generator (this process): "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(-1.0);
+    assert!(
+        cpu > 0.0,
+        "the load generator's CPU is not a positive figure:\n{stdout}"
+    );
+}
