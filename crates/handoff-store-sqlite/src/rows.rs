@@ -102,6 +102,28 @@ pub(super) fn decode_audit(row: &SqliteRow) -> Result<AuditEntry, sqlx::Error> {
     })
 }
 
+/// The same audit row read by rusqlite (the chain's check, on a connection of its own).
+pub(super) fn decode_audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let bad = |column: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, e.into())
+    };
+    let text = |column: usize| -> rusqlite::Result<&str> {
+        row.get_ref(column)?
+            .as_str()
+            .map_err(|e| bad(column, e.to_string()))
+    };
+    Ok(AuditEntry {
+        seq: row.get(0)?,
+        at: handoff_store::record::parse_ts(text(1)?).map_err(|e| bad(1, e))?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        handoff_id: row.get(4)?,
+        data: serde_json::from_str(text(5)?).map_err(|e| bad(5, e.to_string()))?,
+        prev_hash: row.get(6)?,
+        hash: row.get(7)?,
+    })
+}
+
 /// A key row (`name, role, key_sha256, created_at`). A role this build does not know is an
 /// error that names it: the key is not let in with some other role.
 pub(super) fn decode_key(row: &SqliteRow) -> Result<KeyRecord, sqlx::Error> {
