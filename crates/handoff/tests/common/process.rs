@@ -269,3 +269,22 @@ impl Spawned {
         }
     }
 }
+
+/// Runs `command` (a `handoff bench …`, or a shell that execs one) to its end with
+/// `RUST_LOG=error`, prints what it printed, fails the test unless it exited 0, and returns
+/// its standard output.
+pub fn bench_output(mut command: Command) -> String {
+    let out = command
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("the bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the bench failed: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout
+}

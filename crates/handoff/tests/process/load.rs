@@ -2,32 +2,23 @@
 //! the report names the server's CPU and the load generator's own (on a machine whose
 //! cores they share, both are part of what an operation costs; docs/PERFORMANCE.md).
 
+use crate::common::process::bench_output;
 use std::process::Command;
 
 #[test]
 fn bench_load_runs_both_phases_and_reports_the_cpu_of_server_and_load_generator() {
-    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args([
-            "bench",
-            "load",
-            "--agents",
-            "4",
-            "--reviewers",
-            "2",
-            "--seconds",
-            "1",
-        ])
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("the binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "the bench failed: {}\n{stdout}\n{stderr}",
-        out.status
-    );
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_handoff"));
+    bench.args([
+        "bench",
+        "load",
+        "--agents",
+        "4",
+        "--reviewers",
+        "2",
+        "--seconds",
+        "1",
+    ]);
+    let stdout = bench_output(bench);
     for line in [
         "server node 0: ",
         " s CPU in all, peak RSS ",

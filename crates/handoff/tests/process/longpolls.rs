@@ -5,6 +5,7 @@
 //! time on the connections, not on 10,000 decisions. The shell raises the open-files limit
 //! for both processes (a connection is a descriptor on each side).
 
+use crate::common::process::bench_output;
 use std::process::Command;
 
 #[test]
@@ -25,19 +26,9 @@ fn ten_thousand_long_polls(flag: &str, connections: &str) {
          exec '{}' bench longpoll --polls 10000 --handoffs 100 {flag}",
         env!("CARGO_BIN_EXE_handoff")
     );
-    let out = Command::new("sh")
-        .args(["-c", &script])
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("sh runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "the bench failed: {}\n{stdout}\n{stderr}",
-        out.status
-    );
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &script]);
+    let stdout = bench_output(sh);
     assert!(
         stdout.contains(&format!(
             "10000 long-polls over {connections} waiting after"
