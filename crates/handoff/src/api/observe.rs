@@ -109,13 +109,14 @@ where
         } else {
             None
         };
-        let inner = match refused {
-            Some(_) => None,
-            None => Some(span.in_scope(|| self.inner.call(req))),
+        let answer = match refused {
+            Some(res) => Answer::Refused { res: Some(res) },
+            None => Answer::Route {
+                future: span.in_scope(|| self.inner.call(req)),
+            },
         };
         ObservedFuture {
-            inner,
-            refused,
+            answer,
             span,
             started,
             method,
@@ -131,11 +132,19 @@ fn route_name(route: Option<&MatchedPath>) -> &str {
 }
 
 pin_project! {
+    /// Where the answer comes from: the route, or the layer's own refusal (taken once).
+    #[project = AnswerProj]
+    enum Answer<F> {
+        Route { #[pin] future: F },
+        Refused { res: Option<Response> },
+    }
+}
+
+pin_project! {
     /// The route's answer, once it has one, counted, timed and given its headers.
     pub struct ObservedFuture<F> {
         #[pin]
-        inner: Option<F>,
-        refused: Option<Response>,
+        answer: Answer<F>,
         span: tracing::Span,
         started: Instant,
         method: Method,
@@ -154,18 +163,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _entered = this.span.enter();
-        let mut res = match this.refused.take() {
-            Some(refused) => refused,
-            None => {
-                let inner = this
-                    .inner
-                    .as_pin_mut()
-                    .expect("an observed request polled after its answer");
-                match ready!(inner.poll(cx)) {
-                    Ok(res) => res,
-                    Err(never) => match never {},
-                }
-            }
+        let mut res = match this.answer.project() {
+            AnswerProj::Route { future } => match ready!(future.poll(cx)) {
+                Ok(res) => res,
+                Err(never) => match never {},
+            },
+            AnswerProj::Refused { res } => res
+                .take()
+                .expect("an observed request polled after its answer"),
         };
         let elapsed = this.started.elapsed();
         tracing::debug!(status = res.status().as_u16(), elapsed = ?elapsed, "answered");

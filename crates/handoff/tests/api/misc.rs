@@ -142,3 +142,47 @@ async fn an_http1_request_that_starts_like_http2s_preface_is_served_as_http1() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+/// docs/API.md: every answer carries `X-Request-Id` (the client's when it is a sane one, else
+/// the server's `req_…`) and `nosniff`, the observe layer's `415` included.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_carries_a_request_id_and_nosniff_even_the_layers_own_415() {
+    let app = TestApp::spawn().await;
+    let agent = app.key("agent", "ops-bot").await;
+    let sent = |id: &str| {
+        app.client
+            .get(app.url("/healthz"))
+            .header("x-request-id", id)
+            .send()
+    };
+    let echoed = sent("trace-1:a.b_c").await.expect("healthz");
+    assert_eq!(header(&echoed, "x-request-id"), "trace-1:a.b_c");
+    for insane in ["has space", "semi;colon", ""] {
+        let resp = sent(insane).await.expect("healthz");
+        let id = header(&resp, "x-request-id");
+        assert!(id.starts_with("req_"), "{insane:?} answered as {id:?}");
+    }
+    let id = header(
+        &sent(&"x".repeat(65)).await.expect("healthz"),
+        "x-request-id",
+    );
+    assert!(id.starts_with("req_"), "{id}");
+
+    let refused = app
+        .client
+        .post(app.url("/v1/handoffs"))
+        .bearer_auth(&agent)
+        .header("content-type", "text/plain")
+        .header("x-request-id", "mine")
+        .body("{}")
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(refused.status().as_u16(), 415);
+    assert_eq!(header(&refused, "x-request-id"), "mine");
+    assert_eq!(header(&refused, "x-content-type-options"), "nosniff");
+    let fresh = app.get_path(Some(&agent), "/v1/handoffs").await;
+    assert_eq!(fresh.status().as_u16(), 200);
+    assert!(header(&fresh, "x-request-id").starts_with("req_"));
+    assert_eq!(header(&fresh, "x-content-type-options"), "nosniff");
+}

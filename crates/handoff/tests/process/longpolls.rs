@@ -1,9 +1,10 @@
 //! 10,000 long-polls at once (the attack list, docs/SECURITY.md): `handoff bench longpoll`
 //! holds them on their own connections against a real `serve` process, waits until the
 //! server counts all of them waiting, then approves the handoffs; it fails unless every
-//! long-poll answers `approved`, over HTTP/1.1 and again over HTTP/2. 100 handoffs carry 100 waiters each, so the test spends its
-//! time on the connections, not on 10,000 decisions. The shell raises the open-files limit
-//! for both processes (a connection is a descriptor on each side).
+//! long-poll answers `approved`, over HTTP/1.1 and again over HTTP/2. 100 handoffs carry
+//! 100 waiters each, so the test spends its time on the connections, not on 10,000
+//! decisions. The shell raises the open-files limit for both processes (a connection is a
+//! descriptor on each side).
 
 use crate::common::process::bench_output;
 use std::process::Command;

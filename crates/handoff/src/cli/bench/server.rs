@@ -93,13 +93,20 @@ impl Drop for BenchServer {
 pub fn cpu_seconds(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces) in parentheses.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
-        })
-        .map_or(0.0, |ticks| ticks / 100.0)
+        .and_then(|s| stat_cpu(&s).map(|(_, ticks)| ticks / 100.0))
+        .unwrap_or(0.0)
+}
+
+/// A `/proc/PID/stat` line's command name and user + system CPU in clock ticks.
+fn stat_cpu(stat: &str) -> Option<(&str, f64)> {
+    // The command name is in parentheses and may hold spaces: the fields follow its last `)`.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((
+        name,
+        f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?,
+    ))
 }
 
 /// CPU seconds (user + system) used so far by the `postgres` processes of this machine
@@ -110,13 +117,9 @@ pub fn postgres_cpu() -> f64 {
     };
     dir.filter_map(Result::ok)
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|s| {
-            let (head, rest) = s.rsplit_once(')')?;
-            if !head.ends_with("(postgres") {
-                return None;
-            }
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+        .filter_map(|s| match stat_cpu(&s)? {
+            ("postgres", ticks) => Some(ticks),
+            _ => None,
         })
         .sum::<f64>()
         / 100.0
@@ -128,4 +131,23 @@ pub fn temp_dir(name: &str) -> anyhow::Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stat_cpu;
+
+    #[test]
+    fn a_stat_line_gives_its_command_name_and_user_plus_system_ticks() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        // utime stime ...: a command name with spaces and parentheses of its own.
+        let line = "42 (tokio (rt) w) S 1 42 42 0 -1 4194560 10 0 0 0 250 75 0 0 20 0";
+        assert_eq!(stat_cpu(line), Some(("tokio (rt) w", 325.0)));
+        assert_eq!(
+            stat_cpu("7 (postgres) S 1 7 7 0 -1 0 0 0 0 0 3 4"),
+            Some(("postgres", 7.0))
+        );
+        assert_eq!(stat_cpu("garbage"), None);
+        assert_eq!(stat_cpu("1 (short) S 1 2"), None);
+    }
 }
